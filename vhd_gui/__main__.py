@@ -1,0 +1,3 @@
+from vhd_gui.cli import main
+
+raise SystemExit(main())
