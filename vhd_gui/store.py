@@ -861,6 +861,27 @@ class Store:
                 out.setdefault(row[0], []).append(_entry_from_row(row[1:]))
         return out
 
+    def debate_shape(self, kind: str | None = None) -> tuple[int, bool]:
+        """(most debate rounds, whether any critic spoke) over the current debates of ``kind``."""
+        where, params = ("WHERE i.kind = ?", [kind]) if kind else ("", [])
+        with self._lock:
+            rounds = self._conn.execute(
+                f"SELECT max(d.rounds) FROM items i JOIN debates d ON d.id = i.debate_id {where}", params
+            ).fetchone()[0]
+            turn_rounds = self._conn.execute(
+                f"SELECT max(t.round) + 1 FROM items i JOIN turns t ON t.debate_id = i.debate_id {where}"
+                + (" AND" if kind else " WHERE")
+                + " t.role IN ('affirmative', 'negative')",
+                params,
+            ).fetchone()[0]
+            critic = self._conn.execute(
+                f"SELECT 1 FROM items i JOIN turns t ON t.debate_id = i.debate_id {where}"
+                + (" AND" if kind else " WHERE")
+                + " t.role = 'critic' LIMIT 1",
+                params,
+            ).fetchone()
+        return max(rounds or 0, turn_rounds or 0), critic is not None
+
     def kinds(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT DISTINCT kind FROM items ORDER BY kind")]

@@ -1,0 +1,75 @@
+"""`vhd-annotator import` and `vhd-annotator export` (DESIGN §6)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vhd_gui.cli import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
+from vhd_gui.formats import FormatError, default_export_path, export_store, import_file
+from vhd_gui.store import STORE_DIR_NAME, Store, StoreError
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+def _open_store(path: str, root: str | None = None, create: bool = False) -> Store:
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--store {path} is a folder; give the store file (e.g. FOLDER/.vhd-annotator/annotations.sqlite)")
+    if create and target.parent.name == STORE_DIR_NAME and target.parent.parent.is_dir():
+        target.parent.mkdir(exist_ok=True)
+    if create and not target.parent.is_dir():
+        raise UsageError(f"--store {path}: folder {target.parent} does not exist")
+    try:
+        return Store.open(target, root=root, create=create)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run_import(args: argparse.Namespace) -> int:
+    source = Path(args.file)
+    if not source.is_file():
+        raise UsageError(f"no such file: {source}")
+    if args.reviewer and args.as_ != "human":
+        raise UsageError("--reviewer goes with --as human")
+    if args.root and not Path(args.root).is_dir():
+        raise UsageError(f"--root {args.root} is not a folder")
+    store = _open_store(args.store, root=args.root, create=True)
+    try:
+        report = import_file(store, source, as_human=args.as_ == "human", reviewer=args.reviewer or "")
+    except FormatError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    finally:
+        store.close()
+    what = "human decisions" if args.as_ == "human" else "debates"
+    print(f"imported {source} ({report.format}, {report.encoding}) into {store.path} as {what}: {report.summary()}")
+    for label, problems in (("malformed", report.malformed), ("conflict", report.conflicts)):
+        for p in problems[:MAX_PROBLEMS_SHOWN]:
+            where = f" {p.path}" if p.path else ""
+            print(f"  {label}: line {p.line}{where}: {p.reason}", file=sys.stderr)
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            print(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more {label} rows", file=sys.stderr)
+    return EXIT_ITEMS_FAILED if report.malformed else EXIT_OK
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if not Path(args.store).is_file():
+        raise UsageError(f"no annotation store at {args.store}")
+    store = _open_store(args.store)
+    try:
+        output = Path(args.output) if args.output else default_export_path(store, args.format)
+        if output.is_dir():
+            raise UsageError(f"-o {output} is a folder; give a file name")
+        written = export_store(store, args.format, output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename or 'the export'}: {exc.strerror or exc}") from None
+    finally:
+        store.close()
+    if len(written) > 1:
+        print(f"images and videos need separate {args.format} files: writing {len(written)} files")
+    for f in written:
+        print(f"wrote {f.path} ({f.rows} rows{'' if f.kind == 'all' else ', ' + f.kind + 's'})")
+    if args.format == "hf-metadata" and written and written[0].path.parent.resolve() != store.root.resolve():
+        print(f"file_name values are relative to {store.root}: put metadata.jsonl there for an imagefolder")
+    return EXIT_OK

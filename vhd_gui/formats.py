@@ -1,0 +1,768 @@
+"""Import and export of annotation files (DESIGN §5).
+
+Import: the VHD11K annotation files as published (CSV in UTF-8 or Latin-1/cp1252, or the same
+rows as JSON; ``imagePath`` or ``videoPath``; ``None`` for a turn that did not happen; the
+"API refuse to answer" rows) and our own JSONL. Rows are matched to media by file name,
+including names an extractor wrote as CP437 mojibake of UTF-8. Import is idempotent and never
+replaces a human decision.
+
+Export: ``vhd11k-csv`` / ``vhd11k-json`` with exactly the VHD11K columns (``decision`` is the final
+label), ``jsonl`` with every item's whole record, and ``hf-metadata`` (``metadata.jsonl`` for a
+Hugging Face imagefolder). Every file is written atomically.
+
+No Qt, no SQL: everything goes through :class:`vhd_gui.store.Store`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import posixpath
+import re
+import tempfile
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence, TextIO
+
+from vhd_gui.record import STATUS_DEBATED, STATUS_ERROR, DebateRecord, TurnRecord
+from vhd_gui.store import STATUSES, DecisionEntry, Filters, ItemRecord, Store
+
+IMPORT_PRESET = "vhd11k-import"
+EXPORT_FORMATS = ("vhd11k-csv", "vhd11k-json", "jsonl", "hf-metadata")
+IMPORT_FORMATS = ("vhd11k-csv", "vhd11k-json", "jsonl")
+NONE_TEXT = "None"  # how VHD11K writes a turn that did not happen
+DEFAULT_ROUNDS = 2
+
+PATH_COLUMNS = {"imagePath": "image", "videoPath": "video"}
+PATH_COLUMN_OF = {"image": "imagePath", "video": "videoPath"}
+_ARG_RE = re.compile(r"^(affirmative|negative)Debater_argument_(\d+)$")
+_API_REFUSED_RE = re.compile(r"\bAPI\s+refuse", re.IGNORECASE)
+
+
+class FormatError(ValueError):
+    """A file cannot be read at all (unknown format, no path column, not JSON...)."""
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass(slots=True)
+class RowProblem:
+    line: int  # 1-based line (CSV/JSONL) or entry number (JSON) in the file
+    path: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    file: str
+    format: str
+    encoding: str
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    unmatched: int = 0  # rows whose media was not found by name (kept under the file's path)
+    malformed: list[RowProblem] = field(default_factory=list)
+    conflicts: list[RowProblem] = field(default_factory=list)  # human decisions left untouched
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.rows} rows",
+            f"{self.added} added",
+            f"{self.updated} updated",
+            f"{self.skipped} skipped",
+            f"{len(self.malformed)} malformed",
+        ]
+        if self.conflicts:
+            parts.append(f"{len(self.conflicts)} conflicting human decisions kept")
+        if self.unmatched:
+            parts.append(f"{self.unmatched} without media on disk")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedFile:
+    path: Path
+    rows: int
+    kind: str  # image | video | all
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Text of a file in UTF-8 (with or without BOM), else Windows-1252, else Latin-1."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
+
+
+def detect_format(path: Path, text: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "vhd11k-csv"
+    if suffix == ".jsonl":
+        return "jsonl"
+    if suffix == ".json":
+        return "vhd11k-json"
+    head = text.lstrip()[:1]
+    if head == "[":
+        return "vhd11k-json"
+    if head == "{":
+        first = text.lstrip().splitlines()[0]
+        try:
+            json.loads(first)
+            return "jsonl"
+        except ValueError:
+            return "vhd11k-json"
+    if any(col in text.splitlines()[0] if text else "" for col in PATH_COLUMNS):
+        return "vhd11k-csv"
+    raise FormatError(f"{path}: cannot tell the format (expected .csv, .json or .jsonl)")
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FormatError("the file is empty") from None
+    header = [h.strip() for h in header]
+    _check_header(header)
+    line = reader.line_num + 1
+    for fields in reader:
+        start, line = line, reader.line_num + 1
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        row: dict[str, Any] = dict(zip(header, fields))
+        if len(fields) != len(header):
+            row["__problem__"] = f"{len(fields)} fields where the header has {len(header)}"
+        yield start, row
+
+
+def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise FormatError(f"not valid JSON: {exc}") from None
+    if isinstance(data, dict):
+        entries: list[Any] = []
+        for key, value in data.items():  # {path: row} layout
+            if isinstance(value, dict):
+                value = dict(value)
+                if not any(c in value for c in PATH_COLUMNS):
+                    value["imagePath"] = key
+            entries.append(value)
+        data = entries
+    if not isinstance(data, list):
+        raise FormatError("the JSON must hold a list of rows")
+    columns = {k for entry in data if isinstance(entry, dict) for k in entry}
+    _check_header(sorted(columns))
+    for number, entry in enumerate(data, start=1):
+        if not isinstance(entry, dict):
+            yield number, {"__problem__": "entry is not an object"}
+        else:
+            yield number, entry
+
+
+def _check_header(columns: Sequence[str]) -> None:
+    if not any(c in PATH_COLUMNS for c in columns):
+        raise FormatError("no imagePath or videoPath column: not a VHD11K annotation file")
+    if "decision" not in columns:
+        raise FormatError("no decision column: not a VHD11K annotation file")
+
+
+# --------------------------------------------------------------------------- parsing VHD11K rows
+
+
+@dataclass(slots=True)
+class VhdRow:
+    line: int
+    path: str
+    kind: str
+    decision: str  # yes | no | error
+    harmful_type: str
+    turns: list[TurnRecord]
+    rounds: int
+    critic: bool
+
+
+def _text(value: Any) -> str | None:
+    """A cell's text; None for a turn that did not happen."""
+    if value is None:
+        return None
+    text = str(value)
+    return None if text.strip() == NONE_TEXT else text
+
+
+def parse_vhd_row(line: int, row: dict[str, Any]) -> VhdRow | RowProblem:
+    path_cols = [c for c in PATH_COLUMNS if str(row.get(c) or "").strip()]
+    raw_path = str(row.get(path_cols[0]) or "").strip() if path_cols else ""
+    if "__problem__" in row:
+        return RowProblem(line, raw_path, row["__problem__"])
+    if len(path_cols) != 1:
+        return RowProblem(line, raw_path, "needs exactly one of imagePath or videoPath")
+    decision = str(row.get("decision") or "").strip().lower()
+    if decision not in ("yes", "no", "error"):
+        return RowProblem(line, raw_path, f"decision must be yes, no or error, not {row.get('decision')!r}")
+    rounds = 0
+    turns: list[TurnRecord] = []
+    for column in sorted(row, key=_arg_sort_key):
+        m = _ARG_RE.match(str(column))
+        if not m:
+            continue
+        round_ = int(m.group(2))
+        rounds = max(rounds, round_ + 1)
+        text = _text(row[column])
+        if text is not None:
+            turns.append(TurnRecord(role=m.group(1), round=round_, text=text))
+    has_critic = "critic" in row
+    critic = _text(row.get("critic")) if has_critic else None
+    if critic is not None:
+        turns.append(TurnRecord(role="critic", round=0, text=critic))
+    return VhdRow(
+        line=line,
+        path=raw_path,
+        kind=PATH_COLUMNS[path_cols[0]],
+        decision=decision,
+        harmful_type=str(row.get("harmfulType") or "").strip(),
+        turns=turns,
+        rounds=rounds or DEFAULT_ROUNDS,
+        critic=has_critic,
+    )
+
+
+def _arg_sort_key(column: Any) -> tuple[int, int]:
+    m = _ARG_RE.match(str(column))
+    if not m:
+        return (9, 0)
+    return (int(m.group(2)), 0 if m.group(1) == "affirmative" else 1)
+
+
+def debate_from_vhd_row(row: VhdRow, rel_path: str) -> DebateRecord:
+    """A VHD11K row as a debate the window can show (no models: preset ``vhd11k-import``)."""
+    record = DebateRecord(path=rel_path, kind=row.kind, status=STATUS_DEBATED, preset_name=IMPORT_PRESET, rounds=row.rounds)
+    record.turns = list(row.turns)
+    if row.decision == "error":
+        record.status = STATUS_ERROR
+        record.error_kind = "api"
+        record.error = row.harmful_type or "error"
+        return record
+    record.decision = row.decision
+    record.harmful_type = row.harmful_type
+    if _API_REFUSED_RE.search(row.harmful_type):
+        record.flags = ["api_refused"]
+    return record
+
+
+# --------------------------------------------------------------------------- matching to media
+
+
+def name_variants(name: str) -> list[str]:
+    """A file name as written, as CP437 mojibake of its UTF-8 bytes, and un-mojibaked."""
+    variants = [name]
+    with contextlib.suppress(UnicodeError):
+        variants.append(name.encode("utf-8").decode("cp437"))
+    with contextlib.suppress(UnicodeError):
+        variants.append(name.encode("cp437").decode("utf-8"))
+    out: list[str] = []
+    for v in variants:
+        key = unicodedata.normalize("NFC", v)
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _posix_parts(raw: str) -> list[str]:
+    return [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+class MediaIndex:
+    """Finds the item a file's row names: by exact relative path, else by file name."""
+
+    def __init__(self, store: Store, scan_disk: bool = True) -> None:
+        self._store = store
+        self._by_name: dict[str, list[str]] = {}
+        self._on_disk: dict[str, tuple[int, float]] = {}
+        for rel in store.paths():
+            self._add(rel)
+        if scan_disk and store.root.is_dir():
+            self._scan(store.root)
+
+    def _add(self, rel: str) -> None:
+        key = unicodedata.normalize("NFC", posixpath.basename(rel))
+        bucket = self._by_name.setdefault(key, [])
+        if rel not in bucket:
+            bucket.append(rel)
+
+    def _scan(self, root: Path) -> None:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith("."):
+                    continue
+                full = os.path.join(folder, name)
+                rel = self._store.relative_path(full)
+                with contextlib.suppress(OSError):
+                    st = os.stat(full)
+                    self._on_disk[rel] = (st.st_size, st.st_mtime)
+                self._add(rel)
+
+    def disk_info(self, rel: str) -> tuple[int, float] | None:
+        return self._on_disk.get(rel)
+
+    def match(self, raw: str) -> tuple[str | None, list[str]]:
+        """(the item's relative path or None, candidates when the name is ambiguous)."""
+        parts = _posix_parts(raw)
+        if not parts:
+            return None, []
+        joined = "/".join(parts)
+        if not os.path.isabs(raw) and (self._store.has_item(joined) or joined in self._on_disk):
+            return joined, []
+        candidates: list[str] = []
+        for variant in name_variants(parts[-1]):
+            candidates.extend(c for c in self._by_name.get(variant, []) if c not in candidates)
+        if len(candidates) <= 1:
+            return (candidates[0] if candidates else None), []
+        best = _longest_suffix_matches(parts, candidates)
+        return (best[0], []) if len(best) == 1 else (None, best)
+
+
+def _longest_suffix_matches(parts: list[str], candidates: list[str]) -> list[str]:
+    def shared(candidate: str) -> int:
+        cparts = candidate.split("/")
+        n = 0
+        while n < min(len(parts), len(cparts)) and unicodedata.normalize("NFC", cparts[-1 - n]) in name_variants(parts[-1 - n]):
+            n += 1
+        return n
+
+    scores = {c: shared(c) for c in candidates}
+    top = max(scores.values())
+    return [c for c, s in scores.items() if s == top]
+
+
+# --------------------------------------------------------------------------- import
+
+
+def import_file(
+    store: Store, file: str | os.PathLike[str], as_human: bool = False, reviewer: str = "", scan_disk: bool = True
+) -> ImportReport:
+    """Import an annotation file into ``store``; see the module docstring for the rules."""
+    path = Path(file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+    text, encoding = decode_bytes(data)
+    fmt = detect_format(path, text)
+    report = ImportReport(file=str(path), format=fmt, encoding=encoding)
+    index = MediaIndex(store, scan_disk=scan_disk)
+    with store.transaction():
+        if fmt == "jsonl":
+            _import_jsonl(store, text, index, report, as_human, reviewer)
+        else:
+            rows = _csv_rows(text) if fmt == "vhd11k-csv" else _json_rows(text)
+            for line, row in rows:
+                report.rows += 1
+                parsed = parse_vhd_row(line, row)
+                if isinstance(parsed, RowProblem):
+                    report.malformed.append(parsed)
+                    continue
+                rel = _resolve(store, index, parsed.path, parsed.kind, line, report)
+                if rel is None:
+                    continue
+                if as_human:
+                    _import_human(store, rel, parsed, reviewer, report)
+                else:
+                    _tally(report, _import_debate(store, debate_from_vhd_row(parsed, rel)))
+    return report
+
+
+def _resolve(store: Store, index: MediaIndex, raw: str, kind: str, line: int, report: ImportReport) -> str | None:
+    rel, ambiguous = index.match(raw)
+    if ambiguous:
+        shown = ", ".join(ambiguous[:3])
+        report.malformed.append(RowProblem(line, raw, f"file name matches several files ({shown})"))
+        return None
+    if rel is None:
+        parts = _posix_parts(raw)
+        rel = parts[-1] if os.path.isabs(raw) or re.match(r"^[A-Za-z]:[\\/]", raw) else "/".join(parts)
+        report.unmatched += 1
+    info = index.disk_info(rel)
+    if info is not None and not store.has_item(rel):
+        store.upsert_items([(rel, kind, info[0], info[1])])
+    else:
+        store.add_item(rel, kind)
+    return rel
+
+
+def _tally(report: ImportReport, outcome: str) -> None:
+    if outcome == "added":
+        report.added += 1
+    elif outcome == "updated":
+        report.updated += 1
+    else:
+        report.skipped += 1
+
+
+def _debate_key(d: DebateRecord) -> tuple[Any, ...]:
+    turns = tuple((t.role, t.round, t.text) for t in d.turns)
+    return (d.status, d.decision, d.harmful_type, tuple(d.flags), d.error, d.rounds, d.preset_name, turns)
+
+
+def _import_debate(store: Store, record: DebateRecord) -> str:
+    current = store.current_debate(record.path)
+    if current is not None and current.to_dict() | {"path": ""} == record.to_dict() | {"path": ""}:
+        return "skipped"
+    if current is not None and _debate_key(current) == _debate_key(record) and record.preset_name == IMPORT_PRESET:
+        return "skipped"
+    store.record_debate(record)
+    return "added" if current is None else "updated"
+
+
+def _import_human(store: Store, rel: str, row: VhdRow, reviewer: str, report: ImportReport) -> None:
+    if row.decision not in ("yes", "no"):
+        report.malformed.append(RowProblem(row.line, row.path, "a human decision must be yes or no"))
+        return
+    _tally_human(store, rel, row.decision, row.harmful_type, reviewer, row.line, report)
+
+
+def _tally_human(
+    store: Store, rel: str, label: str, category: str, reviewer: str, line: int, report: ImportReport, note: str = ""
+) -> None:
+    current = store.human_decision(rel)
+    if current is not None:
+        if current.label == label and current.category == category:
+            report.skipped += 1
+        else:
+            reason = f"store has {current.label!r} ({current.category or 'no category'}), file says {label!r}"
+            report.conflicts.append(RowProblem(line, rel, reason))
+        return
+    store.record_decision(rel, label, category=category, note=note, reviewer=reviewer, source="import")
+    report.added += 1
+
+
+def _import_jsonl(store: Store, text: str, index: MediaIndex, report: ImportReport, as_human: bool, reviewer: str) -> None:
+    for line, raw_line in enumerate(text.splitlines(), start=1):
+        if not raw_line.strip():
+            continue
+        report.rows += 1
+        try:
+            obj = json.loads(raw_line)
+        except ValueError as exc:
+            report.malformed.append(RowProblem(line, "", f"not JSON: {exc.msg}"))
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("path"), str) or not obj["path"].strip():
+            report.malformed.append(RowProblem(line, "", "a line needs an object with a 'path'"))
+            continue
+        try:
+            _import_jsonl_record(store, index, obj, line, report, as_human, reviewer)
+        except (TypeError, ValueError, KeyError) as exc:
+            report.malformed.append(RowProblem(line, obj["path"], f"bad record: {exc}"))
+
+
+def _import_jsonl_record(
+    store: Store, index: MediaIndex, obj: dict[str, Any], line: int, report: ImportReport, as_human: bool, reviewer: str
+) -> None:
+    bare = "turns" in obj and "status" in obj  # a DebateRecord as `debate --json` prints it
+    debate_data = obj if bare else obj.get("debate")
+    kind = str(obj.get("kind") or (debate_data or {}).get("kind") or "image")
+    rel = _resolve(store, index, obj["path"], kind, line, report)
+    if rel is None:
+        return
+    if as_human:
+        label = obj.get("final_label") or (debate_data or {}).get("decision")
+        if label not in ("yes", "no"):
+            report.malformed.append(RowProblem(line, rel, "no yes/no label to record as a human decision"))
+            return
+        category = str(obj.get("final_category") or (debate_data or {}).get("harmful_type") or "")
+        _tally_human(store, rel, label, category, reviewer, line, report)
+        return
+    outcomes: list[str] = []
+    if debate_data:
+        record = DebateRecord.from_dict(debate_data)
+        record.path, record.kind = rel, kind
+        outcomes.append(_import_debate(store, record))
+    history = [] if bare else obj.get("history") or []
+    if history:
+        outcomes.append(_import_history(store, rel, history, line, report))
+    if "added" in outcomes:
+        report.added += 1
+    elif "updated" in outcomes:
+        report.updated += 1
+    elif "conflict" not in outcomes:
+        report.skipped += 1
+
+
+def _import_history(store: Store, rel: str, history: list[dict[str, Any]], line: int, report: ImportReport) -> str:
+    """Replay a file's decision history into an item that has none; never touch an existing one."""
+    existing = store.decision_history(rel)
+    entries = [_entry_from_json(e) for e in history]
+    if existing:
+        if [_entry_key(e) for e in existing] == [_entry_key(e) for e in entries]:
+            return "skipped"
+        mine, theirs = store.human_decision(rel), _current(entries)
+        if mine is not None and theirs is not None and (mine.label, mine.category) == (theirs.label, theirs.category):
+            return "skipped"
+        if theirs is None:
+            return "skipped"
+        who = f"{mine.label!r}" if mine else "an undone decision"
+        report.conflicts.append(RowProblem(line, rel, f"store has {who}, file says {theirs.label!r}"))
+        return "conflict"
+    for e in entries:
+        if e.action == "undo":
+            store.undo_decision(rel, reviewer=e.reviewer, source=e.source or "import")
+        elif e.label in ("yes", "no"):
+            store.record_decision(
+                rel, e.label, e.category, e.note, e.reviewer, e.source or "import", decided_at=e.decided_at or None
+            )
+    return "added"
+
+
+def _entry_from_json(e: dict[str, Any]) -> DecisionEntry:
+    return DecisionEntry(
+        id=0,
+        action=str(e.get("action") or "set"),
+        label=e.get("label"),
+        category=str(e.get("category") or ""),
+        note=str(e.get("note") or ""),
+        reviewer=str(e.get("reviewer") or ""),
+        source=str(e.get("source") or ""),
+        decided_at=str(e.get("decided_at") or ""),
+    )
+
+
+def _entry_key(e: DecisionEntry) -> tuple[str, str | None, str, str]:
+    return (e.action, e.label, e.category, e.decided_at)
+
+
+def _current(entries: list[DecisionEntry]) -> DecisionEntry | None:
+    standing: list[DecisionEntry] = []
+    for e in entries:
+        if e.action == "undo":
+            if standing:
+                standing.pop()
+        else:
+            standing.append(e)
+    return standing[-1] if standing else None
+
+
+# --------------------------------------------------------------------------- atomic writing
+
+
+@contextlib.contextmanager
+def atomic_text_writer(target: Path) -> Iterator[TextIO]:
+    """Write a UTF-8 text file that appears whole or not at all (temp file, fsync, rename)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable (not possible on Windows)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def harmful_type_of(rec: ItemRecord) -> str:
+    """The ``harmfulType`` VHD11K would write for the final label."""
+    debate = rec.debate
+    if rec.human is not None:
+        if rec.human.category:
+            return rec.human.category
+        if debate is not None and debate.decision == rec.human.label:
+            return debate.harmful_type
+        return ""
+    if debate is None:
+        return ""
+    if debate.status == STATUS_ERROR:
+        return debate.error or "error"
+    return debate.harmful_type
+
+
+def decision_of(rec: ItemRecord) -> str | None:
+    if rec.final_label:
+        return rec.final_label
+    if rec.debate is not None and rec.debate.status == STATUS_ERROR:
+        return "error"
+    return None
+
+
+def vhd11k_columns(kind: str, rounds: int, critic: bool) -> list[str]:
+    columns = [PATH_COLUMN_OF.get(kind, "imagePath"), "decision", "harmfulType"]
+    columns += [f"affirmativeDebater_argument_{i}" for i in range(rounds)]
+    columns += [f"negativeDebater_argument_{i}" for i in range(rounds)]
+    if critic:
+        columns.append("critic")
+    return columns
+
+
+def vhd11k_row(rec: ItemRecord, rounds: int, critic: bool) -> dict[str, str] | None:
+    decision = decision_of(rec)
+    if decision is None:
+        return None
+    row = {PATH_COLUMN_OF.get(rec.kind, "imagePath"): rec.path, "decision": decision, "harmfulType": harmful_type_of(rec)}
+    debate = rec.debate
+    for side in ("affirmative", "negative"):
+        for i in range(rounds):
+            text = debate.argument(side, i) if debate else None
+            row[f"{side}Debater_argument_{i}"] = NONE_TEXT if text is None else text
+    if critic:
+        text = debate.critic if debate else None
+        row["critic"] = NONE_TEXT if text is None else text
+    return row
+
+
+def export_targets(output: Path, kinds: Sequence[str]) -> dict[str, Path]:
+    """One output per kind for the VHD11K formats: ``x.csv`` or ``x_images.csv`` + ``x_videos.csv``."""
+    if len(kinds) <= 1:
+        return {(kinds[0] if kinds else "image"): output}
+    return {k: output.with_name(f"{output.stem}_{k}s{output.suffix}") for k in kinds}
+
+
+def export_store(store: Store, fmt: str, output: str | os.PathLike[str]) -> list[ExportedFile]:
+    """Write ``store`` in ``fmt``; returns the files written (two for a mixed VHD11K export)."""
+    out = Path(output)
+    if fmt in ("vhd11k-csv", "vhd11k-json"):
+        kinds = [k for k in store.kinds() if _has_exportable(store, k)]
+        return [_export_vhd11k(store, fmt, kind, path) for kind, path in export_targets(out, kinds).items()]
+    if fmt == "jsonl":
+        return [_export_jsonl(store, out)]
+    if fmt == "hf-metadata":
+        return [_export_hf(store, out)]
+    raise FormatError(f"unknown export format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})")
+
+
+def _has_exportable(store: Store, kind: str) -> bool:
+    return store.count(Filters(kind=kind, status=[s for s in STATUSES if s != "new"])) > 0
+
+
+def _export_vhd11k(store: Store, fmt: str, kind: str, path: Path) -> ExportedFile:
+    rounds, critic = store.debate_shape(kind)
+    rounds = rounds or DEFAULT_ROUNDS
+    columns = vhd11k_columns(kind, rounds, critic)
+    rows = (r for r in (vhd11k_row(rec, rounds, critic) for rec in store.iter_records(kind=kind)) if r is not None)
+    count = 0
+    with atomic_text_writer(path) as fh:
+        if fmt == "vhd11k-csv":
+            writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\r\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        else:
+            fh.write("[")
+            for row in rows:
+                fh.write(("," if count else "") + "\n    " + json.dumps(row, ensure_ascii=False))
+                count += 1
+            fh.write("\n]\n")
+    return ExportedFile(path, count, kind)
+
+
+def record_to_json(rec: ItemRecord) -> dict[str, Any]:
+    """The whole record of one item, as our JSONL carries it."""
+    return {
+        "path": rec.path,
+        "kind": rec.kind,
+        "size": rec.size,
+        "mtime": rec.mtime,
+        "status": rec.status,
+        "final_label": rec.final_label,
+        "final_category": rec.final_category,
+        "updated_at": rec.updated_at,
+        "debate": rec.debate.to_dict() if rec.debate else None,
+        "human": _entry_json(rec.human) if rec.human else None,
+        "history": [_entry_json(e) for e in rec.history],
+    }
+
+
+def _entry_json(e: DecisionEntry) -> dict[str, Any]:
+    d = asdict(e)
+    d.pop("id")
+    return d
+
+
+def _export_jsonl(store: Store, path: Path) -> ExportedFile:
+    count = 0
+    with atomic_text_writer(path) as fh:
+        for rec in store.iter_records():
+            fh.write(json.dumps(record_to_json(rec), ensure_ascii=False) + "\n")
+            count += 1
+    return ExportedFile(path, count, "all")
+
+
+def hf_row(rec: ItemRecord) -> dict[str, Any] | None:
+    if rec.final_label is None:
+        return None
+    return {
+        "file_name": rec.path,
+        "label": rec.final_label,
+        "harmful": rec.final_label == "yes",
+        "category": harmful_type_of(rec) if rec.final_label == "yes" else "",
+        "label_source": "human" if rec.human is not None else "model",
+        "model_label": rec.debate.decision if rec.debate and rec.debate.status == STATUS_DEBATED else None,
+        "kind": rec.kind,
+    }
+
+
+def _export_hf(store: Store, path: Path) -> ExportedFile:
+    count = 0
+    with atomic_text_writer(path) as fh:
+        for rec in store.iter_records():
+            row = hf_row(rec)
+            if row is not None:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+    return ExportedFile(path, count, "all")
+
+
+def default_export_path(store: Store, fmt: str) -> Path:
+    """Next to the store: ``annotations-vhd11k.csv``, ``annotations.jsonl``, ``metadata.jsonl``..."""
+    stem = store.path.stem
+    names = {
+        "vhd11k-csv": f"{stem}-vhd11k.csv",
+        "vhd11k-json": f"{stem}-vhd11k.json",
+        "jsonl": f"{stem}.jsonl",
+        "hf-metadata": "metadata.jsonl",
+    }
+    return store.path.parent / names[fmt]
+
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "IMPORT_FORMATS",
+    "IMPORT_PRESET",
+    "ExportedFile",
+    "FormatError",
+    "ImportReport",
+    "MediaIndex",
+    "RowProblem",
+    "atomic_text_writer",
+    "decode_bytes",
+    "default_export_path",
+    "detect_format",
+    "export_store",
+    "import_file",
+    "name_variants",
+    "record_to_json",
+]
