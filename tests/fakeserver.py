@@ -1,0 +1,417 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+It speaks ``GET /v1/models`` and ``POST /v1/chat/completions`` (plain JSON and SSE streaming
+with ``stream_options.include_usage``), answers per debate role (read from the system prompt),
+simulates a provider's prefix cache (``prompt_tokens_details.cached_tokens``), and has
+switchable faults: 429 with Retry-After, 500, a 400 content-policy refusal, a hang, a
+malformed stream, a dropped connection, and strict role alternation as in Gemma/Mistral chat
+templates. It runs in a daemon thread: ``with FakeServer() as srv: srv.base_url``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+DEFAULT_ANSWERS = {
+    "affirmative": "1. The scene shows a raised knife. 2. A person looks frightened. 3. It could distress viewers.",
+    "negative": "1. The knife is a kitchen tool in use. 2. Nobody is threatened. 3. It is an ordinary cooking photo.",
+    "judge": "No, ordinary cooking scene.",
+    "critic": "The judge weighed the context well.\nAgree.",
+}
+
+Answer = str | Callable[[dict[str, Any]], str]
+
+
+def role_of(body: dict[str, Any]) -> str:
+    """Which debate role a request is for, read from its system prompt (our presets' wording)."""
+    system = ""
+    for m in body.get("messages", []):
+        if m.get("role") in ("system", "developer"):
+            system = _text_of(m.get("content"))
+            break
+    if "AFFIRMATIVE" in system:
+        return "affirmative"
+    if "NEGATIVE" in system:
+        return "negative"
+    if re.search(r"judge of", system, re.I):
+        return "judge"
+    if re.search(r"finished debate", system, re.I):
+        return "critic"
+    return "other"
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def request_units(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """A request as (fingerprint, tokens) units in order, the way a prefix cache sees it.
+
+    Text counts one token per 4 characters; an image counts 765 tokens (a 1024 px image at
+    OpenAI's high detail). Roles and names are part of the fingerprint, as in a real prompt.
+    """
+    units: list[tuple[str, int]] = []
+    for m in body.get("messages", []):
+        head = f"<{m.get('role')}:{m.get('name', '')}>"
+        units.append((head, 4))
+        content = m.get("content")
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else (content or [])
+        for p in parts:
+            if p.get("type") == "text":
+                text = p.get("text", "")
+                # Split long text into 64-character blocks so a shared beginning is cacheable.
+                for i in range(0, len(text), 64):
+                    block = text[i : i + 64]
+                    units.append(("t:" + block, max(1, math.ceil(len(block) / 4))))
+            elif p.get("type") == "image_url":
+                url = p.get("image_url", {}).get("url", "")
+                units.append(("i:" + str(hash(url)), 765))
+    return units
+
+
+@dataclass
+class Fault:
+    """One injected failure. ``kind``: 429, 500, 400-policy, 401, hang, malformed, disconnect."""
+
+    kind: str
+    retry_after: float | None = None  # seconds, for 429
+    after_tokens: int = 2  # for malformed/disconnect: how many tokens to send first
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+
+
+class FakeServer:
+    def __init__(
+        self,
+        *,
+        answers: dict[str, Answer] | None = None,
+        api_key: str | None = "test-key",
+        models: tuple[str, ...] = ("fake-vlm", "fake-judge"),
+        token_delay: float = 0.0,
+        first_token_delay: float = 0.0,
+        strict_alternation: bool = False,
+        fault_rates: dict[str, float] | None = None,
+        retry_after: float = 0.05,
+        seed: int = 0,
+        logprobs_yes: float | None = None,
+    ) -> None:
+        self.answers: dict[str, Answer] = dict(DEFAULT_ANSWERS)
+        if answers:
+            self.answers.update(answers)
+        self.api_key = api_key
+        self.models = models
+        self.token_delay = token_delay
+        self.first_token_delay = first_token_delay
+        self.strict_alternation = strict_alternation
+        self.fault_rates = dict(fault_rates or {})
+        self.retry_after = retry_after
+        self.logprobs_yes = logprobs_yes
+        self.faults: deque[Fault] = deque()  # consumed one per chat request, before rates apply
+        self.role_faults: dict[str, deque[Fault]] = {}  # consumed by requests of that role
+        self.requests: list[dict[str, Any]] = []
+        self.stats = Stats()
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._seen_prefixes: set[tuple[str, ...]] = set()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> FakeServer:
+        server = self
+
+        class Handler(_Handler):
+            fake = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fakeserver", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ helpers for tests
+    def inject(self, *faults: Fault | str, role: str | None = None) -> None:
+        for f in faults:
+            fault = Fault(f) if isinstance(f, str) else f
+            if role is None:
+                self.faults.append(fault)
+            else:
+                self.role_faults.setdefault(role, deque()).append(fault)
+
+    def roles_seen(self) -> list[str]:
+        with self._lock:
+            return [role_of(b) for b in self.requests]
+
+    def _next_fault(self, role: str) -> Fault | None:
+        with self._lock:
+            q = self.role_faults.get(role)
+            if q:
+                return q.popleft()
+            if self.faults:
+                return self.faults.popleft()
+            for kind, rate in self.fault_rates.items():
+                if self._rng.random() < rate:
+                    return Fault(kind)
+        return None
+
+    def _account(self, body: dict[str, Any]) -> tuple[int, int]:
+        """Prompt tokens of a request and how many a prefix cache would have served."""
+        units = request_units(body)
+        total = sum(t for _, t in units)
+        keys = tuple(k for k, _ in units)
+        cached = 0
+        with self._lock:
+            # Longest prefix already seen, in whole units (real caches work in blocks too).
+            n = len(keys)
+            best = 0
+            for i in range(n, 0, -1):
+                if keys[:i] in self._seen_prefixes:
+                    best = i
+                    break
+            cached = sum(t for _, t in units[:best])
+            for i in range(1, n + 1):
+                self._seen_prefixes.add(keys[:i])
+            self.stats.prompt_tokens += total
+            self.stats.cached_tokens += cached
+        return total, cached
+
+    def answer_for(self, role: str, body: dict[str, Any]) -> str:
+        a = self.answers.get(role, "I have nothing to add.")
+        return a(body) if callable(a) else a
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep unless the server stops first; False if it stopped."""
+        return not self._stopping.wait(seconds)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
+        pass
+
+    # ------------------------------------------------------------------ plumbing
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, type_: str, code: str | None = None, headers: dict[str, str] | None = None) -> None:
+        self._send_json(status, {"error": {"message": message, "type": type_, "param": None, "code": code}}, headers)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _authorized(self) -> bool:
+        if self.fake.api_key is None:
+            return True
+        if self.headers.get("Authorization", "") == f"Bearer {self.fake.api_key}":
+            return True
+        self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        return False
+
+    # ------------------------------------------------------------------ routes
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.rstrip("/").endswith("/models"):
+            if not self._authorized():
+                return
+            self._send_json(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]})
+        else:
+            self._error(404, f"no route {self.path}", "invalid_request_error")
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        raw = self.rfile.read(length)
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._error(404, f"no route {self.path}", "invalid_request_error")
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._error(400, "request body is not JSON", "invalid_request_error")
+            return
+        fake = self.fake
+        with fake._lock:
+            fake.requests.append(body)
+            fake.stats.requests += 1
+            fake.stats.in_flight += 1
+            fake.stats.max_in_flight = max(fake.stats.max_in_flight, fake.stats.in_flight)
+        try:
+            self._chat(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with fake._lock:
+                fake.stats.in_flight -= 1
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        fake = self.fake
+        if not self._authorized():
+            return
+        model = body.get("model", "")
+        if model not in fake.models:
+            self._error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
+            return
+        if fake.strict_alternation:
+            problem = _alternation_problem(body.get("messages", []))
+            if problem:
+                self._error(400, problem, "BadRequestError")
+                return
+        role = role_of(body)
+        fault = fake._next_fault(role)
+        if fault is not None and fault.kind not in ("malformed", "disconnect"):
+            self._fault(fault)
+            return
+        prompt_tokens, cached = fake._account(body)
+        text = fake.answer_for(role, body)
+        tokens = re.findall(r"\s*\S+", text) or [""]
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(tokens),
+            "total_tokens": prompt_tokens + len(tokens),
+            "prompt_tokens_details": {"cached_tokens": cached},
+        }
+        if fake.first_token_delay and not fake.sleep(fake.first_token_delay):
+            return
+        if not body.get("stream"):
+            msg = {"role": "assistant", "content": text}
+            choice: dict[str, Any] = {"index": 0, "message": msg, "finish_reason": "stop"}
+            if body.get("logprobs"):
+                choice["logprobs"] = {"content": _logprobs(tokens[:1], fake.logprobs_yes)}
+            self._send_json(200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model, "choices": [choice], "usage": usage})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        self._chunk(b"data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}).encode() + b"\n\n")
+        for i, tok in enumerate(tokens):
+            if fault is not None and i == fault.after_tokens:
+                if fault.kind == "malformed":
+                    self._chunk(b'data: {"id": "chatcmpl-fake", "choices": [{"delta": {"content": "brok\n\n')
+                    self._chunk(b"")
+                    self.close_connection = True
+                    return
+                # disconnect: drop the connection without finishing the chunked body
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if i and fake.token_delay and not fake.sleep(fake.token_delay):
+                return
+            choice = {"index": 0, "delta": {"content": tok}, "finish_reason": None}
+            if i == 0 and body.get("logprobs"):
+                choice["logprobs"] = {"content": _logprobs([tok], fake.logprobs_yes)}
+            self._chunk(b"data: " + json.dumps({**base, "choices": [choice]}).encode() + b"\n\n")
+        self._chunk(b"data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}).encode() + b"\n\n")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._chunk(b"data: " + json.dumps({**base, "choices": [], "usage": usage}).encode() + b"\n\n")
+        self._chunk(b"data: [DONE]\n\n")
+        self._chunk(b"")
+
+    def _fault(self, fault: Fault) -> None:
+        kind = fault.kind
+        if kind == "429":
+            ra = fault.retry_after if fault.retry_after is not None else self.fake.retry_after
+            self._error(429, "Rate limit reached; please retry later.", "requests", "rate_limit_exceeded", {"Retry-After": f"{ra:g}"})
+        elif kind == "500":
+            self._error(500, "The server had an error while processing your request.", "server_error")
+        elif kind == "400-policy":
+            self._error(
+                400,
+                "Your request was rejected as a result of our safety system.",
+                "invalid_request_error",
+                "content_policy_violation",
+            )
+        elif kind == "401":
+            self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        elif kind == "hang":
+            while self.fake.sleep(0.05):
+                pass
+            self.close_connection = True
+        else:
+            raise ValueError(f"unknown fault {kind}")
+
+
+def _alternation_problem(messages: list[dict[str, Any]]) -> str | None:
+    """What a strict chat template (Gemma, Mistral on vLLM) would reject, or None."""
+    roles = [m.get("role") for m in messages if m.get("role") not in ("system", "developer")]
+    if any("name" in m for m in messages):
+        return "Conversation messages may not carry a 'name' field with this chat template"
+    if not roles or roles[0] != "user":
+        return "Conversation must start with a user message after the system prompt"
+    for a, b in zip(roles, roles[1:]):
+        if a == b:
+            return "Conversation roles must alternate user/assistant/user/assistant/..."
+    return None
+
+
+def _logprobs(tokens: list[str], p_yes: float | None) -> list[dict[str, Any]]:
+    out = []
+    for tok in tokens:
+        p = p_yes if p_yes is not None else 0.9
+        word = tok.strip().lower().rstrip(",.")
+        lp_tok = math.log(p if word == "yes" else (1 - p) if word == "no" else 0.5)
+        out.append(
+            {
+                "token": tok,
+                "logprob": lp_tok,
+                "bytes": list(tok.encode()),
+                "top_logprobs": [
+                    {"token": "Yes", "logprob": math.log(max(p, 1e-9)), "bytes": list(b"Yes")},
+                    {"token": "No", "logprob": math.log(max(1 - p, 1e-9)), "bytes": list(b"No")},
+                ],
+            }
+        )
+    return out
+

@@ -1,0 +1,43 @@
+"""Small helpers shared by the core tests (no Qt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from vhd_gui.config import Settings
+
+TEST_KEY_ENV = "VHD_TEST_KEY"
+
+
+def settings_for(base_url: str, *, model: str = "fake-vlm", **debate: object) -> Settings:
+    """Settings that point every role at one test server; the key comes from $VHD_TEST_KEY."""
+    s = Settings()
+    for ep in s.endpoints.values():
+        ep.base_url = base_url
+        ep.model = model
+        ep.api_key_env = TEST_KEY_ENV
+    for key, value in debate.items():
+        setattr(s, key, value)
+    return s
+
+
+def write_image(path: Path, size: tuple[int, int] = (640, 480), color: tuple[int, int, int] = (180, 40, 40)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+    return path
+
+
+def write_video(path: Path, frames: int = 30, size: tuple[int, int] = (160, 120), fps: float = 10.0) -> Path:
+    """An MJPG AVI whose frame i is filled with gray level 8*i (readable back per frame)."""
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened(), "OpenCV cannot write MJPG here"
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), (8 * i) % 256, dtype=np.uint8))
+    writer.release()
+    return path

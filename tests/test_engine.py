@@ -1,0 +1,361 @@
+"""The debate engine against a real OpenAI-compatible server on 127.0.0.1 (tests/fakeserver.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from fakeserver import FakeServer, Fault
+from helpers import TEST_KEY_ENV, settings_for, write_image, write_video
+from vhd_gui.engine import (
+    DebateEngine,
+    DebateFailed,
+    DebateStarted,
+    TokenReceived,
+    TurnFinished,
+    TurnRetrying,
+    TurnStarted,
+    VerdictReached,
+)
+from vhd_gui.protocol import Role
+
+pytestmark = pytest.mark.asyncio
+
+SECRET = "sk-test-secret-0123456789abcdefghij"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    with FakeServer(api_key=SECRET) as srv:
+        yield srv
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    return write_image(tmp_path / "item.jpg", (2000, 1500))
+
+
+async def run(engine: DebateEngine, path: Path, **kw: Any) -> list[Any]:
+    events = [ev async for ev in engine.run(path, **kw)]
+    await engine.close()
+    return events
+
+
+def finished_turns(events: list[Any]) -> list[tuple[str, int]]:
+    return [(ev.turn.role.value, ev.turn.round) for ev in events if isinstance(ev, TurnFinished)]
+
+
+def user_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    users = [m for m in body["messages"] if m["role"] == "user"]
+    content = users[-1]["content"]
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+
+async def test_debate_runs_in_protocol_order_and_streams(server: FakeServer, image: Path) -> None:
+    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    assert isinstance(events[0], DebateStarted)
+    assert finished_turns(events) == [("affirmative", 0), ("negative", 0), ("affirmative", 1), ("negative", 1), ("judge", 0)]
+    assert server.roles_seen() == ["affirmative", "negative", "affirmative", "negative", "judge"]
+    # Tokens arrive between a turn's start and its end, and add up to its text.
+    for turn_ev in [ev for ev in events if isinstance(ev, TurnFinished)]:
+        tokens = "".join(ev.text for ev in events if isinstance(ev, TokenReceived) and ev.turn == turn_ev.turn)
+        assert tokens.strip() == turn_ev.text
+        assert len([ev for ev in events if isinstance(ev, TokenReceived) and ev.turn == turn_ev.turn]) > 3
+    last = events[-1]
+    assert isinstance(last, VerdictReached)
+    assert last.verdict.decision == "no" and last.verdict.harmful_type == "ordinary cooking scene"
+    rec = last.record
+    assert rec.status == "debated" and rec.decision == "no" and rec.judge_raw == "No, ordinary cooking scene."
+    assert rec.argument("negative", 1).startswith("1. The knife")
+    assert rec.endpoints["judge"].model == "fake-vlm"
+    assert rec.preset_name == "vhd11k-image" and len(rec.preset_hash) == 16
+
+
+async def test_critic_speaks_after_the_judge(server: FakeServer, image: Path) -> None:
+    events = await run(DebateEngine(settings_for(server.base_url, critic=True, rounds=1)), image)
+    assert finished_turns(events) == [("affirmative", 0), ("negative", 0), ("judge", 0), ("critic", 0)]
+    assert events[-1].record.critic.endswith("Agree.")
+
+
+async def test_flat_layout_passes_a_strict_chat_template(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    with FakeServer(api_key=SECRET, strict_alternation=True) as srv:
+        events = await run(DebateEngine(settings_for(srv.base_url)), image)
+        assert isinstance(events[-1], VerdictReached)
+        for body in srv.requests:
+            assert [m["role"] for m in body["messages"]] == ["system", "user"]
+            assert all("name" not in m for m in body["messages"])
+
+
+async def test_chat_layout_is_refused_by_a_strict_template_with_a_hint(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    with FakeServer(api_key=SECRET, strict_alternation=True) as srv:
+        events = await run(DebateEngine(settings_for(srv.base_url, layout="chat")), image)
+        last = events[-1]
+        assert isinstance(last, DebateFailed) and last.kind == "api"
+        assert "flat message layout" in last.message
+        assert last.turn is not None and last.turn.role is Role.AFFIRMATIVE  # item, then the instruction: two user messages
+
+
+async def test_chat_layout_sends_the_debate_as_messages(server: FakeServer, image: Path) -> None:
+    events = await run(DebateEngine(settings_for(server.base_url, layout="chat")), image)
+    assert isinstance(events[-1], VerdictReached)
+    second_affirmative = server.requests[2]
+    roles = [m["role"] for m in second_affirmative["messages"]]
+    # system, item (user), own round-1 turn (assistant), the negative's turn (user), the instruction (user)
+    assert roles == ["system", "user", "assistant", "user", "user"]
+
+
+async def test_requests_put_what_repeats_first(server: FakeServer, image: Path, tmp_path: Path) -> None:
+    examples = tmp_path / "icl"
+    for i, colour in enumerate([(10, 10, 10), (200, 200, 200)]):
+        write_image(examples / f"ex{i}.png", (300, 300), colour)
+    preset_file = tmp_path / "p.toml"
+    preset_file.write_text(_preset_with_examples(["ex0.png", "ex1.png"], str(examples)))
+    s = settings_for(server.base_url, preset=str(preset_file))
+    engine = DebateEngine(s)
+    other = write_image(tmp_path / "other.jpg", (800, 600), (0, 90, 0))
+    events_a = [ev async for ev in engine.run(image)]
+    events_b = [ev async for ev in engine.run(other)]
+    await engine.close()
+    judge_a, judge_b = server.requests[4], server.requests[9]
+    parts = user_parts(judge_a)
+    kinds = [p["type"] for p in parts]
+    # examples (text, image, text per example), then the item's image, then caption and transcript
+    first_item_image = kinds.index("image_url", kinds.index("image_url", kinds.index("image_url") + 1) + 1)
+    assert kinds.count("image_url") == 3
+    assert "Answer for example 2" in parts[first_item_image - 2]["text"]
+    assert "Debate so far" in parts[-1]["text"]
+    assert all(p["type"] == "text" for p in parts[first_item_image + 1 :])
+    # The second item's judge request starts with the same system prompt and examples.
+    assert judge_a["messages"][0] == judge_b["messages"][0]
+    assert user_parts(judge_b)[:first_item_image] == parts[:first_item_image]
+    # ...so the (simulated) prefix cache serves them, and the engine records it apart.
+    judge_b_turn = [ev for ev in events_b if isinstance(ev, TurnFinished) and ev.turn.role is Role.JUDGE][0]
+    assert judge_b_turn.cached_tokens >= 2 * 765
+    assert events_b[-1].record.cached_tokens >= judge_b_turn.cached_tokens
+    # One prepared JPEG serves every request of an item.
+    uris = {p["image_url"]["url"] for body in server.requests[:5] for p in user_parts(body) if p["type"] == "image_url"}
+    assert len(uris) == 3  # two examples + the item, each sent as one identical string
+    assert isinstance(events_a[-1], VerdictReached)
+
+
+async def test_usage_is_recorded_per_turn(server: FakeServer, image: Path) -> None:
+    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    turns = [ev for ev in events if isinstance(ev, TurnFinished)]
+    assert all(t.prompt_tokens > 0 and t.completion_tokens > 0 for t in turns)
+    # The affirmative's second round repeats its system prompt and the image: served from cache.
+    assert turns[2].cached_tokens > 765
+    rec = events[-1].record
+    assert rec.prompt_tokens == sum(t.prompt_tokens for t in turns) == server.stats.prompt_tokens
+    assert rec.cached_tokens == server.stats.cached_tokens
+
+
+async def test_image_is_downscaled_once_and_sent_as_jpeg(server: FakeServer, tmp_path: Path) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    big = write_image(tmp_path / "big.png", (4000, 3000))
+    await run(DebateEngine(settings_for(server.base_url)), big)
+    url = user_parts(server.requests[0])[0]["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,")
+    im = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert im.format == "JPEG" and max(im.size) == 1024
+
+
+async def test_video_frames_are_numbered_in_order(server: FakeServer, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.avi", frames=50)
+    events = await run(DebateEngine(settings_for(server.base_url)), video)
+    last = events[-1]
+    assert isinstance(last, VerdictReached)
+    assert last.record.kind == "video" and last.record.preset_name == "vhd11k-video"
+    assert len(last.record.frames_sent) == 5 and last.record.frames_sent == sorted(last.record.frames_sent)
+    parts = user_parts(server.requests[0])
+    texts = [p["text"] for p in parts if p["type"] == "text"]
+    assert [t for t in texts if t.startswith("Frame ")] == [f"Frame {i} of 5:" for i in range(1, 6)]
+    assert sum(p["type"] == "image_url" for p in parts) == 5
+
+
+async def test_rate_limit_honours_retry_after(server: FakeServer, image: Path) -> None:
+    server.inject(Fault("429", retry_after=0.3), role="negative")
+    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    retries = [ev for ev in events if isinstance(ev, TurnRetrying)]
+    assert len(retries) == 1 and retries[0].delay == pytest.approx(0.3) and "429" in retries[0].reason
+    assert isinstance(events[-1], VerdictReached)
+    neg = [t for t in events[-1].record.turns if t.role == "negative"][0]
+    assert neg.attempts == 2
+
+
+async def test_server_errors_are_retried_up_to_four_attempts(server: FakeServer, image: Path) -> None:
+    server.retry_after = 0.01
+    server.inject("500", "500", "500", role="judge")
+    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    assert isinstance(events[-1], VerdictReached)
+    assert [t.attempts for t in events[-1].record.turns if t.role == "judge"] == [4]
+
+    server.inject("500", "500", "500", "500", role="affirmative")
+    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "api"
+    assert "gave up after 4 attempts" in last.message and last.record.status == "error"
+
+
+async def test_broken_streams_restart_the_turn(server: FakeServer, image: Path) -> None:
+    server.inject(Fault("malformed", after_tokens=3), role="affirmative")
+    server.inject(Fault("disconnect", after_tokens=2), role="judge")
+    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    assert isinstance(events[-1], VerdictReached)
+    retried = [ev.turn.role.value for ev in events if isinstance(ev, TurnRetrying)]
+    assert retried == ["affirmative", "judge"]
+    # After a retry the turn starts again: its final text is the full answer, once.
+    first = events[-1].record.turns[0]
+    assert first.text.count("raised knife") == 1 and first.attempts == 2
+
+
+async def test_content_policy_refusal_is_harmful_and_flagged(server: FakeServer, image: Path) -> None:
+    server.inject("400-policy", role="affirmative")
+    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    last = events[-1]
+    assert isinstance(last, VerdictReached)
+    assert last.verdict.decision == "yes" and last.verdict.harmful_type == "API refused"
+    assert last.record.flags == ["api_refused"] and last.record.status == "debated"
+    assert server.stats.requests == 1
+
+
+async def test_debater_refusal_makes_the_item_harmful(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    with FakeServer(api_key=SECRET, answers={"affirmative": "I'm sorry, but I can't assist with that request."}) as srv:
+        events = await run(DebateEngine(settings_for(srv.base_url)), image)
+    last = events[-1]
+    assert last.verdict.decision == "yes" and "debater_refused" in last.verdict.flags
+    assert [t.refused for t in last.record.turns] == [True, False, True, False, False]
+
+
+async def test_unparsed_judge_is_harmful_and_flagged(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    with FakeServer(api_key=SECRET, answers={"judge": "I cannot make that determination."}) as srv:
+        events = await run(DebateEngine(settings_for(srv.base_url)), image)
+    assert events[-1].verdict.decision == "yes" and events[-1].verdict.flags == ("judge_unparsed",)
+
+
+async def test_hanging_server_hits_the_turn_deadline(server: FakeServer, image: Path) -> None:
+    server.inject("hang", role="affirmative")
+    events = await run(DebateEngine(settings_for(server.base_url, turn_timeout=0.5)), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "timeout"
+    assert "0.5 s turn deadline" in last.message
+
+
+async def test_wrong_key_is_a_config_error_without_retries(monkeypatch: pytest.MonkeyPatch, server: FakeServer, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, "sk-wrong-wrong-wrong-wrong")
+    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "config"
+    assert "rejected the API key" in last.message and TEST_KEY_ENV in last.message
+    assert server.stats.requests == 1
+
+
+async def test_unknown_model_is_a_config_error(server: FakeServer, image: Path) -> None:
+    events = await run(DebateEngine(settings_for(server.base_url, model="no-such-model")), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "config"
+    assert "'no-such-model' not found" in last.message and server.stats.requests == 1
+
+
+async def test_unreachable_server_is_a_config_error(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens on this port now
+    events = await run(DebateEngine(settings_for(f"http://127.0.0.1:{port}/v1")), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "config"
+    assert f"cannot reach the server at http://127.0.0.1:{port}/v1" in last.message
+
+
+async def test_missing_key_for_a_remote_server_is_a_config_error(image: Path) -> None:
+    events = await run(DebateEngine(settings_for("https://api.example.invalid/v1")), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "config" and TEST_KEY_ENV in last.message
+
+
+async def test_bad_media_fails_alone(server: FakeServer, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    events = await run(DebateEngine(settings_for(server.base_url)), empty)
+    assert isinstance(events[-1], DebateFailed) and events[-1].kind == "media"
+    assert server.stats.requests == 0
+
+
+async def test_missing_example_files_are_named(server: FakeServer, image: Path, tmp_path: Path) -> None:
+    s = settings_for(server.base_url, examples_folder=str(tmp_path / "nowhere"))
+    events = await run(DebateEngine(s), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "config"
+    assert "14 in-context example file(s) not found" in last.message and "culinary_knife_in_hand_075_0023.jpeg" in last.message
+
+
+async def test_cancel_mid_stream_leaves_nothing_running(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    with FakeServer(api_key=SECRET, token_delay=0.05) as srv:
+        engine = DebateEngine(settings_for(srv.base_url))
+        first_token = asyncio.Event()
+
+        async def consume() -> None:
+            async for ev in engine.run(image):
+                if isinstance(ev, TokenReceived):
+                    first_token.set()
+
+        task = asyncio.create_task(consume())
+        await first_token.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await engine.close()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        for _ in range(100):  # the server sees the stream closed
+            if srv.stats.in_flight == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert srv.stats.in_flight == 0
+        assert srv.stats.requests == 1
+
+
+async def test_the_key_is_never_in_records_or_logs(server: FakeServer, image: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.inject("500", role="negative")
+    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    assert SECRET not in json.dumps(events[-1].record.to_dict())
+    assert SECRET not in caplog.text
+    assert SECRET not in repr(settings_for(server.base_url).endpoints)
+
+
+async def test_check_connection_reports_plainly(monkeypatch: pytest.MonkeyPatch, server: FakeServer) -> None:
+    from vhd_gui.config import ConfigError
+
+    report = await DebateEngine(settings_for(server.base_url)).check_connection("judge")
+    assert "the key was accepted" in report and "fake-vlm" in report
+    with pytest.raises(ConfigError, match="not found"):
+        await DebateEngine(settings_for(server.base_url, model="nope")).check_connection("judge")
+    monkeypatch.setenv(TEST_KEY_ENV, "wrong")
+    with pytest.raises(ConfigError, match="rejected the API key"):
+        await DebateEngine(settings_for(server.base_url)).check_connection("judge")
+
+
+def _preset_with_examples(files: list[str], folder: str) -> str:
+    from vhd_gui.protocol import builtin_preset_path
+
+    text = builtin_preset_path("vhd11k-image").read_text()
+    head = text.split("[examples]")[0]
+    items = "".join(f'\n[[examples.item]]\nfiles = ["{f}"]\nanswer = "{"Yes, gore." if i == 0 else "No, calm scene."}"\n' for i, f in enumerate(files))
+    return head.replace('name = "vhd11k-image"', 'name = "two-examples"') + f'[examples]\nfolder = {json.dumps(folder)}\n' + items

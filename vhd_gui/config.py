@@ -1,0 +1,301 @@
+"""Settings: endpoints per role, debate options, and where API keys come from.
+
+Keys are looked up at the moment a debate needs them (an environment variable named per
+role, or a key typed into the settings dialog that lives only in memory). No function here
+writes, prints or logs a key; ``RoleEndpoint.__repr__`` hides it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+from vhd_gui.protocol import DEFAULT_FRAMES, DEFAULT_ROUNDS, Role
+
+APP_NAME = "vhd-annotator"
+DEFAULT_MODEL = "gpt-4o"
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class ConfigError(ValueError):
+    """A settings problem a person can fix; str() is one line."""
+
+
+def config_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.toml"
+
+
+@dataclass(slots=True)
+class RoleEndpoint:
+    base_url: str = ""  # empty: $OPENAI_BASE_URL, else OpenAI
+    model: str = ""  # empty: the default model
+    api_key_env: str = DEFAULT_KEY_ENV
+    temperature: float | None = None
+    max_tokens: int | None = None
+    # A key typed into the settings dialog or read from an OAI_CONFIG_LIST: memory only.
+    api_key: str | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "unset"
+        return f"RoleEndpoint(base_url={self.resolved_base_url()!r}, model={self.model!r}, api_key_env={self.api_key_env!r}, key={key})"
+
+    def resolved_base_url(self) -> str:
+        return (self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
+
+    def resolved_model(self) -> str:
+        return self.model or DEFAULT_MODEL
+
+    def resolve_key(self) -> str:
+        """The key to send. A local server without a key gets a placeholder (they ignore it)."""
+        if self.api_key:
+            return self.api_key
+        value = os.environ.get(self.api_key_env or DEFAULT_KEY_ENV, "").strip()
+        if value:
+            return value
+        if is_local_url(self.resolved_base_url()):
+            return "no-key-needed"
+        raise ConfigError(
+            f"no API key: set the environment variable {self.api_key_env or DEFAULT_KEY_ENV} "
+            f"(or choose another with --api-key-env) for {self.resolved_base_url()}"
+        )
+
+    def public(self) -> dict[str, str]:
+        """What may be stored with a result: server and model, never the key."""
+        return {"base_url": self.resolved_base_url(), "model": self.resolved_model()}
+
+
+def is_local_url(url: str) -> bool:
+    host = (urlparse(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".local")
+
+
+@dataclass(slots=True)
+class Settings:
+    endpoints: dict[str, RoleEndpoint] = field(default_factory=lambda: {r.value: RoleEndpoint() for r in Role})
+    rounds: int = DEFAULT_ROUNDS
+    frames: int = DEFAULT_FRAMES
+    max_side: int = 1024
+    layout: str = "flat"  # flat | chat
+    preset: str = ""  # built-in name or file; empty = the built-in one for the media kind
+    examples_folder: str = ""  # overrides the preset's [examples] folder when set
+    critic: bool = False
+    turn_timeout: float = 180.0  # overall deadline per turn, seconds
+    read_timeout: float = 60.0  # the openai client's per-read timeout
+    attempts: int = 4  # tries per turn on 429/5xx/timeouts
+    request_logprobs: bool = False  # ask the judge's endpoint for log-probabilities
+    price_in_per_1k: float = 0.0025  # USD per 1k prompt tokens (uncached)
+    price_cached_in_per_1k: float = 0.00125
+    price_out_per_1k: float = 0.01
+
+    def endpoint(self, role: Role | str) -> RoleEndpoint:
+        return self.endpoints[Role(role).value]
+
+    def cost_usd(self, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> float:
+        uncached = max(0, prompt_tokens - cached_tokens)
+        return (
+            uncached * self.price_in_per_1k + cached_tokens * self.price_cached_in_per_1k + completion_tokens * self.price_out_per_1k
+        ) / 1000.0
+
+
+_ENDPOINT_KEYS = ("base_url", "model", "api_key_env", "temperature", "max_tokens")
+_DEBATE_KEYS = tuple(f.name for f in fields(Settings) if f.name != "endpoints")
+
+
+def settings_from_data(data: Mapping[str, Any], where: str = "settings") -> Settings:
+    """Build settings from a parsed TOML document.
+
+    ``[endpoint]`` gives defaults for every role; ``[roles.<role>]`` overrides them;
+    ``[debate]`` holds the rest. A key found in the file is refused: keys live in the
+    environment, not in files that get shared.
+    """
+    s = Settings()
+    base = dict(data.get("endpoint", {}) or {})
+    roles = dict(data.get("roles", {}) or {})
+    for bad in [k for k in roles if k not in {r.value for r in Role}]:
+        raise ConfigError(f"{where}: unknown role [roles.{bad}] (use affirmative, negative, judge or critic)")
+    for section in [base, *roles.values()]:
+        if "api_key" in section:
+            raise ConfigError(f"{where}: holds an api_key; put the key in an environment variable and name it with api_key_env")
+        unknown = set(section) - set(_ENDPOINT_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown endpoint setting(s) {', '.join(sorted(unknown))}")
+    for role in Role:
+        merged = {**base, **(roles.get(role.value) or {})}
+        s.endpoints[role.value] = _endpoint_from(merged, where)
+    debate = dict(data.get("debate", {}) or {})
+    unknown = set(debate) - set(_DEBATE_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown [debate] setting(s) {', '.join(sorted(unknown))}")
+    for key, value in debate.items():
+        current = getattr(s, key)
+        try:
+            value = type(current)(value) if not isinstance(current, bool) else bool(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: [debate] {key} has a wrong type: {value!r}") from None
+        setattr(s, key, value)
+    validate(s, where)
+    return s
+
+
+def _endpoint_from(d: Mapping[str, Any], where: str) -> RoleEndpoint:
+    try:
+        return RoleEndpoint(
+            base_url=str(d.get("base_url", "") or ""),
+            model=str(d.get("model", "") or ""),
+            api_key_env=str(d.get("api_key_env", DEFAULT_KEY_ENV) or DEFAULT_KEY_ENV),
+            temperature=None if d.get("temperature") is None else float(d["temperature"]),
+            max_tokens=None if d.get("max_tokens") is None else int(d["max_tokens"]),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: bad endpoint value: {exc}") from None
+
+
+def validate(s: Settings, where: str = "settings") -> None:
+    if s.rounds < 1:
+        raise ConfigError(f"{where}: rounds must be at least 1")
+    if s.frames < 1:
+        raise ConfigError(f"{where}: frames must be at least 1")
+    if s.max_side < 64:
+        raise ConfigError(f"{where}: max_side must be at least 64 pixels")
+    if s.layout not in ("flat", "chat"):
+        raise ConfigError(f"{where}: layout must be 'flat' or 'chat'")
+    if s.turn_timeout <= 0 or s.read_timeout <= 0:
+        raise ConfigError(f"{where}: timeouts must be positive")
+    if s.attempts < 1:
+        raise ConfigError(f"{where}: attempts must be at least 1")
+    for role, ep in s.endpoints.items():
+        if ep.base_url and urlparse(ep.base_url).scheme not in ("http", "https"):
+            raise ConfigError(f"{where}: {role} base_url must start with http:// or https://: {ep.base_url!r}")
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Settings from a TOML file, or from an autogen OAI_CONFIG_LIST (JSON) file.
+
+    With no path, the user's settings file is read if it exists, else defaults apply.
+    """
+    p = Path(path) if path else settings_path()
+    if not p.exists():
+        if path:
+            raise ConfigError(f"config file not found: {p}")
+        return Settings()
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {p}: {exc}") from None
+    if p.suffix.lower() == ".json" or raw.lstrip().startswith("["):
+        return settings_from_oai_config_list(raw, str(p))
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {p} is not valid TOML: {exc}") from None
+    return settings_from_data(data, str(p))
+
+
+def settings_from_oai_config_list(text: str, where: str = "OAI_CONFIG_LIST", model: str | None = None) -> Settings:
+    """Use an autogen ``OAI_CONFIG_LIST`` (a JSON list of {model, api_key, base_url, ...}).
+
+    The entry for ``model`` (or the first) serves every role. A key in the list is held in
+    memory only; it is never copied to our settings file.
+    """
+    try:
+        entries = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not valid JSON: {exc}") from None
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{where}: an OAI_CONFIG_LIST must be a non-empty JSON list of objects")
+    chosen = entries[0]
+    if model:
+        matches = [e for e in entries if e.get("model") == model]
+        if not matches:
+            raise ConfigError(f"{where}: no entry for model {model!r}")
+        chosen = matches[0]
+    if not chosen.get("model"):
+        raise ConfigError(f"{where}: the entry has no 'model'")
+    ep = RoleEndpoint(
+        base_url=str(chosen.get("base_url") or chosen.get("api_base") or ""),
+        model=str(chosen["model"]),
+        api_key=chosen.get("api_key") or None,
+    )
+    s = Settings()
+    s.endpoints = {r.value: replace(ep) for r in Role}
+    for r in Role:
+        s.endpoints[r.value].api_key = ep.api_key
+    return s
+
+
+def apply_overrides(s: Settings, args: Any) -> Settings:
+    """Apply the common CLI options (DESIGN §6) on top of the settings."""
+    for role in Role:
+        ep = s.endpoints[role.value]
+        if getattr(args, "base_url", None):
+            ep.base_url = args.base_url
+        if getattr(args, "model", None):
+            ep.model = args.model
+        if getattr(args, "api_key_env", None):
+            ep.api_key_env = args.api_key_env
+            ep.api_key = None
+    for name, attr in (("rounds", "rounds"), ("frames", "frames"), ("max_side", "max_side"), ("layout", "layout"),
+                       ("preset", "preset"), ("examples_folder", "examples_folder"), ("timeout", "turn_timeout")):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(s, attr, value)
+    if getattr(args, "critic", None):
+        s.critic = True
+    validate(s, "command line")
+    return s
+
+
+def settings_to_toml(s: Settings) -> str:
+    """The settings as TOML, for the settings file. Keys are not part of it."""
+    lines = ["# VHD Annotator settings. API keys do not belong here: name an environment variable with api_key_env.", "", "[debate]"]
+    for key in _DEBATE_KEYS:
+        lines.append(f"{key} = {_toml_value(getattr(s, key))}")
+    for role in Role:
+        ep = s.endpoints[role.value]
+        lines += ["", f"[roles.{role.value}]"]
+        for key in _ENDPOINT_KEYS:
+            value = getattr(ep, key)
+            if value is not None and value != "":
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(str(v), ensure_ascii=False)
+
+
+def save_settings(s: Settings, path: str | Path | None = None) -> Path:
+    p = Path(path) if path else settings_path()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(settings_to_toml(s), encoding="utf-8")
+    os.replace(tmp, p)
+    return p
