@@ -1,0 +1,377 @@
+"""The annotation store on real SQLite files: decisions, derived status, queries, durability,
+two processes, the read-only fallback and the migration from schema 1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from vhd_gui.record import DebateRecord, EndpointInfo, TurnRecord
+from vhd_gui.store import (
+    SCHEMA_VERSION,
+    STORE_DIR_NAME,
+    Filters,
+    Store,
+    StoreError,
+    fallback_store_path,
+)
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def debate(path: str, decision: str | None = "yes", category: str = "violence", **kw: object) -> DebateRecord:
+    record = DebateRecord(
+        path=path,
+        kind=kw.pop("kind", "image"),  # type: ignore[arg-type]
+        status="debated" if decision else "error",
+        decision=decision,
+        harmful_type=category if decision else "",
+        judge_raw=f"{(decision or '').capitalize()}, {category}.",
+        turns=[
+            TurnRecord("affirmative", 0, "It shows a weapon.", model="m1", prompt_tokens=10),
+            TurnRecord("negative", 0, "It is a toy, \"clearly\".\nSecond line.", model="m2"),
+            TurnRecord("affirmative", 1, "Still a weapon."),
+            TurnRecord("negative", 1, "Still a toy."),
+            TurnRecord("judge", 0, f"{decision}, {category}.", cached_tokens=5, refused=False),
+        ],
+        endpoints={"judge": EndpointInfo("http://localhost:8000/v1", "qwen-vl")},
+        preset_name="vhd11k-image",
+        preset_hash="0123456789abcdef",
+        frames_sent=[0, 5],
+        prompt_tokens=100,
+        completion_tokens=20,
+        cached_tokens=50,
+        seconds=3.25,
+        started_at="2025-01-01T00:00:00+00:00",
+        judge_yes_prob=0.75,
+    )
+    for key, value in kw.items():
+        setattr(record, key, value)
+    return record
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.for_folder(tmp_path)
+    s.upsert_items([("a/one.png", "image", 1, 10.0), ("b/two.mp4", "video", 2, 20.0), ("c/three.jpg", "image", 3, 30.0)])
+    yield s
+    s.close()
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_default_path_and_pragmas(tmp_path: Path) -> None:
+    with Store.for_folder(tmp_path) as s:
+        assert s.path == tmp_path / STORE_DIR_NAME / "annotations.sqlite"
+        assert s.root == tmp_path
+        assert not s.fell_back
+        assert s.schema_version == SCHEMA_VERSION
+    conn = sqlite3.connect(tmp_path / STORE_DIR_NAME / "annotations.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_record_debate_round_trips_the_whole_record(store: Store) -> None:
+    original = debate(str(store.root / "a" / "one.png"))  # an absolute path becomes relative
+    debate_id = store.record_debate(original)
+    got = store.get_record("a/one.png")
+    assert got is not None and got.debate is not None
+    assert got.debate_id == debate_id
+    expected = debate("a/one.png")
+    assert got.debate.to_dict() == expected.to_dict()
+    assert got.status == "debated" and got.final_label == "yes" and got.final_category == "violence"
+    assert "key" not in repr(got.debate.endpoints).lower()
+
+
+def test_latest_debate_is_current_and_errors_are_kept(store: Store) -> None:
+    store.record_debate(debate("a/one.png", "no", "a cat"))
+    store.record_debate(debate("a/one.png", None, error_kind="api", error="HTTP 500"))
+    rec = store.get_record("a/one.png")
+    assert rec is not None and rec.debate is not None
+    assert rec.debate_count == 2 and rec.status == "error" and rec.final_label is None
+    assert rec.debate.error_kind == "api" and rec.debate.error == "HTTP 500"
+    assert [d.status for d in store.debates("a/one.png")] == ["debated", "error"]
+
+
+def test_decisions_are_append_only_and_undo_restores(store: Store) -> None:
+    store.record_debate(debate("a/one.png", "yes", "gore"))
+    store.record_decision("a/one.png", "yes", reviewer="ann")
+    assert store.row("a/one.png").status == "accepted"  # type: ignore[union-attr]
+    store.record_decision("a/one.png", "no", note="a painting", reviewer="bob")
+    row = store.row("a/one.png")
+    assert row is not None and row.status == "overridden" and row.final_label == "no" and row.human_label == "no"
+    assert store.undo_decision("a/one.png") is not None
+    row = store.row("a/one.png")
+    assert row is not None and row.status == "accepted" and row.human_label == "yes"
+    assert store.undo_decision("a/one.png") is not None
+    row = store.row("a/one.png")
+    assert row is not None and row.status == "debated" and row.human_label is None and row.final_label == "yes"
+    assert store.undo_decision("a/one.png") is None  # nothing left to undo, nothing written
+    history = store.decision_history("a/one.png")
+    assert [(e.action, e.label) for e in history] == [("set", "yes"), ("set", "no"), ("undo", None), ("undo", None)]
+    assert history[1].note == "a painting" and history[1].reviewer == "bob" and history[0].source == "window"
+
+
+def test_decision_rules(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.record_decision("a/one.png", "maybe")
+    with pytest.raises(KeyError):
+        store.record_decision("nowhere.png", "yes")
+    store.record_decision("c/three.jpg", "yes", category="drugs")  # no debate: the human decides alone
+    row = store.row("c/three.jpg")
+    assert row is not None and row.status == "accepted" and row.final_category == "drugs"
+    # a later debate re-derives the status against the standing human decision
+    store.record_debate(debate("c/three.jpg", "no", "nothing"))
+    assert store.row("c/three.jpg").status == "overridden"  # type: ignore[union-attr]
+
+
+def test_page_filters_sorts_and_counts(store: Store) -> None:
+    store.upsert_items((f"bulk/item_{i:03}.png", "image", i, float(i)) for i in range(50))
+    store.record_debate(debate("a/one.png", "yes", "violence"))
+    store.record_debate(debate("b/two.mp4", "no", "fine", kind="video"))
+    store.record_debate(debate("c/three.jpg", "yes", "drugs", flags=["judge_unparsed"]))
+    store.record_decision("c/three.jpg", "no")
+    store.record_decision("a/one.png", "yes")
+
+    assert store.count() == 53
+    assert [r.path for r in store.page(Filters(status="debated"))] == ["b/two.mp4"]
+    assert [r.path for r in store.page(Filters(disagreement=True))] == ["c/three.jpg"]
+    assert [r.path for r in store.page(Filters(final_label="yes"))] == ["a/one.png"]
+    assert [r.path for r in store.page(Filters(model_label="yes"))] == ["a/one.png", "c/three.jpg"]
+    assert [r.path for r in store.page(Filters(kind="video"))] == ["b/two.mp4"]
+    assert [r.path for r in store.page(Filters(category="violence"))] == ["a/one.png"]
+    assert [r.path for r in store.page(Filters(flagged=True))] == ["c/three.jpg"]
+    assert store.page(Filters(flagged=True))[0].flags == ("judge_unparsed",)
+    assert store.count(Filters(name_contains="ITEM_04")) == 10
+    assert store.count(Filters(name_contains="%")) == 0  # LIKE wildcards are literal
+    assert store.count(Filters(final_label="none")) == 50
+    assert store.count(Filters(status=["accepted", "overridden"])) == 2
+
+    page = store.page(Filters(name_contains="bulk/"), sort="mtime", descending=True, offset=5, limit=3)
+    assert [r.path for r in page] == ["bulk/item_044.png", "bulk/item_043.png", "bulk/item_042.png"]
+    assert store.paths(Filters(status="new"))[:2] == ["bulk/item_000.png", "bulk/item_001.png"]
+    updated = store.paths(sort="updated", descending=True)
+    assert updated[:2] == ["a/one.png", "c/three.jpg"]
+    assert store.paths(sort="status")[0] == "a/one.png"  # accepted sorts first
+    with pytest.raises(ValueError):
+        store.page(sort="colour")
+
+    counts = store.counts()
+    assert counts.total == 53 and counts.reviewed == 2
+    assert counts.by_status == {"new": 50, "debated": 1, "accepted": 1, "overridden": 1, "error": 0}
+    assert counts.by_label == {"yes": 1, "no": 2, "none": 50}
+    assert store.categories() == ["drugs", "violence"]  # equal use: by name
+    assert set(store.rows(["a/one.png", "b/two.mp4"])) == {"a/one.png", "b/two.mp4"}
+
+
+def test_upsert_items_updates_in_place_and_normalizes(store: Store) -> None:
+    store.upsert_items([("./a/one.png", "image", 99, 1.5), (str(store.root / "d" / "new.png"), "image", 1, 1.0)])
+    row = store.get_record("a/one.png")
+    assert row is not None and row.size == 99 and row.mtime == 1.5
+    assert store.has_item("d/new.png")
+    assert store.count() == 4
+
+
+def test_iter_records_pages_through_everything(store: Store) -> None:
+    store.upsert_items((f"x/{i:04}.png", "image", 0, 0.0) for i in range(25))
+    store.record_debate(debate("x/0003.png"))
+    store.record_decision("x/0004.png", "no")
+    records = list(store.iter_records(chunk=7))
+    assert len(records) == 28
+    assert [r.path for r in records] == sorted(r.path for r in records)
+    by_path = {r.path: r for r in records}
+    assert by_path["x/0003.png"].debate is not None and len(by_path["x/0003.png"].debate.turns) == 5
+    assert by_path["x/0004.png"].human is not None
+    assert [r.path for r in store.iter_records(kind="video")] == ["b/two.mp4"]
+
+
+def test_not_a_store_and_newer_schema(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError):
+        Store.open(junk)
+    other = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not an annotation store"):
+        Store.open(other)
+    newer = tmp_path / "newer.sqlite"
+    Store.open(newer).close()
+    conn = sqlite3.connect(newer)
+    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store.open(newer)
+    with pytest.raises(StoreError):
+        Store.open(tmp_path / "absent.sqlite", create=False)
+
+
+# --------------------------------------------------------------------------- read-only folder
+
+
+def test_read_only_folder_falls_back_to_user_data_dir(tmp_path: Path) -> None:
+    """A folder where ``.vhd-annotator`` cannot be created (here: a regular file holds that name,
+    which blocks even root) gets its store in the user data dir, under a stable name."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    (folder / STORE_DIR_NAME).write_text("not a folder")
+    with Store.for_folder(folder) as s:
+        assert s.fell_back
+        assert s.path == fallback_store_path(folder)
+        assert str(s.path).startswith(os.environ["XDG_DATA_HOME"])
+        assert s.root == folder
+        s.upsert_items([(str(folder / "x.png"), "image", 1, 1.0)])
+        s.record_decision("x.png", "yes")
+    # reopening by folder finds the same fallback store, and so does opening the file itself
+    with Store.for_folder(folder) as again:
+        assert again.path == fallback_store_path(folder) and again.count() == 1
+    with Store.open(fallback_store_path(folder)) as direct:
+        assert direct.root == folder
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through chmod; covered by the file-in-the-way test")
+def test_chmod_read_only_folder_falls_back(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with Store.for_folder(folder) as s:
+            assert s.fell_back
+    finally:
+        folder.chmod(0o755)
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def test_migrates_a_schema_1_store(tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    (folder / STORE_DIR_NAME).mkdir(parents=True)
+    target = folder / STORE_DIR_NAME / "annotations.sqlite"
+    shutil.copyfile(DATA / "store_v1.sqlite", target)
+    with Store.open(target) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        assert s.root == folder
+        assert s.integrity_check() == "ok"
+        counts = s.counts()
+        assert counts.total == 4
+        assert counts.by_status == {"new": 1, "debated": 0, "accepted": 1, "overridden": 1, "error": 1}
+        kitten = s.get_record("cats/kitten.jpg")
+        assert kitten is not None and kitten.debate is not None and kitten.human is not None
+        assert kitten.status == "accepted" and kitten.human.note == "agree" and kitten.human.action == "set"
+        assert kitten.debate.turns[1].text == 'It is a "cute" kitten,\nnothing else.'
+        assert kitten.debate.endpoints["judge"].model == "qwen"
+        assert kitten.debate.cached_tokens == 0 and kitten.debate.turns[0].attempts == 1
+        fight = s.get_record("clips/fight.mp4")
+        assert fight is not None and fight.status == "overridden" and fight.debate.frames_sent == [0, 10, 20, 30, 40]  # type: ignore[union-attr]
+        assert s.paths(Filters(name_contains="KITTEN")) == ["cats/kitten.jpg"]
+        # the migrated store takes new writes
+        s.record_decision("cats/kitten.jpg", "yes", category="animal abuse")
+        assert s.undo_decision("cats/kitten.jpg") is not None
+        assert s.row("cats/kitten.jpg").human_label == "no"  # type: ignore[union-attr]
+    with Store.open(target) as again:  # a second open does not migrate twice
+        assert again.schema_version == SCHEMA_VERSION and again.count() == 4
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _child(code: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@pytest.mark.slow
+def test_sigkill_loses_no_acknowledged_decision(tmp_path: Path) -> None:
+    with Store.for_folder(tmp_path) as s:
+        s.upsert_items((f"img_{i}.png", "image", 1, 1.0) for i in range(20))
+        path = s.path
+    code = f"""
+        import itertools, sys
+        from vhd_gui.store import Store
+        s = Store.open({str(path)!r})
+        for n in itertools.count():
+            entry = s.record_decision(f"img_{{n % 20}}.png", "yes" if n % 3 else "no", note=str(n))
+            print(entry, n, flush=True)
+    """
+    child = subprocess.Popen(_child(code), stdout=subprocess.PIPE, text=True, env=_env())
+    assert child.stdout is not None
+    reported: list[tuple[int, int]] = []
+    for line in child.stdout:
+        entry, n = map(int, line.split())
+        reported.append((entry, n))
+        if len(reported) >= 150:
+            break
+    child.send_signal(signal.SIGKILL)
+    reported += [tuple(map(int, line.split())) for line in child.stdout if line.strip()]  # type: ignore[misc]
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = dict(conn.execute("SELECT id, note FROM decisions").fetchall())
+    conn.close()
+    missing = [(e, n) for e, n in reported if stored.get(e) != str(n)]
+    assert not missing, f"{len(missing)} acknowledged decisions lost"
+    with Store.open(path) as s:
+        assert s.integrity_check() == "ok"
+        last_entry, last_n = reported[-1]
+        history = s.decision_history(f"img_{last_n % 20}.png")
+        assert any(e.id == last_entry for e in history)
+
+
+@pytest.mark.slow
+def test_reader_and_writer_in_two_processes(tmp_path: Path) -> None:
+    with Store.for_folder(tmp_path) as s:
+        s.upsert_items((f"img_{i}.png", "image", 1, 1.0) for i in range(300))
+        path = s.path
+    writer_code = f"""
+        from vhd_gui.store import Store
+        s = Store.open({str(path)!r})
+        for i in range(300):
+            s.record_decision(f"img_{{i}}.png", "yes")
+        print("done", flush=True)
+    """
+    writer = subprocess.Popen(_child(writer_code), stdout=subprocess.PIPE, text=True, env=_env())
+    seen: list[int] = []
+    with Store.open(path) as reader:
+        while writer.poll() is None:
+            counts = reader.counts()  # never blocked or failed by the writer
+            assert counts.total == 300
+            seen.append(counts.reviewed)
+            reader.page(Filters(status="accepted"), limit=50)
+        out, _ = writer.communicate()
+        assert writer.returncode == 0 and out.strip() == "done"
+        assert reader.counts().reviewed == 300
+        assert reader.external_change() in (True, False)  # first call primes the version
+        assert seen == sorted(seen)  # a reader only ever sees committed progress
+        # and the reader can write too, while another process is done
+        reader.record_decision("img_0.png", "no")
+        assert reader.row("img_0.png").status == "accepted"  # type: ignore[union-attr]
+
+
+def test_external_change_notices_another_connection(tmp_path: Path) -> None:
+    with Store.for_folder(tmp_path) as one, Store.open(one.path) as two:
+        one.upsert_items([("x.png", "image", 1, 1.0)])
+        assert two.external_change() is False  # primes
+        one.record_decision("x.png", "yes")
+        assert two.external_change() is True
+        assert two.external_change() is False
