@@ -88,7 +88,9 @@ def save_gradient16(path: Path, width: int = 256, height: int = 16) -> Path:
     """16-bit grey ('I;16'): column x holds x * 257, so 8-bit output should read back ≈ x."""
     row = (np.arange(width, dtype=np.uint32) * 65535 // (width - 1)).astype(np.uint16)
     arr = np.tile(row, (height, 1))
-    Image.fromarray(arr, "I;16").save(path)
+    im = Image.fromarray(arr)  # uint16 → mode 'I;16'
+    assert im.mode.startswith("I;16"), im.mode
+    im.save(path)
     return path
 
 
