@@ -1,0 +1,321 @@
+"""VHD11K CSV/JSON and JSONL import/export on real stores and files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from vhd_gui.formats import (
+    IMPORT_PRESET,
+    FormatError,
+    atomic_text_writer,
+    decode_bytes,
+    export_store,
+    import_file,
+    name_variants,
+)
+from vhd_gui.record import DebateRecord, TurnRecord
+from vhd_gui.store import Store
+
+HEADER = [
+    "imagePath",
+    "decision",
+    "harmfulType",
+    "affirmativeDebater_argument_0",
+    "affirmativeDebater_argument_1",
+    "negativeDebater_argument_0",
+    "negativeDebater_argument_1",
+]
+
+TRICKY_ROWS = [
+    ["images/café_noir.png", "yes", "Violence", 'He says "stop",\nthen fires.', "None", "Résumé: nothing, really", "None"],
+    ["images/dog.png", "no", "not harmful", "Sharp teeth.", "Still sharp.", "A dog, 'happy'.", "Just a dog;\r\nno harm."],
+    ["images/refused.png", "yes", "API refuse to answer", "None", "None", "None", "None"],
+    ["images/err.png", "error", "error", "None", "None", "None", "None"],
+    ["images/ümlaut ñ.png", "no", "a quiet street", "", "x", "y", "z"],
+]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> Path:
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="\r\n").writerows([header, *rows])
+    path.write_bytes(buf.getvalue().encode(encoding))
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    s = Store.for_folder(folder)
+    yield s
+    s.close()
+
+
+def _encodable(row: list[str], encoding: str) -> bool:
+    try:
+        "".join(row).encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def as_dicts(rows: list[list[str]], header: list[str] = HEADER) -> list[dict[str, str]]:
+    return [dict(zip(header, r)) for r in rows]
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "utf-8-sig"])
+def test_vhd11k_csv_round_trip(store: Store, tmp_path: Path, encoding: str) -> None:
+    rows = [r for r in TRICKY_ROWS if _encodable(r, encoding)]
+    assert len(rows) == len(TRICKY_ROWS)  # every tricky row survives Latin-1 too
+    src = write_csv(tmp_path / "in.csv", HEADER, rows, encoding)
+    report = import_file(store, src)
+    assert (report.added, report.updated, report.skipped, report.malformed) == (len(rows), 0, 0, [])
+    out = tmp_path / "out.csv"
+    written = export_store(store, "vhd11k-csv", out)
+    assert [f.path for f in written] == [out]
+    assert list(read_csv(out)[0]) == HEADER
+    assert sorted(read_csv(out), key=lambda r: r["imagePath"]) == sorted(as_dicts(rows), key=lambda r: r["imagePath"])
+
+
+def test_latin1_bytes_are_decoded(tmp_path: Path) -> None:
+    text, encoding = decode_bytes("café".encode("latin-1"))
+    assert text == "café" and encoding in ("cp1252", "latin-1")
+    assert decode_bytes("café".encode("utf-8")) == ("café", "utf-8")
+    assert decode_bytes(b"\xef\xbb\xbfok") == ("ok", "utf-8")
+    assert decode_bytes(b"\x81\x8d") == ("\x81\x8d", "latin-1")  # bytes cp1252 leaves undefined
+
+
+def test_vhd11k_json_round_trip_with_video_and_critic(store: Store, tmp_path: Path) -> None:
+    header = ["videoPath", *HEADER[1:], "critic"]
+    entries = as_dicts([r + ["The judge missed the knife."] for r in TRICKY_ROWS[:2]], header)
+    entries.append(dict(zip(header, ["clips/日本語 clip.mp4", "yes", "gore", "a", "b", "c", "d", "None"])))
+    entries[1]["negativeDebater_argument_1"] = None  # JSON null means a missing turn too
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    report = import_file(store, src)
+    assert report.format == "vhd11k-json" and report.added == 3
+    rec = store.get_record("clips/日本語 clip.mp4")
+    assert rec is not None and rec.kind == "video" and rec.debate is not None
+    assert rec.debate.preset_name == IMPORT_PRESET and rec.debate.critic is None
+    out = tmp_path / "out.json"
+    export_store(store, "vhd11k-json", out)
+    back = json.loads(out.read_text(encoding="utf-8"))
+    entries[1]["negativeDebater_argument_1"] = "None"
+    assert sorted(back, key=lambda r: r["videoPath"]) == sorted(entries, key=lambda r: r["videoPath"])
+    assert list(back[0]) == header
+
+
+def test_import_is_idempotent_and_reports_updates(store: Store, tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", HEADER, TRICKY_ROWS)
+    import_file(store, src)
+    again = import_file(store, src)
+    assert (again.added, again.updated, again.skipped) == (0, 0, len(TRICKY_ROWS))
+    changed = [list(r) for r in TRICKY_ROWS]
+    changed[1][1], changed[1][2] = "yes", "animal abuse"
+    third = import_file(store, write_csv(tmp_path / "changed.csv", HEADER, changed))
+    assert (third.added, third.updated, third.skipped) == (0, 1, len(TRICKY_ROWS) - 1)
+    assert store.get_record("images/dog.png").debate_count == 2  # type: ignore[union-attr]
+
+
+def test_imported_rows_become_debates(store: Store, tmp_path: Path) -> None:
+    import_file(store, write_csv(tmp_path / "in.csv", HEADER, TRICKY_ROWS))
+    refused = store.get_record("images/refused.png")
+    assert refused is not None and refused.debate is not None
+    assert refused.final_label == "yes" and refused.debate.flags == ["api_refused"] and refused.debate.turns == []
+    err = store.get_record("images/err.png")
+    assert err is not None and err.status == "error" and err.debate.error_kind == "api"  # type: ignore[union-attr]
+    cafe = store.get_record("images/café_noir.png")
+    assert cafe is not None and cafe.debate is not None
+    assert [(t.role, t.round) for t in cafe.debate.turns] == [("affirmative", 0), ("negative", 0)]
+    assert cafe.debate.argument("affirmative", 0) == 'He says "stop",\nthen fires.'
+
+
+def test_import_never_replaces_a_human_decision(store: Store, tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", HEADER, TRICKY_ROWS)
+    import_file(store, src)
+    store.record_decision("images/dog.png", "yes", category="animal abuse", reviewer="ann")
+    changed = [list(r) for r in TRICKY_ROWS]
+    changed[1][6] = "new argument"
+    import_file(store, write_csv(tmp_path / "changed.csv", HEADER, changed))
+    rec = store.get_record("images/dog.png")
+    assert rec is not None and rec.human is not None and rec.human.label == "yes" and rec.status == "overridden"
+    # and the export's decision is the human's
+    export_store(store, "vhd11k-csv", tmp_path / "out.csv")
+    dog = next(r for r in read_csv(tmp_path / "out.csv") if r["imagePath"] == "images/dog.png")
+    assert (dog["decision"], dog["harmfulType"]) == ("yes", "animal abuse")
+
+
+def test_import_as_human_records_history_and_reports_conflicts(store: Store, tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", HEADER, TRICKY_ROWS)
+    report = import_file(store, src, as_human=True, reviewer="ann")
+    assert report.added == 4 and [p.reason for p in report.malformed] == ["a human decision must be yes or no"]
+    entry = store.human_decision("images/dog.png")
+    assert entry is not None and (entry.label, entry.reviewer, entry.source) == ("no", "ann", "import")
+    assert import_file(store, src, as_human=True, reviewer="ann").skipped == 4
+    changed = [list(r) for r in TRICKY_ROWS]
+    changed[1][1] = "yes"
+    conflict = import_file(store, write_csv(tmp_path / "c.csv", HEADER, changed), as_human=True, reviewer="bob")
+    assert [p.path for p in conflict.conflicts] == ["images/dog.png"]
+    assert store.human_decision("images/dog.png").label == "no"  # type: ignore[union-attr]
+    assert len(store.decision_history("images/dog.png")) == 1
+
+
+def test_malformed_rows_are_reported_with_reasons(store: Store, tmp_path: Path) -> None:
+    rows = [
+        ["a.png", "yes", "violence", "x", "y", "z", "w"],
+        ["b.png", "perhaps", "?", "x", "y", "z", "w"],
+        ["", "no", "empty path", "x", "y", "z", "w"],
+        ["c.png", "no", "short row"],
+    ]
+    report = import_file(store, write_csv(tmp_path / "bad.csv", HEADER, rows))
+    assert report.added == 1
+    reasons = {p.line: p.reason for p in report.malformed}
+    assert set(reasons) == {3, 4, 5}
+    assert "perhaps" in reasons[3] and "imagePath" in reasons[4] and "fields" in reasons[5]
+
+
+def test_unreadable_files_raise_format_error(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("name,label\na,b\n")
+    with pytest.raises(FormatError, match="imagePath"):
+        import_file(store, tmp_path / "x.csv")
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(FormatError):
+        import_file(store, tmp_path / "x.json")
+    with pytest.raises(FormatError):
+        import_file(store, tmp_path / "missing.csv")
+
+
+# --------------------------------------------------------------------------- matching media by name
+
+
+def test_rows_match_media_by_name_including_cp437_mojibake(store: Store, tmp_path: Path) -> None:
+    root = store.root
+    (root / "vids").mkdir()
+    mangled = "日本語 clip.mp4".encode("utf-8").decode("cp437")
+    (root / "vids" / mangled).write_bytes(b"v")
+    (root / "imgs" / "deep").mkdir(parents=True)
+    (root / "imgs" / "deep" / "cat.png").write_bytes(b"i")
+    (root / "a").mkdir()
+    (root / "b").mkdir()
+    (root / "a" / "twin.png").write_bytes(b"1")
+    (root / "b" / "twin.png").write_bytes(b"2")
+    header = ["videoPath", *HEADER[1:]]
+    write_csv(tmp_path / "v.csv", header, [["日本語 clip.mp4", "yes", "gore", "a", "b", "c", "d"]])
+    report = import_file(store, tmp_path / "v.csv")
+    assert report.added == 1 and report.unmatched == 0
+    assert store.paths() == [f"vids/{mangled}"]
+    rows = [
+        ["/home/someone/VHD11K/harmful_images/cat.png", "no", "a cat", "a", "b", "c", "d"],
+        ["C:\\data\\b\\twin.png", "no", "second twin", "a", "b", "c", "d"],
+        ["twin.png", "no", "which twin?", "a", "b", "c", "d"],
+        ["nowhere/ghost.png", "no", "no file", "a", "b", "c", "d"],
+    ]
+    report = import_file(store, write_csv(tmp_path / "i.csv", HEADER, rows))
+    assert report.added == 3 and report.unmatched == 1
+    assert [p.line for p in report.malformed] == [4] and "several" in report.malformed[0].reason
+    assert store.has_item("imgs/deep/cat.png") and store.has_item("b/twin.png") and store.has_item("nowhere/ghost.png")
+    assert store.get_record("imgs/deep/cat.png").size == 1  # type: ignore[union-attr]
+
+
+def test_name_variants() -> None:
+    name = "ü.mp4"
+    mangled = name.encode("utf-8").decode("cp437")
+    assert mangled in name_variants(name)
+    assert name in name_variants(mangled)
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def _engine_record(path: str, kind: str = "image", critic: bool = False, rounds: int = 2) -> DebateRecord:
+    turns = [TurnRecord(role, r, f"{role} {r}") for r in range(rounds) for role in ("affirmative", "negative")]
+    turns.append(TurnRecord("judge", 0, "Yes, violence."))
+    if critic:
+        turns.append(TurnRecord("critic", 0, "The judge may be wrong."))
+    return DebateRecord(path=path, kind=kind, status="debated", decision="yes", harmful_type="violence", turns=turns, rounds=rounds)
+
+
+def test_mixed_store_exports_two_vhd11k_files(store: Store, tmp_path: Path) -> None:
+    store.record_debate(_engine_record("a.png", critic=True, rounds=3))
+    store.record_debate(_engine_record("b.mp4", kind="video"))
+    store.upsert_items([("new.png", "image", 1, 1.0)])  # no decision yet: not exported
+    written = export_store(store, "vhd11k-csv", tmp_path / "x.csv")
+    assert [(f.path.name, f.rows, f.kind) for f in written] == [("x_images.csv", 1, "image"), ("x_videos.csv", 1, "video")]
+    images = read_csv(tmp_path / "x_images.csv")
+    assert list(images[0]) == [
+        "imagePath",
+        "decision",
+        "harmfulType",
+        *(f"affirmativeDebater_argument_{i}" for i in range(3)),
+        *(f"negativeDebater_argument_{i}" for i in range(3)),
+        "critic",
+    ]
+    assert images[0]["critic"] == "The judge may be wrong." and images[0]["negativeDebater_argument_2"] == "negative 2"
+    videos = read_csv(tmp_path / "x_videos.csv")
+    assert "critic" not in videos[0] and videos[0]["videoPath"] == "b.mp4"
+
+
+def test_jsonl_round_trip_keeps_debates_and_history(store: Store, tmp_path: Path) -> None:
+    store.record_debate(_engine_record("a.png", critic=True))
+    store.record_decision("a.png", "no", note="a film still", reviewer="ann")
+    store.record_decision("a.png", "yes", category="gore", reviewer="bob")
+    store.undo_decision("a.png", reviewer="bob")
+    store.upsert_items([("plain.png", "image", 5, 5.0)])
+    out = tmp_path / "all.jsonl"
+    assert export_store(store, "jsonl", out)[0].rows == 2
+    other_folder = tmp_path / "other"
+    other_folder.mkdir()
+    with Store.for_folder(other_folder) as other:
+        first = import_file(other, out)
+        assert (first.added, first.skipped) == (1, 1)  # the bare item has nothing to import
+        assert import_file(other, out).skipped == 2
+        rec = other.get_record("a.png")
+        assert rec is not None and rec.human is not None and rec.human.label == "no" and rec.human.note == "a film still"
+        assert [e.action for e in rec.history] == ["set", "set", "undo"]
+        assert rec.debate is not None and rec.debate.to_dict() == store.get_record("a.png").debate.to_dict()  # type: ignore[union-attr]
+
+
+def test_jsonl_accepts_a_bare_debate_record(store: Store, tmp_path: Path) -> None:
+    src = tmp_path / "one.jsonl"
+    src.write_text(json.dumps(_engine_record("x/y.png").to_dict()) + "\n\nnot json\n", encoding="utf-8")
+    report = import_file(store, src)
+    assert report.added == 1 and len(report.malformed) == 1 and report.malformed[0].line == 3
+    assert store.get_record("x/y.png").debate.judge_raw == ""  # type: ignore[union-attr]
+
+
+def test_hf_metadata_lists_final_labels(store: Store, tmp_path: Path) -> None:
+    store.record_debate(_engine_record("a.png"))
+    store.record_debate(_engine_record("b.png"))
+    store.record_decision("b.png", "no")
+    store.upsert_items([("c.png", "image", 1, 1.0)])
+    out = tmp_path / "metadata.jsonl"
+    export_store(store, "hf-metadata", out)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["file_name"], r["label"], r["label_source"], r["category"]) for r in rows] == [
+        ("a.png", "yes", "model", "violence"),
+        ("b.png", "no", "human", ""),
+    ]
+
+
+def test_atomic_writer_leaves_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_text_writer(target) as fh:
+            fh.write("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
