@@ -106,6 +106,7 @@ class Settings:
     turn_timeout: float = 180.0  # overall deadline per turn, seconds
     read_timeout: float = 60.0  # the openai client's per-read timeout
     attempts: int = 4  # tries per turn on 429/5xx/timeouts
+    retry_base_delay: float = 0.5  # first backoff when the server gives no Retry-After; doubles
     request_logprobs: bool = False  # ask the judge's endpoint for log-probabilities
     price_in_per_1k: float = 0.0025  # USD per 1k prompt tokens (uncached)
     price_cached_in_per_1k: float = 0.00125
@@ -206,8 +207,14 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raw = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {p}: {exc}") from None
-    if p.suffix.lower() == ".json" or raw.lstrip().startswith("["):
-        return settings_from_oai_config_list(raw, str(p))
+    if p.suffix.lower() == ".json" or raw.lstrip()[:1] in ("[", "{"):
+        try:
+            json.loads(raw)
+        except ValueError:
+            if p.suffix.lower() == ".json":
+                return settings_from_oai_config_list(raw, str(p))  # reports the JSON error
+        else:
+            return settings_from_oai_config_list(raw, str(p))
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
