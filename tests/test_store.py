@@ -76,6 +76,9 @@ def test_default_path_and_pragmas(tmp_path: Path) -> None:
         assert s.root == tmp_path
         assert not s.fell_back
         assert s.schema_version == SCHEMA_VERSION
+        # the store's own connection: durable commits and a wait for other writers
+        assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert s._conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
     conn = sqlite3.connect(tmp_path / STORE_DIR_NAME / "annotations.sqlite")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()

@@ -203,6 +203,8 @@ CREATE INDEX decisions_item ON decisions(item_id);
 
 # Version 2: per-item current state for fast lists, undo entries, reviewer/source, the usage
 # fields the engine added (cached tokens, attempts, refusals, judge's yes probability).
+# items_browse covers every filter column in name order, so a deep page of a filtered list is
+# an index-only scan; the other indexes serve the other sorts and the counts.
 _V2 = """
 ALTER TABLE items ADD COLUMN path_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE items ADD COLUMN status TEXT NOT NULL DEFAULT 'new';
@@ -225,15 +227,12 @@ ALTER TABLE turns ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE decisions ADD COLUMN action TEXT NOT NULL DEFAULT 'set';
 ALTER TABLE decisions ADD COLUMN reviewer TEXT NOT NULL DEFAULT '';
 ALTER TABLE decisions ADD COLUMN source TEXT NOT NULL DEFAULT '';
-CREATE INDEX items_path_key ON items(path_key);
-CREATE INDEX items_status ON items(status, path_key);
+CREATE INDEX items_browse ON items(path_key, path, kind, status, final_label, model_label, human_label, final_category, flags);
+CREATE INDEX items_status ON items(status, path_key, path);
 CREATE INDEX items_status_label ON items(status, final_label);
-CREATE INDEX items_final_label ON items(final_label, path_key);
-CREATE INDEX items_model_label ON items(model_label, path_key);
-CREATE INDEX items_kind ON items(kind, path_key);
 CREATE INDEX items_category ON items(final_category, path_key);
-CREATE INDEX items_mtime ON items(mtime);
-CREATE INDEX items_updated ON items(updated_at);
+CREATE INDEX items_mtime ON items(mtime, path);
+CREATE INDEX items_updated ON items(updated_at, path);
 """
 
 _MIGRATIONS: tuple[str, ...] = (_V1, _V2)  # _MIGRATIONS[v - 1] takes a store to version v
@@ -248,11 +247,11 @@ _ROW_COLS = (
     "path, kind, status, model_label, model_category, human_label, human_category, final_label,"
     " final_category, flags, mtime, updated_at"
 )
-_SORT_SQL = {
-    "name": ("path_key", "id"),
-    "status": ("status", "path_key", "id"),
-    "mtime": ("mtime", "id"),
-    "updated": ("updated_at", "id"),
+_SORT_SQL = {  # path is unique: the last column makes every order total
+    "name": ("path_key", "path"),
+    "status": ("status", "path_key", "path"),
+    "mtime": ("mtime", "path"),
+    "updated": ("updated_at", "path"),
 }
 
 
@@ -379,6 +378,8 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA optimize")  # refresh planner statistics where useful
             self._conn.close()
 
     def __enter__(self) -> Store:
@@ -782,26 +783,26 @@ class Store:
 
     def iter_records(self, kind: str | None = None, with_history: bool = True, chunk: int = 2000) -> Iterator[ItemRecord]:
         """Every item's full record in path order, fetched in chunks (for exports and metrics)."""
-        last_key, last_id = "", 0
+        last_key, last_path = "", ""
         while True:
             with self._lock:
-                batch = self._records_after(last_key, last_id, kind, with_history, chunk)
+                batch = self._records_after(last_key, last_path, kind, with_history, chunk)
             if not batch:
                 return
             yield from batch
-            last_key, last_id = path_key(batch[-1].path), self._item_id(batch[-1].path) or 0
+            last_key, last_path = path_key(batch[-1].path), batch[-1].path
 
-    def _records_after(self, key: str, after_id: int, kind: str | None, with_history: bool, chunk: int) -> list[ItemRecord]:
+    def _records_after(self, key: str, after: str, kind: str | None, with_history: bool, chunk: int) -> list[ItemRecord]:
         c = self._conn
         sql = (
             "SELECT id, path, kind, size, mtime, status, final_label, final_category, updated_at, debate_id FROM items"
-            " WHERE (path_key, id) > (?, ?)"
+            " WHERE (path_key, path) > (?, ?)"
         )
-        params: list[Any] = [key, after_id]
+        params: list[Any] = [key, after]
         if kind:
             sql += " AND kind = ?"
             params.append(kind)
-        items = c.execute(sql + " ORDER BY path_key, id LIMIT ?", (*params, chunk)).fetchall()
+        items = c.execute(sql + " ORDER BY path_key, path LIMIT ?", (*params, chunk)).fetchall()
         if not items:
             return []
         debate_ids = [r[9] for r in items if r[9] is not None]

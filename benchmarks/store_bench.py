@@ -1,0 +1,141 @@
+"""Store benchmark (issue 4): a 100,000-item store with debates, timed where the window and the
+CLI feel it.
+
+    python benchmarks/store_bench.py [--items N] [--dir DIR]
+
+Goals: open < 0.5 s, recording a decision p95 < 10 ms (durable: WAL + synchronous=FULL),
+a filtered page of 200 < 50 ms, counts < 50 ms, vhd11k-csv export < 10 s.
+Use --dir to measure on the disk you care about (the default temp dir may be a RAM disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vhd_gui.formats import export_store  # noqa: E402
+from vhd_gui.record import DebateRecord, EndpointInfo, TurnRecord  # noqa: E402
+from vhd_gui.store import Filters, Store  # noqa: E402
+
+CATEGORIES = ["violence", "gore or bloody scene", "sexual content or nudity", "drugs", "gambling", "weapons"]
+ARGUMENT = "1. The scene shows {x}. 2. It could upset a child. 3. The other side ignores the context."
+
+
+def make_debate(i: int, rng: random.Random) -> DebateRecord:
+    kind = "video" if i % 10 == 0 else "image"
+    path = f"set_{i % 100:02}/item_{i:06}.{'mp4' if kind == 'video' else 'png'}"
+    if i % 97 == 0:
+        return DebateRecord(path=path, kind=kind, status="error", error_kind="api", error="HTTP 500")
+    harmful = rng.random() < 0.4
+    category = rng.choice(CATEGORIES) if harmful else "a harmless scene"
+    turns = [TurnRecord(role, r, ARGUMENT.format(x=f"{role} {r} {i}"), model="qwen2.5-vl", prompt_tokens=900, completion_tokens=80)
+             for r in range(2) for role in ("affirmative", "negative")]
+    turns.append(TurnRecord("judge", 0, f"{'Yes' if harmful else 'No'}, {category}.", model="gpt-4o"))
+    return DebateRecord(
+        path=path,
+        kind=kind,
+        status="debated",
+        decision="yes" if harmful else "no",
+        harmful_type=category,
+        judge_raw=f"{'Yes' if harmful else 'No'}, {category}.",
+        flags=["judge_unparsed"] if i % 50 == 0 else [],
+        turns=turns,
+        endpoints={"judge": EndpointInfo("http://localhost:8000/v1", "gpt-4o")},
+        preset_name="vhd11k-image",
+        preset_hash="0123456789abcdef",
+        prompt_tokens=4500,
+        completion_tokens=400,
+        seconds=12.5,
+        started_at="2025-01-01T00:00:00+00:00",
+    )
+
+
+def build(folder: Path, n: int) -> Path:
+    rng = random.Random(4)
+    with Store.for_folder(folder) as store:
+        t0 = time.perf_counter()
+        debates = [make_debate(i, rng) for i in range(n)]
+        store.upsert_items((d.path, d.kind, 1000 + i, 1.7e9 + i) for i, d in enumerate(debates))
+        for start in range(0, n, 5000):
+            with store.transaction():
+                for d in debates[start : start + 5000]:
+                    store.record_debate(d)
+        with store.transaction():
+            for i in range(0, n, 7):
+                store.record_decision(debates[i].path, "yes" if i % 2 else "no", reviewer="bench", source="bench")
+        print(f"build           {time.perf_counter() - t0:8.2f} s  ({n} items, {n} debates, {len(range(0, n, 7))} decisions)")
+        return store.path
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--dir", help="where to build the store (default: a temp dir)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        folder = Path(tmp)
+        path = build(folder, args.items)
+
+        t0 = time.perf_counter()
+        store = Store.open(path)
+        t_open = time.perf_counter() - t0
+        print(f"open            {ms(t_open)}   goal < 500 ms")
+
+        paths = store.paths()
+        rng = random.Random(7)
+        times = []
+        for _ in range(300):
+            p = rng.choice(paths)
+            t0 = time.perf_counter()
+            store.record_decision(p, rng.choice(["yes", "no"]), category="drugs", reviewer="bench")
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        p50, p95 = statistics.median(times), times[int(len(times) * 0.95) - 1]
+        print(f"decision p50    {ms(p50)}")
+        print(f"decision p95    {ms(p95)}   goal < 10 ms (synchronous=FULL)")
+
+        queries = {
+            "page name":      lambda: store.page(Filters(final_label="yes", kind="image"), sort="name", offset=20_000, limit=200),
+            "page disagree":  lambda: store.page(Filters(disagreement=True), sort="updated", descending=True, limit=200),
+            "page contains":  lambda: store.page(Filters(name_contains="item_0999"), sort="mtime", limit=200),
+            "page category":  lambda: store.page(Filters(category="drugs", status="debated"), sort="status", limit=200),
+        }
+        for name, query in queries.items():
+            best = min(_timed(query) for _ in range(5))
+            print(f"{name:15} {ms(best)}   goal < 50 ms")
+        best = min(_timed(store.counts) for _ in range(5))
+        print(f"counts          {ms(best)}   goal < 50 ms")
+        best = min(_timed(lambda: store.count(Filters(status="new"))) for _ in range(5))
+        print(f"count filtered  {ms(best)}")
+        best = min(_timed(store.paths) for _ in range(3))
+        print(f"all paths       {ms(best)}   ({len(paths)} paths, for a list model)")
+
+        t0 = time.perf_counter()
+        written = export_store(store, "vhd11k-csv", folder / "export.csv")
+        t_export = time.perf_counter() - t0
+        rows = sum(f.rows for f in written)
+        print(f"vhd11k-csv      {t_export:8.2f} s   goal < 10 s ({rows} rows in {len(written)} files)")
+        store.close()
+        size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob(path.name + "-*"))
+        print(f"file size       {size / 1e6:8.1f} MB  (store with WAL)")
+
+
+def _timed(fn: object) -> float:
+    t0 = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    main()
