@@ -98,6 +98,7 @@ class Stats:
     max_in_flight: int = 0
     prompt_tokens: int = 0
     cached_tokens: int = 0
+    server_seconds: float = 0.0  # time spent answering, from request read to last byte sent
 
 
 class FakeServer:
@@ -280,6 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "request body is not JSON", "invalid_request_error")
             return
         fake = self.fake
+        began = time.perf_counter()
         with fake._lock:
             fake.requests.append(body)
             fake.stats.requests += 1
@@ -292,6 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with fake._lock:
                 fake.stats.in_flight -= 1
+                fake.stats.server_seconds += time.perf_counter() - began
 
     def _chat(self, body: dict[str, Any]) -> None:
         fake = self.fake
