@@ -319,3 +319,11 @@ def test_atomic_writer_leaves_old_file_on_failure(tmp_path: Path) -> None:
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_absolute_row_path_inside_the_folder(store: Store, tmp_path: Path) -> None:
+    (store.root / "sub").mkdir()
+    (store.root / "sub" / "x.png").write_bytes(b"x")
+    row = [str(store.root / "sub" / "x.png"), "no", "fine", "a", "b", "c", "d"]
+    report = import_file(store, write_csv(tmp_path / "abs.csv", HEADER, [row]))
+    assert report.added == 1 and report.unmatched == 0 and store.paths() == ["sub/x.png"]

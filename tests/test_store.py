@@ -378,3 +378,15 @@ def test_external_change_notices_another_connection(tmp_path: Path) -> None:
         one.record_decision("x.png", "yes")
         assert two.external_change() is True
         assert two.external_change() is False
+
+
+def test_a_folder_keeps_its_fallback_once_writable_again(tmp_path: Path) -> None:
+    folder = tmp_path / "media"
+    folder.mkdir()
+    blocker = folder / STORE_DIR_NAME
+    blocker.write_text("in the way")
+    with Store.for_folder(folder) as s:
+        s.upsert_items([("x.png", "image", 1, 1.0)])
+    blocker.unlink()
+    with Store.for_folder(folder) as s:
+        assert s.fell_back and s.count() == 1

@@ -296,6 +296,8 @@ class MediaIndex:
         if scan_disk and store.root.is_dir():
             self._scan(store.root)
 
+    MAX_SCANNED = 500_000  # a store whose folder is, say, a home directory: stop looking there
+
     def _add(self, rel: str) -> None:
         key = unicodedata.normalize("NFC", posixpath.basename(rel))
         bucket = self._by_name.setdefault(key, [])
@@ -305,6 +307,8 @@ class MediaIndex:
     def _scan(self, root: Path) -> None:
         for folder, dirs, files in os.walk(root):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
+            if len(self._on_disk) > self.MAX_SCANNED:
+                return
             for name in files:
                 if name.startswith("."):
                     continue
@@ -323,8 +327,8 @@ class MediaIndex:
         parts = _posix_parts(raw)
         if not parts:
             return None, []
-        joined = "/".join(parts)
-        if not os.path.isabs(raw) and (self._store.has_item(joined) or joined in self._on_disk):
+        joined = self._store.relative_path(raw) if os.path.isabs(raw) else "/".join(parts)
+        if not joined.startswith("/") and (self._store.has_item(joined) or joined in self._on_disk):
             return joined, []
         candidates: list[str] = []
         for variant in name_variants(parts[-1]):

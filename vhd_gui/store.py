@@ -333,7 +333,9 @@ class Store:
             store._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{p} is not an annotation store ({exc})") from None
+            if "not a database" in str(exc):
+                raise StoreError(f"{p} is not an annotation store ({exc})") from None
+            raise StoreError(f"cannot use the store {p}: {exc}") from None
         except StoreError:
             conn.close()
             raise
@@ -345,10 +347,13 @@ class Store:
         """The default store of a project folder, or its fallback in the user data dir."""
         absolute = Path(os.path.abspath(folder))
         target = default_store_path(absolute)
+        fallback = fallback_store_path(absolute)
         fell_back = False
-        usable = _dir_is_writable(target.parent) and (not target.exists() or os.access(target, os.W_OK))
+        # A folder that became writable again keeps using the fallback it already has.
+        usable = not (fallback.exists() and not target.exists())
+        usable = usable and _dir_is_writable(target.parent) and (not target.exists() or os.access(target, os.W_OK))
         if not usable:
-            target = fallback_store_path(absolute)
+            target = fallback
             target.parent.mkdir(parents=True, exist_ok=True)
             fell_back = True
         store = cls.open(target, root=absolute)
