@@ -390,3 +390,18 @@ def test_a_folder_keeps_its_fallback_once_writable_again(tmp_path: Path) -> None
     blocker.unlink()
     with Store.for_folder(folder) as s:
         assert s.fell_back and s.count() == 1
+
+
+def test_endpoint_urls_never_keep_credentials(store: Store) -> None:
+    record = debate("a/one.png")
+    record.endpoints = {
+        "judge": EndpointInfo("https://user:sk-secret@example.test/v1?api-version=2024&api-key=sk-secret", "gpt-4o"),
+        "negative": EndpointInfo("http://localhost:8000/v1", "qwen"),
+    }
+    store.record_debate(record)
+    got = store.current_debate("a/one.png")
+    assert got is not None
+    assert got.endpoints["judge"].base_url == "https://example.test/v1?api-version=2024"
+    assert got.endpoints["negative"].base_url == "http://localhost:8000/v1"
+    raw = store.path.read_bytes() + Path(str(store.path) + "-wal").read_bytes()
+    assert b"sk-secret" not in raw

@@ -1013,8 +1013,24 @@ def _entry_from_row(r: Sequence[Any]) -> DecisionEntry:
     )
 
 
+_SECRET_PARAM_RE = re.compile(r"key|token|secret|sig|password", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """A base URL without anything that could be a credential (user:pass@, ?api-key=...)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SECRET_PARAM_RE.search(k)])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def _debate_params(d: DebateRecord) -> tuple[Any, ...]:
-    endpoints = {role: {"base_url": e.base_url, "model": e.model} for role, e in d.endpoints.items()}
+    endpoints = {role: {"base_url": redact_url(e.base_url), "model": e.model} for role, e in d.endpoints.items()}
     return (
         d.status,
         d.decision,
