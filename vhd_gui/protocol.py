@@ -379,3 +379,86 @@ def read_shell_variables(script: str) -> dict[str, str]:
             value = re.sub(r"\\(.)", r"\1", value)
         out[m.group(1)] = value
     return out
+
+
+_SH_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_SH_IMG_RE = re.compile(r"<img\s+([^>]+?)\s*>")
+_SH_INTRO_RE = re.compile(r"\s*(?:for (?:instance|example),?\s*)?here (?:are|is)\b[^.!?\n]*:\s*$", re.IGNORECASE)
+_SH_ICL_VARS = {"image": "path2ImageICL", "video": "path2VideoICL"}
+_SH_ROUNDS_VAR = "debateRoundNum"
+_SH_PROMPT_VARS = {"affirmative": "affirmativeInstruction", "negative": "negativeInstruction", "judge": "judgeInstruction"}
+
+
+def shell_script_rounds(script: str) -> int | None:
+    """The ``debateRoundNum`` an original VHD11K script sets, if it sets a usable one."""
+    value = read_shell_variables(script).get(_SH_ROUNDS_VAR, "").strip()
+    return int(value) if value.isdigit() and int(value) >= 1 else None
+
+
+def preset_data_from_shell_script(script: str, kind: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Turn the variables of VHD11K's ``annotateImage.sh`` / ``annotateVideo.sh`` into preset data.
+
+    ``initMessage`` becomes the question and ``affirmativeInstruction``, ``negativeInstruction``
+    and ``judgeInstruction`` the system prompts. The judge's inline examples
+    (``<img $path2ImageICL/file> [arrow] Yes, ...[newline]``) become ``[[examples.item]]`` entries
+    and leave the prompt, since the engine sends examples as media; the ICL path variable
+    becomes the examples folder. ``$debateRoundNum`` turns into our ``{rounds}`` placeholder so
+    the prompt follows the rounds setting (see :func:`shell_script_rounds`); other ``$name``
+    references to the script's variables are expanded. Everything the script does not set
+    (the critic, the per-turn instructions) comes from ``base``, by default our built-in preset
+    for ``kind``. The result passes :func:`preset_from_data`.
+    """
+    if kind not in ("image", "video"):
+        raise PresetError(f"kind must be 'image' or 'video', not {kind!r}")
+    variables = read_shell_variables(script)
+    found = [v for v in ("initMessage", *_SH_PROMPT_VARS.values()) if variables.get(v, "").strip()]
+    if not found:
+        raise PresetError(
+            "no VHD11K variables found: expected initMessage, affirmativeInstruction, negativeInstruction or judgeInstruction"
+        )
+    icl_var = _SH_ICL_VARS[kind]
+    if icl_var not in variables:
+        icl_var = next((v for v in _SH_ICL_VARS.values() if v in variables), icl_var)
+
+    def expand(text: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            name = m.group(1) or m.group(2)
+            if name == _SH_ROUNDS_VAR:
+                return "{rounds}"
+            return variables.get(name, m.group(0))
+
+        return _SH_REF_RE.sub(one, text)
+
+    def relative_file(ref: str) -> str:
+        # "$path2ImageICL/x.png" → "x.png" (relative to the examples folder); anything else expanded.
+        m = re.match(r"\$\{?" + re.escape(icl_var) + r"\}?/+(.+)$", ref.strip())
+        return m.group(1) if m else expand(ref.strip())
+
+    data: dict[str, Any] = json.loads(json.dumps(dict(base) if base is not None else dict(builtin_preset(kind).data)))
+    data["kind"] = kind
+    data["description"] = "Imported from a VHD11K annotate script"
+    prompts = dict(data.get("prompts", {}) or {})
+    examples: list[dict[str, Any]] = []
+    for role, var in _SH_PROMPT_VARS.items():
+        raw = variables.get(var, "").strip()
+        if not raw:
+            continue
+        text = raw.replace("[newline]", "\n").replace("[arrow]", "->")
+        if role == "judge":
+            kept: list[str] = []
+            for line in text.split("\n"):
+                refs = _SH_IMG_RE.findall(line)
+                arrow = line.rfind("->")
+                if refs and arrow > line.rfind("<img"):
+                    examples.append({"files": [relative_file(r) for r in refs], "answer": line[arrow + 2 :].strip()})
+                else:
+                    kept.append(line)
+            text = "\n".join(kept).strip()
+            if examples:
+                text = _SH_INTRO_RE.sub("", text).rstrip()
+        prompts[role] = expand(text).strip()
+    data["prompts"] = prompts
+    if variables.get("initMessage", "").strip():
+        data["question"] = expand(variables["initMessage"]).strip()
+    data["examples"] = {"folder": expand(variables.get(icl_var, "")).strip(), "item": examples}
+    return data
