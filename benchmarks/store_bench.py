@@ -122,6 +122,10 @@ def main() -> None:
         print(f"all paths       {ms(best)}   ({len(paths)} paths, for a list model)")
 
         t0 = time.perf_counter()
+        store.upsert_items((f"rescan/{i:05}.png", "image", i, 1.7e9) for i in range(10_000))
+        print(f"upsert 10k      {ms(time.perf_counter() - t0)}   (a folder scan landing in the store)")
+
+        t0 = time.perf_counter()
         written = export_store(store, "vhd11k-csv", folder / "export.csv")
         t_export = time.perf_counter() - t0
         rows = sum(f.rows for f in written)
