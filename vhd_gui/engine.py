@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Protocol, Sequence
 
 from vhd_gui.config import ConfigError, RoleEndpoint, Settings
 from vhd_gui.protocol import (
@@ -43,7 +43,14 @@ from vhd_gui.protocol import (
 from vhd_gui.record import STATUS_DEBATED, STATUS_ERROR, DebateRecord, EndpointInfo, TurnRecord
 
 if TYPE_CHECKING:
+    from vhd_gui.cache import ResponseCache
     from vhd_gui.media import PreparedMedia
+
+
+class RequestGate(Protocol):
+    """Something a request waits on before it is sent (a requests-per-minute limiter)."""
+
+    async def acquire(self) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +107,7 @@ class TurnFinished:
     cached_tokens: int
     seconds: float
     refused: bool
+    from_cache: bool = False  # answered by the response cache: no request was sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,9 +350,18 @@ class DebateEngine:
     """Runs debates with one set of settings. Reuse one engine for many debates (a batch):
     its HTTP clients and the prepared in-context examples are shared."""
 
-    def __init__(self, settings: Settings, *, preset: Preset | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        preset: Preset | None = None,
+        cache: ResponseCache | None = None,
+        gate: RequestGate | None = None,
+    ) -> None:
         self.settings = settings
         self._preset = preset
+        self.cache = cache
+        self.gate = gate
         self._runtimes: dict[str, _RoleRuntime] = {}
         self._examples: dict[str, list[tuple[list[Any], str]]] = {}
         self._examples_lock = asyncio.Lock()
@@ -421,10 +438,14 @@ class DebateEngine:
             return out
 
     # ------------------------------------------------------------------ one debate
-    async def run(self, path: str | Path, *, media: PreparedMedia | None = None, label: str | None = None) -> AsyncIterator[Event]:
+    async def run(
+        self, path: str | Path, *, media: PreparedMedia | None = None, label: str | None = None, use_cache: bool = True
+    ) -> AsyncIterator[Event]:
         """Debate one item. Yields events; the last one is VerdictReached or DebateFailed.
 
         Cancelling the consuming task stops the debate at once (the HTTP stream is closed).
+        With ``use_cache`` (and an engine built with a cache) a turn asked before with the
+        very same request is answered from the cache without a request.
         """
         from vhd_gui.media import MediaError, kind_of, prepare_async
 
@@ -490,13 +511,22 @@ class DebateEngine:
         )
 
         state = _DebateState()
+        cache_base = self._cache_base(preset, media) if (self.cache is not None and use_cache) else None
         for turn in turns:
             rt = runtimes[turn.role.value]
             turn_started = time.monotonic()
             outcome: dict[str, Any] = {}
             try:
-                async for ev in self._run_turn(turn, rt, preset, media_images, examples if turn.role is Role.JUDGE else [], state, frames, outcome):
-                    yield ev
+                hit = self._cache_lookup(cache_base, turn, rt, preset, state, frames) if cache_base is not None else None
+                if hit is not None:
+                    yield TurnStarted(turn, rt.endpoint.resolved_model(), 1)
+                    yield TokenReceived(turn, hit.text)
+                    outcome.update(text=hit.text, prompt_tokens=0, completion_tokens=0, cached_tokens=0, attempts=0, from_cache=True)
+                else:
+                    async for ev in self._run_turn(turn, rt, preset, media_images, examples if turn.role is Role.JUDGE else [], state, frames, outcome):
+                        yield ev
+                    if cache_base is not None:
+                        self._cache_store(cache_base, turn, rt, preset, state, frames, outcome)
             except ProviderRefused as exc:
                 verdict = api_refused_verdict()
                 self._finish_record(record, verdict, state, started)
@@ -521,18 +551,59 @@ class DebateEngine:
                 seconds=round(time.monotonic() - turn_started, 3),
                 attempts=outcome["attempts"],
                 refused=refused,
+                from_cache=bool(outcome.get("from_cache")),
             )
             state.turns.append(tr)
             state.said.append(Said(turn, text))
             if turn.role is Role.JUDGE:
                 record.judge_raw = text
                 record.judge_yes_prob = outcome.get("yes_prob")
-            yield TurnFinished(turn, text, tr.prompt_tokens, tr.completion_tokens, tr.cached_tokens, tr.seconds, refused)
+            yield TurnFinished(turn, text, tr.prompt_tokens, tr.completion_tokens, tr.cached_tokens, tr.seconds, refused, bool(outcome.get("from_cache")))
 
         debater_texts = [s_.text for s_ in state.said if s_.turn.role.is_debater]
         verdict = final_verdict(record.judge_raw, debater_texts)
         self._finish_record(record, verdict, state, started)
         yield VerdictReached(verdict, record)
+
+    # ------------------------------------------------------------------ response cache
+    def _cache_base(self, preset: Preset, media: PreparedMedia) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "v": 1,
+            "preset": preset.content_hash,
+            "layout": s.layout,
+            "rounds": s.rounds,
+            "media": media.sha256,
+            "frames": list(media.frame_indices),
+            "max_side": s.max_side,
+        }
+
+    def _cache_parts(self, base: dict[str, Any], turn: Turn, rt: _RoleRuntime, preset: Preset, state: _DebateState, frames: int) -> str:
+        from vhd_gui.cache import cache_key
+
+        ep, s = rt.endpoint, self.settings
+        return cache_key(
+            {
+                **base,
+                "base_url": ep.resolved_base_url(),
+                "model": ep.resolved_model(),
+                "temperature": ep.temperature,
+                "max_tokens": ep.max_tokens,
+                "logprobs": turn.role is Role.JUDGE and s.request_logprobs,
+                "system": preset.system_prompt(turn.role, s.rounds, frames),
+                "instruction": preset.instruction(turn, s.rounds, frames),
+                "transcript": [[x.turn.role.value, x.turn.round, x.text] for x in state.said],
+            }
+        )
+
+    def _cache_lookup(self, base: dict[str, Any], turn: Turn, rt: _RoleRuntime, preset: Preset, state: _DebateState, frames: int) -> Any:
+        assert self.cache is not None
+        return self.cache.get(self._cache_parts(base, turn, rt, preset, state, frames))
+
+    def _cache_store(self, base: dict[str, Any], turn: Turn, rt: _RoleRuntime, preset: Preset, state: _DebateState, frames: int, outcome: dict[str, Any]) -> None:
+        assert self.cache is not None
+        key = self._cache_parts(base, turn, rt, preset, state, frames)
+        self.cache.put(key, outcome["text"], outcome["prompt_tokens"], outcome["completion_tokens"])
 
     @staticmethod
     def _sum_usage(record: DebateRecord) -> None:
@@ -570,6 +641,9 @@ class DebateEngine:
         attempt = 0
         while True:
             attempt += 1
+            if self.gate is not None:
+                async with asyncio.timeout_at(deadline):
+                    await self.gate.acquire()
             yield TurnStarted(turn, model, attempt)
             sink: dict[str, Any] = {}
             token = _usage_details.set(sink)
@@ -609,7 +683,7 @@ class DebateEngine:
                     raise TurnError(c.kind, c.message) from None
                 if attempt >= s.attempts:
                     raise TurnError(c.kind, f"{c.message} (gave up after {attempt} attempts)") from None
-                delay = backoff_delay(attempt, c.retry_after)
+                delay = backoff_delay(attempt, c.retry_after, base=s.retry_base_delay)
                 if loop.time() + delay >= deadline:
                     raise TurnError(FAIL_TIMEOUT, f"{c.message}; the next attempt would pass the {s.turn_timeout:g} s turn deadline") from None
                 log.info("%s: attempt %d failed (%s); retrying in %.2f s", turn.label, attempt, c.message, delay)

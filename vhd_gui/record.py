@@ -28,6 +28,7 @@ class TurnRecord:
     seconds: float = 0.0
     attempts: int = 1
     refused: bool = False  # a debater that refused the task
+    from_cache: bool = False  # answered by the response cache: no request was sent
 
 
 @dataclass(slots=True)

@@ -44,7 +44,7 @@ from vhd_gui.record import (
 STORE_DIR_NAME = ".vhd-annotator"
 STORE_FILE_NAME = "annotations.sqlite"
 APP_NAME = "vhd-annotator"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 15_000
 LABELS = ("yes", "no")
 SORTS = ("name", "status", "mtime", "updated")
@@ -129,6 +129,31 @@ class ItemRecord:
     debate_count: int
     human: DecisionEntry | None  # the current human decision, derived from history
     history: list[DecisionEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRow:
+    """One item as agreement figures and the review queue see it (see :meth:`Store.verdict_rows`).
+
+    ``model_label`` is the current debate's verdict (None without one); ``human_label`` the
+    standing human decision. ``critic_last_line`` is the last non-blank line of the current
+    debate's critic turn ('' without a critic). ``verdicts_differ`` is true when the item's
+    debates (runs or models) reached both verdicts.
+    """
+
+    path: str
+    kind: str
+    status: str
+    model_label: str | None
+    model_category: str
+    human_label: str | None
+    human_category: str
+    flags: tuple[str, ...]
+    judge_yes_prob: float | None
+    critic_last_line: str
+    judge_model: str
+    preset_name: str
+    verdicts_differ: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,14 +260,19 @@ CREATE INDEX items_mtime ON items(mtime, path);
 CREATE INDEX items_updated ON items(updated_at, path);
 """
 
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2)  # _MIGRATIONS[v - 1] takes a store to version v
+# Version 3: turns answered by the response cache (no request sent) are marked as such.
+_V3 = """
+ALTER TABLE turns ADD COLUMN from_cache INTEGER NOT NULL DEFAULT 0;
+"""
+
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)  # _MIGRATIONS[v - 1] takes a store to version v
 
 _DEBATE_COLS = (
     "status, decision, harmful_type, judge_raw, flags, endpoints, preset_name, preset_hash, rounds,"
     " layout, frames_sent, media_sha256, prompt_tokens, completion_tokens, cached_tokens, seconds,"
     " started_at, error_kind, error, judge_yes_prob"
 )
-_TURN_COLS = "role, round, text, model, prompt_tokens, completion_tokens, cached_tokens, seconds, attempts, refused"
+_TURN_COLS = "role, round, text, model, prompt_tokens, completion_tokens, cached_tokens, seconds, attempts, refused, from_cache"
 _ROW_COLS = (
     "path, kind, status, model_label, model_category, human_label, human_category, final_label,"
     " final_category, flags, mtime, updated_at"
@@ -557,7 +587,7 @@ class Store:
             )
             debate_id = int(cur.lastrowid or 0)
             c.executemany(
-                f"INSERT INTO turns (debate_id, {_TURN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO turns (debate_id, {_TURN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(debate_id, *_turn_params(t)) for t in record.turns],
             )
             self._refresh_item(item_id, updated_at=stamp)
@@ -892,6 +922,60 @@ class Store:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT DISTINCT kind FROM items ORDER BY kind")]
 
+    # ----------------------------------------------------------------- bulk read for metrics
+
+    def verdict_rows(self) -> list[VerdictRow]:
+        """Every item's verdicts and review signals in one pass, in name order (read-only).
+
+        What agreement figures, suspicion scores and the review queue need for a whole store,
+        without loading each item's full record: two queries (items with their current debate
+        and critic turn; items whose debates reached both verdicts).
+        """
+        sql = (
+            "SELECT i.id, i.path, i.kind, i.status, i.model_label, i.model_category, i.human_label,"
+            " i.human_category, i.flags, d.judge_yes_prob, d.endpoints, d.preset_name,"
+            " (SELECT t.text FROM turns t WHERE t.debate_id = i.debate_id AND t.role = 'critic'"
+            "  ORDER BY t.id DESC LIMIT 1)"
+            " FROM items i LEFT JOIN debates d ON d.id = i.debate_id"
+            " ORDER BY i.path_key, i.path"
+        )
+        split_sql = (
+            "SELECT item_id FROM debates WHERE status = 'debated' AND decision IS NOT NULL"
+            " GROUP BY item_id HAVING count(DISTINCT decision) > 1"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql).fetchall()
+            split = {r[0] for r in self._conn.execute(split_sql)}
+        flags_seen: dict[str, tuple[str, ...]] = {}
+        judge_seen: dict[str, str] = {}
+        out: list[VerdictRow] = []
+        for item_id, rel, kind, status, model, model_cat, human, human_cat, flags, prob, endpoints, preset, critic in rows:
+            flag_tuple = flags_seen.get(flags)
+            if flag_tuple is None:
+                flag_tuple = flags_seen[flags] = tuple(json.loads(flags or "[]"))
+            endpoints = endpoints or "{}"
+            judge = judge_seen.get(endpoints)
+            if judge is None:
+                judge = judge_seen[endpoints] = str((json.loads(endpoints).get("judge") or {}).get("model") or "")
+            out.append(
+                VerdictRow(
+                    path=rel,
+                    kind=kind,
+                    status=status,
+                    model_label=model,
+                    model_category=model_cat or "",
+                    human_label=human,
+                    human_category=human_cat or "",
+                    flags=flag_tuple,
+                    judge_yes_prob=prob,
+                    critic_last_line=_last_line(critic),
+                    judge_model=judge,
+                    preset_name=preset or "",
+                    verdicts_differ=item_id in split,
+                )
+            )
+        return out
+
 
 # --------------------------------------------------------------------------- derivation (pure)
 
@@ -933,6 +1017,16 @@ def _current_human(history: Sequence[DecisionEntry]) -> DecisionEntry | None:
 
 
 # --------------------------------------------------------------------------- SQL helpers
+
+
+def _last_line(text: str | None) -> str:
+    """The last non-blank line of a turn's text, stripped ('' for none)."""
+    if not text:
+        return ""
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return line.strip()
+    return ""
 
 
 def _split_sql(script: str) -> list[str]:
@@ -1096,6 +1190,7 @@ def _turn_params(t: TurnRecord) -> tuple[Any, ...]:
         t.seconds,
         t.attempts,
         1 if t.refused else 0,
+        1 if t.from_cache else 0,
     )
 
 
@@ -1111,4 +1206,5 @@ def _turn_from_row(r: Sequence[Any]) -> TurnRecord:
         seconds=r[7],
         attempts=r[8],
         refused=bool(r[9]),
+        from_cache=bool(r[10]),
     )
