@@ -1,0 +1,350 @@
+"""The item browser: a virtualized list (model/view) of the project's media.
+
+The model holds only relative paths; each row's status, verdict and label are fetched from
+the store in blocks when the view first paints them, and dropped from the cache when the
+store changes (anki's DataModel, STYLE §4). Thumbnails come from :class:`ThumbnailLoader`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vhd_gui.record import STATUSES
+from vhd_gui.store import SORTS, Filters, ItemRow, Store
+from vhd_gui.ui._safe_view import veiled
+from vhd_gui.ui._thumbnails import ThumbnailLoader
+
+ROW_HEIGHT = 56
+THUMB_BOX = 48
+_BLOCK = 100  # rows fetched from the store at once
+_CACHE_LIMIT = 5000
+
+STATUS_COLOURS = {
+    "new": "#8a8f98",
+    "debated": "#3b7dd8",
+    "accepted": "#2e9d5b",
+    "overridden": "#c77d12",
+    "error": "#c0392b",
+}
+
+PathRole = Qt.ItemDataRole.UserRole + 1
+RowRole = Qt.ItemDataRole.UserRole + 2
+
+
+class ItemListModel(QAbstractListModel):
+    def __init__(self, store: Store | None, thumbs: ThumbnailLoader, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.thumbs = thumbs
+        self._paths: list[str] = []
+        self._index: dict[str, int] = {}
+        self._rows: dict[str, ItemRow] = {}
+        self._veiled: dict[str, QImage] = {}
+        self.safe_view = True
+        self.grayscale = False
+        self.revealed: str | None = None  # the one item shown in clear, if any
+        thumbs.did_load.connect(self._thumb_loaded)
+
+    # ---------------------------------------------------------------- content
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._paths)
+
+    @property
+    def paths(self) -> list[str]:
+        return self._paths
+
+    def path_at(self, row: int) -> str | None:
+        return self._paths[row] if 0 <= row < len(self._paths) else None
+
+    def row_of(self, path: str) -> int:
+        return self._index.get(path, -1)
+
+    def set_paths(self, paths: list[str]) -> None:
+        self.beginResetModel()
+        self._paths = list(paths)
+        self._index = {p: i for i, p in enumerate(self._paths)}
+        self._rows.clear()
+        self.endResetModel()
+
+    def append_paths(self, paths: list[str]) -> None:
+        new = [p for p in paths if p not in self._index]
+        if not new:
+            return
+        start = len(self._paths)
+        self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
+        for i, p in enumerate(new, start):
+            self._index[p] = i
+        self._paths.extend(new)
+        self.endInsertRows()
+
+    def item_row(self, path: str) -> ItemRow | None:
+        row = self._rows.get(path)
+        if row is None and path in self._index:
+            self._fetch_around(self._index[path])
+            row = self._rows.get(path)
+        return row
+
+    def _fetch_around(self, row: int) -> None:
+        if len(self._rows) > _CACHE_LIMIT:
+            self._rows.clear()
+        start = max(0, row - _BLOCK // 4)
+        block = [p for p in self._paths[start : start + _BLOCK] if p not in self._rows]
+        if self.store is not None and block:
+            self._rows.update(self.store.rows(block))
+
+    def refresh(self, path: str) -> None:
+        """The store changed this item: fetch it again when painted."""
+        self._rows.pop(path, None)
+        i = self._index.get(path)
+        if i is not None:
+            ix = self.index(i)
+            self.dataChanged.emit(ix, ix)
+
+    def refresh_all(self) -> None:
+        self._rows.clear()
+        if self._paths:
+            self.dataChanged.emit(self.index(0), self.index(len(self._paths) - 1))
+
+    def set_safe_view(self, safe: bool, grayscale: bool) -> None:
+        if grayscale != self.grayscale:
+            self._veiled.clear()
+        self.safe_view, self.grayscale = safe, grayscale
+        self.refresh_all()
+
+    def set_revealed(self, path: str | None) -> None:
+        old, self.revealed = self.revealed, path
+        for p in (old, path):
+            if p is not None and p in self._index:
+                ix = self.index(self._index[p])
+                self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._paths):
+            return None
+        path = self._paths[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return path
+        if role == PathRole:
+            return path
+        if role == RowRole:
+            return self.item_row(path)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbnail(path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            row = self.item_row(path)
+            return f"{path}\n{row.status if row else ''}"
+        return None
+
+    def _thumbnail(self, path: str) -> QImage | None:
+        image = self.thumbs.cached(path)
+        if image is None:
+            if self.store is not None:
+                self.thumbs.request(os.path.join(str(self.store.root), path))
+            return None
+        if image.isNull():
+            return image
+        if self.safe_view and path != self.revealed:
+            small = self._veiled.get(path)
+            if small is None:
+                small = veiled(image, self.grayscale)
+                if len(self._veiled) > 4000:
+                    self._veiled.clear()
+                self._veiled[path] = small
+            return small
+        return image
+
+    def _thumb_loaded(self, abs_path: str, image: QImage) -> None:
+        if self.store is None:
+            return
+        rel = self.store.relative_path(abs_path)
+        self.thumbs.remember(rel, image)
+        i = self._index.get(rel)
+        if i is not None:
+            ix = self.index(i)
+            self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
+
+
+class ItemDelegate(QStyledItemDelegate):
+    """Paints one row: thumbnail, name, status chip, model verdict and human label."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        return QSize(200, ROW_HEIGHT)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        painter.save()
+        rect = option.rect  # type: ignore[attr-defined]
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        pal = option.palette  # type: ignore[attr-defined]
+        if selected:
+            painter.fillRect(rect, pal.color(QPalette.ColorRole.Highlight))
+        text_colour = pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+
+        box = QRect(rect.left() + 4, rect.top() + (rect.height() - THUMB_BOX) // 2, THUMB_BOX, THUMB_BOX)
+        painter.fillRect(box, QColor("#30333a"))
+        image = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(image, QImage) and not image.isNull():
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            size = image.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            if image.width() < 20:  # a veiled picture: fill the box
+                size = box.size()
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(box.center())
+            painter.drawImage(target, image)
+
+        row: ItemRow | None = index.data(RowRole)
+        name = os.path.basename(str(index.data(PathRole)))
+        x = box.right() + 8
+        painter.setPen(text_colour)
+        font = QFont(option.font)  # type: ignore[attr-defined]
+        painter.setFont(font)
+        fm = painter.fontMetrics()
+        name_rect = QRect(x, rect.top() + 4, rect.right() - x - 4, fm.height())
+        painter.drawText(name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, fm.elidedText(name, Qt.TextElideMode.ElideMiddle, name_rect.width()))
+
+        if row is not None:
+            small = QFont(font)
+            small.setPointSizeF(max(6.5, font.pointSizeF() * 0.82))
+            painter.setFont(small)
+            sfm = painter.fontMetrics()
+            y = name_rect.bottom() + 6
+            chips: list[tuple[str, str]] = [(row.status, STATUS_COLOURS.get(row.status, "#888"))]
+            if row.model_label:
+                chips.append((f"model: {'harmful' if row.model_label == 'yes' else 'safe'}", "#555b66"))
+            if row.human_label:
+                chips.append((f"you: {'harmful' if row.human_label == 'yes' else 'safe'}", "#6b4fb3"))
+            if row.flags:
+                chips.append(("flagged", "#a33"))
+            cx = x
+            for text, colour in chips:
+                w = sfm.horizontalAdvance(text) + 10
+                if cx + w > rect.right():
+                    break
+                chip = QRect(cx, y, w, sfm.height() + 2)
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QColor(colour))
+                painter.drawRoundedRect(chip, 4, 4)
+                painter.setPen(QColor("white"))
+                painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
+                cx += w + 4
+        painter.restore()
+
+
+_ANY = "any"
+
+
+class BrowserWidget(QWidget):
+    """Filters, search and sort above the list, counts below."""
+
+    did_change_filters = Signal()
+
+    def __init__(self, model: ItemListModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.search = QLineEdit(placeholderText="Search by name…")
+        self.search.setClearButtonEnabled(True)
+        self.status = QComboBox()
+        self.status.addItems(["all statuses", *STATUSES, "undecided"])
+        self.label = QComboBox()
+        self.label.addItems(["any label", "harmful", "not harmful", "no label"])
+        self.kind = QComboBox()
+        self.kind.addItems(["images and videos", "image", "video"])
+        self.category = QComboBox()
+        self.category.addItem("any category")
+        self.disagree = QCheckBox("disagreement")
+        self.disagree.setToolTip("Only items where your label differs from the model's")
+        self.sort = QComboBox()
+        self.sort.addItems(list(SORTS))
+        self.descending = QCheckBox("desc")
+        self.view = QListView()
+        self.view.setModel(model)
+        self.view.setItemDelegate(ItemDelegate(self.view))
+        self.view.setUniformItemSizes(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(200)
+        self.counts = QLabel()
+        self.counts.setObjectName("browserCounts")
+
+        filters1 = QHBoxLayout()
+        filters1.addWidget(self.status)
+        filters1.addWidget(self.label)
+        filters2 = QHBoxLayout()
+        filters2.addWidget(self.kind)
+        filters2.addWidget(self.category, 1)
+        filters3 = QHBoxLayout()
+        filters3.addWidget(self.disagree)
+        filters3.addStretch(1)
+        filters3.addWidget(QLabel("sort"))
+        filters3.addWidget(self.sort)
+        filters3.addWidget(self.descending)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.search)
+        lay.addLayout(filters1)
+        lay.addLayout(filters2)
+        lay.addLayout(filters3)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.counts)
+        for combo in (self.status, self.label, self.kind, self.category, self.sort):
+            combo.currentIndexChanged.connect(self.did_change_filters)
+        self.search.textChanged.connect(self.did_change_filters)
+        self.disagree.toggled.connect(self.did_change_filters)
+        self.descending.toggled.connect(self.did_change_filters)
+
+    def filters(self) -> Filters:
+        f = Filters(name_contains=self.search.text().strip(), disagreement=self.disagree.isChecked())
+        status = self.status.currentText()
+        if status == "undecided":
+            f.status = ["new", "debated", "error"]
+        elif status in STATUSES:
+            f.status = status
+        f.final_label = {"harmful": "yes", "not harmful": "no", "no label": "none"}.get(self.label.currentText())
+        if self.kind.currentIndex() > 0:
+            f.kind = self.kind.currentText()
+        if self.category.currentIndex() > 0:
+            f.category = self.category.currentText()
+        return f
+
+    def is_filtered(self) -> bool:
+        return self.filters() != Filters() or self.sort.currentText() != "name" or self.descending.isChecked()
+
+    def sort_order(self) -> tuple[str, bool]:
+        return self.sort.currentText(), self.descending.isChecked()
+
+    def set_categories(self, categories: list[str]) -> None:
+        current = self.category.currentText()
+        self.category.blockSignals(True)
+        self.category.clear()
+        self.category.addItem("any category")
+        self.category.addItems(categories)
+        i = self.category.findText(current)
+        self.category.setCurrentIndex(max(0, i))
+        self.category.blockSignals(False)

@@ -1,0 +1,73 @@
+"""`vhd-annotator [PATH]`: the window on one qasync event loop (DESIGN §2).
+
+The window is shown and painted before anything heavy is imported; the agent libraries load
+in a worker thread afterwards, and the engine module itself on the first Run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+
+ORG_NAME = "vhd-annotator"
+APP_NAME = "vhd-annotator"
+# Benchmarks set this: print the time of the first paint and quit right after it.
+EXIT_AFTER_PAINT_ENV = "VHD_ANNOTATOR_EXIT_AFTER_PAINT"
+
+
+def run_app(args: argparse.Namespace) -> int:
+    os.environ.setdefault("QT_API", "pyside6")
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationName(APP_NAME)
+    app.setQuitOnLastWindowClosed(False)
+
+    import qasync
+
+    from vhd_gui.config import ConfigError, apply_overrides, load_settings
+
+    try:
+        settings = apply_overrides(load_settings(getattr(args, "config", None)), args)
+    except ConfigError as exc:
+        print(f"vhd-annotator: {exc}", file=sys.stderr)
+        return 2
+
+    from vhd_gui.ui._main_window import MainWindow
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closed = asyncio.Event()
+    window = MainWindow(settings)
+    window.did_close.connect(closed.set)
+
+    if os.environ.get(EXIT_AFTER_PAINT_ENV):
+        def report() -> None:
+            print(f"first-paint {time.time():.6f}", flush=True)
+            window.close()
+
+        window.did_first_paint.connect(report)
+
+    window.show()
+    path = getattr(args, "path", None) or QSettings().value("last_folder")
+    if path and not os.environ.get(EXIT_AFTER_PAINT_ENV):
+        if os.path.exists(str(path)):
+            QTimer.singleShot(0, lambda: window.open_path(str(path)))
+        elif getattr(args, "path", None):
+            QTimer.singleShot(0, lambda: window._warn("Cannot open", f"{path} does not exist"))
+    if not os.environ.get(EXIT_AFTER_PAINT_ENV):
+        QTimer.singleShot(1000, window.warm_up)
+
+    with loop:
+        loop.run_until_complete(closed.wait())
+        # let the engine's HTTP clients close
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=2))
+    return 0
