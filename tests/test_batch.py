@@ -1,0 +1,257 @@
+"""Batch labelling against a real test server, on real store files."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from PIL import Image
+
+from fakeserver import FakeServer
+from helpers import TEST_KEY_ENV, settings_for, write_image
+from vhd_gui.batch import STOP_BUDGET, STOP_CONFIG, STOP_DONE, BatchRun, BatchStopped, ItemFinished, RateLimiter, pending_items
+from vhd_gui.cache import ResponseCache
+from vhd_gui.media import scan
+from vhd_gui.store import Store
+
+KEY = "sk-batch-0123456789abcdefghijkl"
+
+
+def judge_by_colour(body: dict[str, Any]) -> str:
+    """The 'right' verdict of our generated items: red ones are harmful, green ones are not."""
+    user = [m for m in body["messages"] if m["role"] == "user"][-1]
+    urls = [p["image_url"]["url"] for p in user["content"] if p.get("type") == "image_url"]
+    im = Image.open(io.BytesIO(base64.b64decode(urls[-1].split(",", 1)[1]))).convert("RGB").resize((1, 1))
+    r, g, _ = im.getpixel((0, 0))
+    return "Yes, bloody scene." if r > g else "No, green field."
+
+
+def make_folder(root: Path, n: int) -> dict[str, str]:
+    """n images, alternately red and green; returns the right decision per relative path."""
+    truth = {}
+    for i in range(n):
+        red = i % 2 == 0
+        rel = f"sub{i % 3}/item{i:03d}.png"
+        write_image(root / rel, (96, 64), (200, 20 + i, 20) if red else (20 + i, 200, 20))  # unique bytes per item
+        truth[rel] = "yes" if red else "no"
+    return truth
+
+
+def open_store(root: Path) -> Store:
+    store = Store.for_folder(root)
+    with store.transaction():
+        store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in scan(root))
+    return store
+
+
+async def drain(run: BatchRun) -> BatchStopped:
+    last = None
+    async for ev in run.run():
+        last = ev
+    assert isinstance(last, BatchStopped)
+    return last
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    monkeypatch.setenv(TEST_KEY_ENV, KEY)
+    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}) as srv:
+        yield srv
+
+
+@pytest.mark.asyncio
+async def test_flaky_server_still_gets_every_verdict_right(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "media", 30)
+    server.fault_rates = {"429": 0.10, "500": 0.05}
+    server.retry_after = 0.01
+    store = open_store(tmp_path / "media")
+    s = settings_for(server.base_url, retry_base_delay=0.01, attempts=8)
+    stopped = await drain(BatchRun(store, s, sorted(truth), concurrency=4, use_cache=False))
+    assert stopped.reason == STOP_DONE and stopped.progress.failed == 0 and stopped.progress.done == 30
+    for rel, decision in truth.items():
+        assert [d.decision for d in store.debates(rel)] == [decision]
+    faults = sum(1 for _ in server.requests) - 30 * 5
+    assert faults > 0  # the faults really happened, and were retried
+
+
+@pytest.mark.asyncio
+async def test_in_flight_requests_never_exceed_the_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, KEY)
+    truth = make_folder(tmp_path / "m", 12)
+    with FakeServer(api_key=KEY, token_delay=0.002) as srv:
+        store = open_store(tmp_path / "m")
+        stopped = await drain(BatchRun(store, settings_for(srv.base_url), sorted(truth), concurrency=3, use_cache=False))
+        assert stopped.progress.done == 12
+        assert srv.stats.max_in_flight == 3
+
+
+@pytest.mark.asyncio
+async def test_budget_stops_new_items(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 10)
+    store = open_store(tmp_path / "m")
+    one = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth)[:1], use_cache=False))
+    per_item = one.progress.tokens
+    stopped = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=1, budget_tokens=int(per_item * 2.5), use_cache=False))
+    assert stopped.reason == STOP_BUDGET
+    assert stopped.progress.done == 3  # the third item started under budget; no fourth
+    assert store.counts().by_status.get("debated") == 4
+
+
+@pytest.mark.asyncio
+async def test_a_cache_hit_sends_nothing(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 4)
+    store = open_store(tmp_path / "m")
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    s = settings_for(server.base_url)
+    await drain(BatchRun(store, s, sorted(truth), cache=cache))
+    sent = server.stats.requests
+    assert sent == 20 and cache.entries() == 20
+    again = await drain(BatchRun(store, s, sorted(truth), cache=cache, redo=True))
+    assert server.stats.requests == sent and again.progress.done == 4
+    for rel, decision in truth.items():
+        debates = store.debates(rel)
+        assert [d.decision for d in debates] == [decision, decision]
+        assert all(t.from_cache for t in debates[-1].turns) and debates[-1].prompt_tokens == 0
+    # Without the cache (a Re-run in the window) the same items go to the server again.
+    await drain(BatchRun(store, s, sorted(truth)[:1], cache=cache, redo=True, use_cache=False))
+    assert server.stats.requests == sent + 5
+    assert cache.size_bytes() > 0
+    cache.clear()
+    assert cache.entries() == 0
+
+
+@pytest.mark.asyncio
+async def test_items_with_a_debate_or_a_person_s_decision_are_skipped(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 6)
+    store = open_store(tmp_path / "m")
+    paths = sorted(truth)
+    store.record_decision(paths[0], "no", reviewer="ana")
+    await drain(BatchRun(store, settings_for(server.base_url), paths[:2], use_cache=False))
+    assert store.debates(paths[0]) == [] and len(store.debates(paths[1])) == 1
+    todo, skipped = pending_items(store, paths)
+    assert todo == paths[2:] and skipped == 2
+    # The window's item open for labelling is left alone.
+    run = BatchRun(store, settings_for(server.base_url), paths, skip=lambda p: p == paths[2], use_cache=False)
+    stopped = await drain(run)
+    assert store.debates(paths[2]) == [] and stopped.progress.done == 3
+    assert store.human_decision(paths[0]).label == "no"
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_key_stops_the_batch_without_a_storm(monkeypatch: pytest.MonkeyPatch, server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 8)
+    monkeypatch.setenv(TEST_KEY_ENV, "wrong")
+    store = open_store(tmp_path / "m")
+    stopped = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=2, use_cache=False))
+    assert stopped.reason == STOP_CONFIG
+    assert server.stats.requests <= 2  # one per worker at most
+    assert all(f.kind == "config" for f in stopped.progress.failures)
+
+
+@pytest.mark.asyncio
+async def test_bad_media_fails_alone(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 3)
+    (tmp_path / "m" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    store = open_store(tmp_path / "m")
+    stopped = await drain(BatchRun(store, settings_for(server.base_url), sorted([*truth, "broken.jpg"]), use_cache=False))
+    assert stopped.progress.done == 3 and stopped.progress.failed == 1
+    assert stopped.progress.failures[0].path == "broken.jpg" and stopped.progress.failures[0].kind == "media"
+    assert store.row("broken.jpg").status == "error"
+
+
+@pytest.mark.asyncio
+async def test_pause_resume_and_cancel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, KEY)
+    truth = make_folder(tmp_path / "m", 8)
+    with FakeServer(api_key=KEY, token_delay=0.01) as srv:
+        store = open_store(tmp_path / "m")
+        run = BatchRun(store, settings_for(srv.base_url), sorted(truth), concurrency=2, use_cache=False)
+        finished = 0
+        async for ev in run.run():
+            if isinstance(ev, ItemFinished):
+                finished += 1
+                if finished == 1:
+                    run.pause()
+                    await asyncio.sleep(0.3)
+                    assert run.progress.running <= 1  # the other worker finishes its item, starts none
+                    run.resume()
+                if finished == 3:
+                    run.cancel()
+            if isinstance(ev, BatchStopped):
+                assert ev.reason == "cancelled"
+        recorded = [p for p in truth if store.debates(p)]
+        assert len(recorded) == run.progress.done + run.progress.failed
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+@pytest.mark.asyncio
+async def test_rate_limiter_spaces_requests() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2, clock=lambda: now[0], window=60.0)
+    await limiter.acquire()
+    await limiter.acquire()
+    assert limiter.delay_needed() == pytest.approx(60.0)
+    now[0] = 30.0
+    assert limiter.delay_needed() == pytest.approx(30.0)
+    now[0] = 60.0
+    assert limiter.delay_needed() == 0.0
+
+
+def test_sigkill_then_rerun_does_every_item_exactly_once(tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 16)
+    env = {**os.environ, "VHD_KEY": KEY}
+    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}, token_delay=0.01) as srv:
+        cmd = [sys.executable, "-m", "vhd_gui", "batch", str(tmp_path / "m"), "--concurrency", "2", "--no-cache",
+               "--base-url", srv.base_url, "--model", "fake-vlm", "--api-key-env", "VHD_KEY"]
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        store_path = tmp_path / "m" / ".vhd-annotator" / "annotations.sqlite"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if store_path.exists():
+                with Store.open(store_path) as st:
+                    if st.counts().by_status.get("debated", 0) >= 4:
+                        break
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert child.returncode == -signal.SIGKILL
+        with Store.open(store_path) as st:
+            before = {p for p in truth if st.debates(p)}
+            assert 4 <= len(before) < 16
+        requests_before = srv.stats.requests
+        rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+        assert f"{len(before)} already done or decided" in rerun.stderr
+        with Store.open(store_path) as st:
+            assert st.integrity_check() == "ok"
+            for rel, decision in truth.items():
+                assert [d.decision for d in st.debates(rel)] == [decision], rel
+        # The rerun asked only for the items that were not done: five requests each.
+        assert srv.stats.requests - requests_before == 5 * (16 - len(before))
+
+
+def test_cli_summary_and_exit_code(tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 3)
+    (tmp_path / "m" / "zero.mp4").write_bytes(b"")
+    env = {**os.environ, "VHD_KEY": KEY}
+    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}) as srv:
+        out = subprocess.run(
+            [sys.executable, "-m", "vhd_gui", "batch", str(tmp_path / "m"), "--store", str(tmp_path / "s.sqlite"), "--no-cache",
+             "--base-url", srv.base_url, "--model", "fake-vlm", "--api-key-env", "VHD_KEY"],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+    assert out.returncode == 1
+    assert "done 3 · skipped 0 · failed 1" in out.stderr
+    assert "zero.mp4: media:" in out.stderr and "zero-byte" in out.stderr
+    assert KEY not in out.stderr + out.stdout
+    with Store.open(tmp_path / "s.sqlite") as st:
+        assert {p: st.row(p).model_label for p in truth} == truth

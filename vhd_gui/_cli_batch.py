@@ -1,0 +1,163 @@
+"""`vhd-annotator batch FOLDER`: debate every item of a folder, with a progress line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from vhd_gui._cli_debate import settings_from_args
+from vhd_gui.cli import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _fmt_tokens(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1_000_000 else f"{n / 1e3:.1f}k" if n >= 1000 else str(n)
+
+
+class _ProgressLine:
+    """One line redrawn in place on a terminal; a line every few seconds otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self._last = 0.0
+
+    def show(self, p: object, final: bool = False) -> None:
+        from vhd_gui.batch import Progress
+
+        assert isinstance(p, Progress)
+        now = time.monotonic()
+        if not self.tty and not final and now - self._last < 5:
+            return
+        self._last = now
+        width = 24
+        filled = int(width * p.finished / p.total) if p.total else width
+        bar = "#" * filled + "-" * (width - filled)
+        state = " PAUSED" if p.paused else ""
+        line = (
+            f"[{bar}] {p.finished}/{p.total} · {p.failed} failed · {p.running} running · "
+            f"{p.rate * 60:.1f}/min · ETA {_fmt_duration(p.eta)} · {_fmt_tokens(p.tokens)} tokens "
+            f"({_fmt_tokens(p.cached_tokens)} cached) · ${p.cost_usd:.2f}{state}"
+        )
+        if self.tty:
+            self.out.write("\r\x1b[2K" + line + ("\n" if final else ""))
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+
+async def _batch(args: argparse.Namespace, folder: Path) -> int:
+    from vhd_gui.batch import STOP_BUDGET, STOP_CANCELLED, STOP_CONFIG, BatchRun, BatchStopped, ItemFinished
+    from vhd_gui.cache import ResponseCache
+    from vhd_gui.media import MediaError, scan
+    from vhd_gui.store import Store, StoreError
+
+    settings = settings_from_args(args)
+    try:
+        store = Store.open(args.store, root=folder) if args.store else Store.for_folder(folder)
+    except (StoreError, OSError) as exc:
+        raise UsageError(f"cannot open the store: {exc}") from None
+    err = sys.stderr
+    where = f"store: {store.path}"
+    if store.fell_back:
+        where += f" (the folder {folder} is read-only, so the store lives in the user data folder)"
+    print(where, file=err)
+    try:
+        found = list(scan(folder))
+    except MediaError as exc:
+        raise UsageError(str(exc)) from None
+    with store.transaction():
+        store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in found)
+    paths = [m.rel for m in found]
+    cache = None if args.no_cache else ResponseCache.default()
+    run = BatchRun(
+        store,
+        settings,
+        paths,
+        concurrency=args.concurrency,
+        rpm=args.rpm,
+        budget_tokens=args.budget_tokens,
+        budget_usd=args.budget_usd,
+        redo=args.redo,
+        use_cache=not args.no_cache,
+        cache=cache,
+        limit=args.limit,
+    )
+    later = f" ({run.left_for_later} more left for later by --limit)" if run.left_for_later else ""
+    print(f"{len(paths)} items in {folder}; {run.progress.skipped} already done or decided, {run.progress.total} to debate{later}"
+          f" with {args.concurrency} at a time" + (f", at most {args.rpm} requests/min" if args.rpm else ""), file=err)
+
+    loop = asyncio.get_running_loop()
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+        print("\nstopping: the debates in flight are dropped and will be redone next time (Ctrl-C again to quit now)", file=err)
+        run.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError):  # pragma: no cover - not on this platform
+        pass
+    bar = _ProgressLine(err)
+    stopped = None
+    started = time.monotonic()
+    try:
+        async for ev in run.run():
+            if isinstance(ev, ItemFinished):
+                bar.show(ev.progress)
+            elif isinstance(ev, BatchStopped):
+                stopped = ev
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        if cache is not None:
+            cache.close()
+    assert stopped is not None
+    p = stopped.progress
+    bar.show(p, final=True)
+    print(f"done {p.done} · skipped {p.skipped} · failed {p.failed} · {p.tokens} tokens ({p.cached_tokens} prompt tokens cached)"
+          f" · estimated ${p.cost_usd:.2f} · wall time {_fmt_duration(time.monotonic() - started)}", file=err)
+    if cache is not None:
+        print(f"response cache: {cache.hits} hits, {cache.misses} misses ({cache.path})", file=err)
+    if p.failures:
+        reasons = collections.Counter(f"{f.kind}: {f.message}" for f in p.failures)
+        print("failed items:", file=err)
+        for f in p.failures[:20]:
+            print(f"  {f.path}: {f.kind}: {f.message}", file=err)
+        if len(p.failures) > 20:
+            print(f"  … and {len(p.failures) - 20} more ({len(reasons)} distinct reasons)", file=err)
+    if stopped.reason == STOP_CANCELLED:
+        print("stopped by you. Run the same command again to resume: finished items are skipped.", file=err)
+    elif stopped.reason == STOP_BUDGET:
+        print("stopped at the budget. Raise it and run the same command again to go on.", file=err)
+    elif stopped.reason == STOP_CONFIG:
+        print("stopped: the configuration is wrong (see above); no more items were started.", file=err)
+        return EXIT_USAGE
+    store.close()
+    if stopped.reason == STOP_CANCELLED:
+        return 130
+    return EXIT_ITEMS_FAILED if p.failed else EXIT_OK
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise UsageError(f"not a folder: {folder}")
+    return asyncio.run(_batch(args, folder.resolve()))
