@@ -351,6 +351,7 @@ class MainWindow(QMainWindow):
         self._refresh_categories()
         self._reload_list()
         self._update_counts()
+        self.browser.view.setFocus()
         self.did_open.emit(str(store.path))
         self._scan_task = asyncio.ensure_future(self._scan(store))
         return True
@@ -514,13 +515,13 @@ class MainWindow(QMainWindow):
 
     # ================================================================ debates
     def _set_debate_actions(self) -> None:
-        running = self._debate_task is not None and not self._debate_task.done()
+        running = self.debate_running
         self.actions_by_id["run"].setEnabled(not running and self.current is not None)
         self.actions_by_id["rerun"].setEnabled(not running and self.current is not None)
 
     @property
     def debate_running(self) -> bool:
-        return self._debate_task is not None and not self._debate_task.done()
+        return self._debate_path is not None
 
     def warm_up(self) -> None:
         """Start importing the agent libraries in the background (the window is already up)."""
@@ -548,6 +549,7 @@ class MainWindow(QMainWindow):
         if not rerun and rec is not None and rec.debate is not None and rec.debate.status != "error":
             self._say("This item has a debate already; Shift+R runs it again.")
             return
+        self._debate_path = rel
         self._debate_task = asyncio.ensure_future(self._debate(rel))
         self._set_debate_actions()
 
@@ -607,6 +609,8 @@ class MainWindow(QMainWindow):
                         self.verdict.show_record(store.get_record(rel))
                     self.did_record_debate.emit(rel)
         except asyncio.CancelledError:
+            if self._closing:
+                return
             if self.current == rel:
                 self.debate.cancelled()
         except ConfigError as exc:
@@ -617,14 +621,15 @@ class MainWindow(QMainWindow):
                 self.debate.failed(None, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._debate_path = None
-            self._set_debate_actions()
+            if not self._closing:
+                self._set_debate_actions()
 
     def cancel(self) -> None:
         if self.verdict.is_picking or self.focusWidget() in (self.verdict.note, self.verdict.category.lineEdit(), self.browser.search):
             self.verdict.stop_picking()
             self.browser.view.setFocus()
             return
-        if self.debate_running and self._debate_task is not None:
+        if self._debate_task is not None and not self._debate_task.done():
             self._debate_task.cancel()
             self._say("Debate cancelled.")
 
@@ -864,6 +869,7 @@ class MainWindow(QMainWindow):
         if self._debate_task is not None and not self._debate_task.done():
             self._debate_task.cancel()
         self._close_store()
+        self.viewer.stop()
         self.thumbs.stop()
         if self._engine is not None:
             engine, self._engine = self._engine, None

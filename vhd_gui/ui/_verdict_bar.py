@@ -75,6 +75,7 @@ class VerdictBar(QWidget):
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         self.is_picking = False
+        self.category.installEventFilter(self)
         self.category.lineEdit().installEventFilter(self)
         self.set_categories([])
 
@@ -108,7 +109,7 @@ class VerdictBar(QWidget):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         """While picking, a digit typed into the empty category field picks that category."""
-        if self.is_picking and watched is self.category.lineEdit() and event.type() == QEvent.Type.KeyPress:
+        if self.is_picking and watched in (self.category, self.category.lineEdit()) and event.type() == QEvent.Type.KeyPress:
             key = event.text() if isinstance(event, QKeyEvent) else ""
             if len(key) == 1 and key.isdigit() and not self.category.currentText():
                 self.did_pick_digit.emit(int(key))

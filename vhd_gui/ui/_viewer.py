@@ -307,6 +307,13 @@ class Viewer(QWidget):
             self._player.stop()
             self._player.setSource(QUrl())
 
+    def stop(self) -> None:
+        """The window is closing: drop pending loads and the player."""
+        self._generation += 1
+        if self._task is not None:
+            self._task.cancel()
+        self._stop_video()
+
     # ---------------------------------------------------------------- zoom
     def zoom_in(self) -> None:
         self.image_view.zoom(1.25)

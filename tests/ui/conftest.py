@@ -1,0 +1,153 @@
+"""GUI test set-up: one qasync loop for the whole session (DESIGN §2), QSettings in tmp_path,
+no modal dialog ever opens, and one factory that builds (and closes) the real window."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator
+
+import pytest
+import pytest_asyncio
+
+os.environ.setdefault("QT_API", "pyside6")
+
+from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox  # noqa: E402
+
+from fakeserver import FakeServer  # noqa: E402
+from helpers import TEST_KEY_ENV, settings_for, write_image, write_video  # noqa: E402
+
+TEST_KEY = "sk-ui-test-key"
+
+
+def _qasync_loop() -> asyncio.AbstractEventLoop:
+    import qasync
+
+    app = QApplication.instance() or QApplication([])
+    return qasync.QEventLoop(app)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every async test under tests/ui runs on a qasync loop (and with loop_scope='session',
+    on the same one: closing qasync loops leaks)."""
+    return {"qasync": _qasync_loop}
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> None:
+    """Let the loop run until ``predicate()`` holds. The timeout only guards against a hang."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_qsettings(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "qsettings"
+    folder.mkdir()
+    app = QApplication.instance() or QApplication([])
+    assert app is not None
+    old = QCoreApplication.organizationName(), QCoreApplication.applicationName()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    QCoreApplication.setOrganizationName("vhd-annotator-test")
+    QCoreApplication.setApplicationName(f"t{os.getpid()}")
+    yield folder
+    QCoreApplication.setOrganizationName(old[0])
+    QCoreApplication.setApplicationName(old[1])
+
+
+@dataclass
+class Dialogs:
+    """What the window tried to show or ask; file dialogs answer from ``answers``."""
+
+    shown: list[tuple[str, str, str]] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+
+    def texts(self) -> str:
+        return "\n".join(f"{k}: {t}: {m}" for k, t, m in self.shown)
+
+
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch: pytest.MonkeyPatch) -> Dialogs:
+    d = Dialogs()
+
+    def box(kind: str) -> Callable[..., QMessageBox.StandardButton]:
+        def show(_parent: Any, title: str, text: str, *a: Any, **k: Any) -> QMessageBox.StandardButton:
+            d.shown.append((kind, title, text))
+            return QMessageBox.StandardButton.Ok
+
+        return staticmethod(show)  # type: ignore[return-value]
+
+    for kind in ("warning", "information", "critical", "question"):
+        monkeypatch.setattr(QMessageBox, kind, box(kind))
+
+    def answer(*_a: Any, **_k: Any) -> tuple[str, str]:
+        d.shown.append(("file", "", ""))
+        return (d.answers.pop(0) if d.answers else "", "")
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(answer))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(answer))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: answer()[0]))
+
+    def no_modal(self: QDialog) -> int:
+        raise AssertionError(f"a modal dialog tried to open: {type(self).__name__}")
+
+    monkeypatch.setattr(QDialog, "exec", no_modal)
+    return d
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    with FakeServer(api_key=TEST_KEY, token_delay=0.002) as srv:
+        yield srv
+
+
+@pytest.fixture
+def media_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "media"
+    write_image(folder / "a_knife.jpg", (1600, 1200), (200, 30, 30))
+    write_image(folder / "b_beach.png", (640, 480), (30, 120, 200))
+    write_image(folder / "sub" / "c_street.jpg", (800, 600), (90, 90, 90))
+    write_video(folder / "d_clip.avi", frames=30)
+    return folder
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def make_window(qtbot: Any, server: FakeServer) -> AsyncIterator[Callable[..., Any]]:
+    """Build the real main window against the fake server; closed after the test."""
+    from vhd_gui.ui._main_window import MainWindow
+
+    made: list[MainWindow] = []
+    threads_of: dict[int, list[Any]] = {}
+
+    def make(**debate: Any) -> MainWindow:
+        debate.setdefault("retry_base_delay", 0.01)
+        w = MainWindow(settings_for(server.base_url, **debate))
+        w.export_delay_ms = 50
+        threads_of[id(w)] = w.thumbs._threads
+        qtbot.addWidget(w, before_close_func=lambda w: w.close())
+        w.show()
+        w.activateWindow()  # shortcuts fire in the active window only
+        made.append(w)
+        return w
+
+    yield make
+    import shiboken6
+
+    threads = [th for ths in threads_of.values() for th in ths]
+    for w in made:
+        if shiboken6.isValid(w):
+            w.close()
+    for w in made:
+        tasks = [t for t in (w._debate_task, w._scan_task, w.viewer._task) if t is not None] if shiboken6.isValid(w) else []
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+    assert all(not th.is_alive() for th in threads), "thumbnail workers left running"
+    await asyncio.sleep(0.05)  # let engine clients close on this loop
