@@ -26,8 +26,9 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import itemgetter
 from pathlib import Path, PurePath
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from vhd_gui.record import (
     STATUS_ACCEPTED,
@@ -131,14 +132,14 @@ class ItemRecord:
     history: list[DecisionEntry] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class VerdictRow:
+class VerdictRow(NamedTuple):
     """One item as agreement figures and the review queue see it (see :meth:`Store.verdict_rows`).
 
     ``model_label`` is the current debate's verdict (None without one); ``human_label`` the
     standing human decision. ``critic_last_line`` is the last non-blank line of the current
-    debate's critic turn ('' without a critic). ``verdicts_differ`` is true when the item's
-    debates (runs or models) reached both verdicts.
+    debate's critic turn ('' without a critic). ``judge_model`` is the judge's model name from
+    the debate's endpoints. ``verdicts_differ`` is true when the item's debates (several runs
+    or models) reached both verdicts. A named tuple: 100,000 of them build fast.
     """
 
     path: str
@@ -928,16 +929,17 @@ class Store:
         """Every item's verdicts and review signals in one pass, in name order (read-only).
 
         What agreement figures, suspicion scores and the review queue need for a whole store,
-        without loading each item's full record: two queries (items with their current debate
-        and critic turn; items whose debates reached both verdicts).
+        without loading each item's full record. Two queries: the items with their current
+        debate and its critic turn, read in id order (a sequential scan: far faster than
+        following the name index row by row) and sorted here; and the items whose debates
+        reached both verdicts.
         """
         sql = (
-            "SELECT i.id, i.path, i.kind, i.status, i.model_label, i.model_category, i.human_label,"
-            " i.human_category, i.flags, d.judge_yes_prob, d.endpoints, d.preset_name,"
+            "SELECT i.id, i.path_key, i.path, i.kind, i.status, i.model_label, i.model_category,"
+            " i.human_label, i.human_category, i.flags, d.judge_yes_prob, d.endpoints, d.preset_name,"
             " (SELECT t.text FROM turns t WHERE t.debate_id = i.debate_id AND t.role = 'critic'"
             "  ORDER BY t.id DESC LIMIT 1)"
-            " FROM items i LEFT JOIN debates d ON d.id = i.debate_id"
-            " ORDER BY i.path_key, i.path"
+            " FROM items i LEFT JOIN debates d ON d.id = i.debate_id ORDER BY i.id"
         )
         split_sql = (
             "SELECT item_id FROM debates WHERE status = 'debated' AND decision IS NOT NULL"
@@ -946,32 +948,34 @@ class Store:
         with self._lock:
             rows = self._conn.execute(sql).fetchall()
             split = {r[0] for r in self._conn.execute(split_sql)}
+        rows.sort(key=itemgetter(1, 2))  # the store's name order: (path_key, path)
         flags_seen: dict[str, tuple[str, ...]] = {}
         judge_seen: dict[str, str] = {}
         out: list[VerdictRow] = []
-        for item_id, rel, kind, status, model, model_cat, human, human_cat, flags, prob, endpoints, preset, critic in rows:
+        append = out.append
+        for item_id, _, rel, kind, status, model, model_cat, human, human_cat, flags, prob, endpoints, preset, critic in rows:
             flag_tuple = flags_seen.get(flags)
             if flag_tuple is None:
                 flag_tuple = flags_seen[flags] = tuple(json.loads(flags or "[]"))
-            endpoints = endpoints or "{}"
             judge = judge_seen.get(endpoints)
             if judge is None:
-                judge = judge_seen[endpoints] = str((json.loads(endpoints).get("judge") or {}).get("model") or "")
-            out.append(
+                judge = judge_seen[endpoints] = str((json.loads(endpoints or "{}").get("judge") or {}).get("model") or "")
+            last = critic.rstrip().rpartition("\n")[2].strip() if critic else ""
+            append(
                 VerdictRow(
-                    path=rel,
-                    kind=kind,
-                    status=status,
-                    model_label=model,
-                    model_category=model_cat or "",
-                    human_label=human,
-                    human_category=human_cat or "",
-                    flags=flag_tuple,
-                    judge_yes_prob=prob,
-                    critic_last_line=_last_line(critic),
-                    judge_model=judge,
-                    preset_name=preset or "",
-                    verdicts_differ=item_id in split,
+                    rel,
+                    kind,
+                    status,
+                    model,
+                    model_cat or "",
+                    human,
+                    human_cat or "",
+                    flag_tuple,
+                    prob,
+                    last,
+                    judge,
+                    preset or "",
+                    item_id in split,
                 )
             )
         return out
@@ -1017,16 +1021,6 @@ def _current_human(history: Sequence[DecisionEntry]) -> DecisionEntry | None:
 
 
 # --------------------------------------------------------------------------- SQL helpers
-
-
-def _last_line(text: str | None) -> str:
-    """The last non-blank line of a turn's text, stripped ('' for none)."""
-    if not text:
-        return ""
-    for line in reversed(text.splitlines()):
-        if line.strip():
-            return line.strip()
-    return ""
 
 
 def _split_sql(script: str) -> list[str]:
