@@ -36,7 +36,7 @@ import random
 import re
 import statistics
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
@@ -408,7 +408,7 @@ def with_reference_labels(rows: Iterable[VerdictRow], reference: ReferenceLabels
     out: list[VerdictRow] = []
     for r in rows:
         label, category = reference.labels.get(r.path, (None, ""))
-        out.append(replace(r, human_label=label, human_category=category))
+        out.append(r._replace(human_label=label, human_category=category))
     return out
 
 
