@@ -130,6 +130,8 @@ class FakeServer:
         self.faults: deque[Fault] = deque()  # consumed one per chat request, before rates apply
         self.role_faults: dict[str, deque[Fault]] = {}  # consumed by requests of that role
         self.requests: list[dict[str, Any]] = []
+        self.keep_requests = True  # a long benchmark turns this off to keep memory flat
+        self.simulate_cache = True
         self.stats = Stats()
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -201,6 +203,8 @@ class FakeServer:
         """Prompt tokens of a request and how many a prefix cache would have served."""
         units = request_units(body)
         total = sum(t for _, t in units)
+        if not self.simulate_cache:
+            return total, 0
         keys = tuple(k for k, _ in units)
         cached = 0
         with self._lock:
@@ -283,7 +287,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         began = time.perf_counter()
         with fake._lock:
-            fake.requests.append(body)
+            if fake.keep_requests:
+                fake.requests.append(body)
             fake.stats.requests += 1
             fake.stats.in_flight += 1
             fake.stats.max_in_flight = max(fake.stats.max_in_flight, fake.stats.in_flight)
@@ -418,3 +423,28 @@ def _logprobs(tokens: list[str], p_yes: float | None) -> list[dict[str, Any]]:
         )
     return out
 
+
+
+def main() -> None:
+    """Serve from the command line (benchmarks run it in a process of its own)."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="OpenAI-compatible test server on 127.0.0.1")
+    ap.add_argument("--token-delay", type=float, default=0.0)
+    ap.add_argument("--first-token-delay", type=float, default=0.0)
+    ap.add_argument("--api-key", default=None)
+    args = ap.parse_args()
+    srv = FakeServer(api_key=args.api_key, token_delay=args.token_delay, first_token_delay=args.first_token_delay)
+    srv.keep_requests = False
+    srv.simulate_cache = False
+    srv.start()
+    print(srv.base_url, flush=True)
+    try:
+        sys.stdin.read()  # serve until the parent closes our stdin
+    finally:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -196,14 +196,13 @@ async def test_rate_limit_honours_retry_after(server: FakeServer, image: Path) -
 
 
 async def test_server_errors_are_retried_up_to_four_attempts(server: FakeServer, image: Path) -> None:
-    server.retry_after = 0.01
     server.inject("500", "500", "500", role="judge")
-    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    events = await run(DebateEngine(settings_for(server.base_url, retry_base_delay=0.01)), image)
     assert isinstance(events[-1], VerdictReached)
     assert [t.attempts for t in events[-1].record.turns if t.role == "judge"] == [4]
 
     server.inject("500", "500", "500", "500", role="affirmative")
-    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    events = await run(DebateEngine(settings_for(server.base_url, retry_base_delay=0.01)), image)
     last = events[-1]
     assert isinstance(last, DebateFailed) and last.kind == "api"
     assert "gave up after 4 attempts" in last.message and last.record.status == "error"
@@ -212,7 +211,7 @@ async def test_server_errors_are_retried_up_to_four_attempts(server: FakeServer,
 async def test_broken_streams_restart_the_turn(server: FakeServer, image: Path) -> None:
     server.inject(Fault("malformed", after_tokens=3), role="affirmative")
     server.inject(Fault("disconnect", after_tokens=2), role="judge")
-    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    events = await run(DebateEngine(settings_for(server.base_url, retry_base_delay=0.01)), image)
     assert isinstance(events[-1], VerdictReached)
     retried = [ev.turn.role.value for ev in events if isinstance(ev, TurnRetrying)]
     assert retried == ["affirmative", "judge"]
@@ -334,7 +333,7 @@ async def test_cancel_mid_stream_leaves_nothing_running(monkeypatch: pytest.Monk
 async def test_the_key_is_never_in_records_or_logs(server: FakeServer, image: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     server.inject("500", role="negative")
-    events = await run(DebateEngine(settings_for(server.base_url)), image)
+    events = await run(DebateEngine(settings_for(server.base_url, retry_base_delay=0.01)), image)
     assert SECRET not in json.dumps(events[-1].record.to_dict())
     assert SECRET not in caplog.text
     assert SECRET not in repr(settings_for(server.base_url).endpoints)
