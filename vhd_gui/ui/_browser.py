@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from vhd_gui.record import STATUSES
 from vhd_gui.store import SORTS, Filters, ItemRow, Store
+from vhd_gui.ui._qt_compat import emit
 from vhd_gui.ui._safe_view import veiled
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 
@@ -125,12 +126,12 @@ class ItemListModel(QAbstractListModel):
         i = self._index.get(path)
         if i is not None:
             ix = self.index(i)
-            self.dataChanged.emit(ix, ix)
+            emit(self.dataChanged, ix, ix)
 
     def refresh_all(self) -> None:
         self._rows.clear()
         if self._paths:
-            self.dataChanged.emit(self.index(0), self.index(len(self._paths) - 1))
+            emit(self.dataChanged, self.index(0), self.index(len(self._paths) - 1))
 
     def set_safe_view(self, safe: bool, grayscale: bool) -> None:
         if grayscale != self.grayscale:
@@ -143,7 +144,7 @@ class ItemListModel(QAbstractListModel):
         for p in (old, path):
             if p is not None and p in self._index:
                 ix = self.index(self._index[p])
-                self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
+                emit(self.dataChanged, ix, ix, [Qt.ItemDataRole.DecorationRole])
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._paths):
@@ -156,13 +157,13 @@ class ItemListModel(QAbstractListModel):
         if role == RowRole:
             return self.item_row(path)
         if role == Qt.ItemDataRole.DecorationRole:
-            return self._thumbnail(path)
+            return self.thumbnail(path)
         if role == Qt.ItemDataRole.ToolTipRole:
             row = self.item_row(path)
             return f"{path}\n{row.status if row else ''}"
         return None
 
-    def _thumbnail(self, path: str) -> QImage | None:
+    def thumbnail(self, path: str) -> QImage | None:
         image = self.thumbs.cached(path)
         if image is None:
             if self.store is not None:
@@ -188,7 +189,7 @@ class ItemListModel(QAbstractListModel):
         i = self._index.get(rel)
         if i is not None:
             ix = self.index(i)
-            self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
+            emit(self.dataChanged, ix, ix, [Qt.ItemDataRole.DecorationRole])
 
 
 class ItemDelegate(QStyledItemDelegate):
@@ -206,9 +207,15 @@ class ItemDelegate(QStyledItemDelegate):
             painter.fillRect(rect, pal.color(QPalette.ColorRole.Highlight))
         text_colour = pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
 
+        # Ask our model directly instead of through index.data(): PySide6 6.12 drops a
+        # reference on every Python object (None, a dataclass) that travels through a
+        # QVariant round trip, which crashes the interpreter after a few thousand paints.
+        model = index.model()
+        assert isinstance(model, ItemListModel)
+        path = model.path_at(index.row()) or ""
         box = QRect(rect.left() + 4, rect.top() + (rect.height() - THUMB_BOX) // 2, THUMB_BOX, THUMB_BOX)
         painter.fillRect(box, QColor("#30333a"))
-        image = index.data(Qt.ItemDataRole.DecorationRole)
+        image = model.thumbnail(path)
         if isinstance(image, QImage) and not image.isNull():
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             size = image.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -218,8 +225,8 @@ class ItemDelegate(QStyledItemDelegate):
             target.moveCenter(box.center())
             painter.drawImage(target, image)
 
-        row: ItemRow | None = index.data(RowRole)
-        name = os.path.basename(str(index.data(PathRole)))
+        row = model.item_row(path)
+        name = os.path.basename(path)
         x = box.right() + 8
         painter.setPen(text_colour)
         font = QFont(option.font)  # type: ignore[attr-defined]
@@ -288,8 +295,6 @@ class BrowserWidget(QWidget):
         self.view.setUniformItemSizes(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.view.setLayoutMode(QListView.LayoutMode.Batched)
-        self.view.setBatchSize(200)
         self.counts = QLabel()
         self.counts.setObjectName("browserCounts")
 

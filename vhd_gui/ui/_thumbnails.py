@@ -15,17 +15,19 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from vhd_gui.config import cache_dir
 from vhd_gui.media import MediaError, thumbnail_jpeg
+from vhd_gui.ui._qt_compat import emit
 
 log = logging.getLogger(__name__)
 
 THUMB_SIDE = 128  # pixels on the longest side of the JPEG on disk
 MEMORY_ITEMS = 1500  # decoded thumbnails kept in memory
 BACKLOG = 300  # requests beyond this are dropped, oldest first
+DELIVER_MS = 30  # how often finished thumbnails are handed to the view
 
 
 def thumbnail_cache_dir() -> Path:
@@ -39,7 +41,12 @@ def cache_key(path: str, size: int | None, mtime: float | None) -> str:
 
 class ThumbnailLoader(QObject):
     """Ask with :meth:`request`; the image arrives through ``did_load(path, QImage)``
-    (an empty QImage when the file can't be decoded)."""
+    (an empty QImage when the file can't be decoded).
+
+    Workers never touch Qt signals: they leave results in a list that a timer on the GUI
+    thread drains. (PySide6 6.12 corrupts the reference counts of True/None when a signal
+    is emitted from a worker thread, and the interpreter aborts after a few hundred.)
+    """
 
     did_load = Signal(str, QImage)
 
@@ -51,6 +58,10 @@ class ThumbnailLoader(QObject):
         self._in_flight: set[str] = set()
         self._cond = threading.Condition()
         self._stopping = False
+        self._done: list[tuple[str, QImage]] = []
+        self._timer = QTimer(self)
+        self._timer.setInterval(DELIVER_MS)
+        self._timer.timeout.connect(self._deliver)
         self._threads = [threading.Thread(target=self._work, name=f"thumbs-{i}", daemon=True) for i in range(workers)]
         for t in self._threads:
             t.start()
@@ -71,6 +82,17 @@ class ThumbnailLoader(QObject):
             while len(self._pending) > BACKLOG:
                 self._pending.popitem(last=False)
             self._cond.notify()
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _deliver(self) -> None:
+        with self._cond:
+            done, self._done = self._done, []
+            idle = not self._pending and not self._in_flight
+        for path, image in done:
+            emit(self.did_load, path, image)
+        if idle and not done:
+            self._timer.stop()
 
     def remember(self, path: str, image: QImage) -> None:
         self._memory[path] = image
@@ -79,9 +101,11 @@ class ThumbnailLoader(QObject):
             self._memory.popitem(last=False)
 
     def stop(self) -> None:
+        self._timer.stop()
         with self._cond:
             self._stopping = True
             self._pending.clear()
+            self._done.clear()
             self._cond.notify_all()
         for t in self._threads:
             t.join(timeout=5)
@@ -89,7 +113,7 @@ class ThumbnailLoader(QObject):
     @property
     def backlog(self) -> int:
         with self._cond:
-            return len(self._pending) + len(self._in_flight)
+            return len(self._pending) + len(self._in_flight) + len(self._done)
 
     # ---------------------------------------------------------------- workers
     def _work(self) -> None:
@@ -108,9 +132,8 @@ class ThumbnailLoader(QObject):
                 image = QImage()
             with self._cond:
                 self._in_flight.discard(path)
-                stopping = self._stopping
-            if not stopping:
-                self.did_load.emit(path, image)
+                if not self._stopping:
+                    self._done.append((path, image))
 
     def _make(self, path: str) -> QImage:
         try:
