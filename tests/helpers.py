@@ -41,3 +41,17 @@ def write_video(path: Path, frames: int = 30, size: tuple[int, int] = (160, 120)
         writer.write(np.full((size[1], size[0], 3), (8 * i) % 256, dtype=np.uint8))
     writer.release()
     return path
+
+
+async def settled_tasks(rounds: int = 50) -> set[object]:
+    """The tasks other than the caller's once cleanup has had a moment (an async generator
+    dropped mid-stream is closed by a task the loop schedules); empty when nothing is left."""
+    import asyncio
+
+    others: set[object] = set()
+    for _ in range(rounds):
+        others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+        if not others:
+            break
+        await asyncio.sleep(0.01)
+    return others

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from fakeserver import FakeServer
-from helpers import TEST_KEY_ENV, settings_for, write_image
+from helpers import TEST_KEY_ENV, settings_for, settled_tasks, write_image
 from vhd_gui.batch import STOP_BUDGET, STOP_CONFIG, STOP_DONE, BatchRun, BatchStopped, ItemFinished, RateLimiter, pending_items
 from vhd_gui.cache import ResponseCache
 from vhd_gui.media import scan
@@ -190,7 +190,7 @@ async def test_pause_resume_and_cancel(monkeypatch: pytest.MonkeyPatch, tmp_path
                 assert ev.reason == "cancelled"
         recorded = [p for p in truth if store.debates(p)]
         assert len(recorded) == run.progress.done + run.progress.failed
-        assert asyncio.all_tasks() == {asyncio.current_task()}
+        assert await settled_tasks() == set()
 
 
 @pytest.mark.asyncio

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from fakeserver import FakeServer, Fault
-from helpers import TEST_KEY_ENV, settings_for, write_image, write_video
+from helpers import TEST_KEY_ENV, settings_for, settled_tasks, write_image, write_video
 from vhd_gui.engine import (
     DebateEngine,
     DebateFailed,
@@ -321,7 +321,7 @@ async def test_cancel_mid_stream_leaves_nothing_running(monkeypatch: pytest.Monk
         with pytest.raises(asyncio.CancelledError):
             await task
         await engine.close()
-        assert asyncio.all_tasks() == {asyncio.current_task()}
+        assert await settled_tasks() == set()
         for _ in range(100):  # the server sees the stream closed
             if srv.stats.in_flight == 0:
                 break
