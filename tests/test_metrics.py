@@ -202,7 +202,7 @@ def test_suspicion_weights_add_up() -> None:
     score, reasons = metrics.suspicion(row)
     w = metrics.DEFAULT_WEIGHTS
     assert score == pytest.approx(w.judge_unparsed + w.api_refused + w.critic_disagrees + w.verdicts_differ + w.judge_uncertain)
-    assert reasons == ("judge answer unparsed", "provider refused", "runs disagree", "critic disagrees", "judge unsure (p(yes) = 0.50)")
+    assert reasons == ("judge answer unparsed", "provider refused", "runs disagree", "critic disagrees", "judge unsure (p = 0.50)")
     assert metrics.judge_uncertainty(0.9) == pytest.approx(0.2)
     assert metrics.judge_uncertainty(None) == 0.0
 

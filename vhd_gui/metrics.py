@@ -477,7 +477,7 @@ def suspicion(row: VerdictRow, weights: SuspicionWeights = DEFAULT_WEIGHTS) -> t
         unsure = judge_uncertainty(row.judge_yes_prob)
         score += weights.judge_uncertain * unsure
         if unsure >= UNSURE_REASON_FROM:
-            reasons.append(f"judge unsure (p(yes) = {row.judge_yes_prob:.2f})")
+            reasons.append(f"judge unsure (p = {row.judge_yes_prob:.2f})")
     return score, tuple(reasons)
 
 
