@@ -1,0 +1,255 @@
+"""GUI figures for issue 5. Prints one line per figure with its goal.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_bench.py [--items 10000]
+
+1. process start → first paint of the window (goal < 1.5 s), median of 3 runs;
+2. a folder of N generated images listed (goal < 1 s) and the longest event-loop stall while
+   the list fills and thumbnails arrive;
+3. RSS after scrolling through the whole list (goal < 600 MB);
+4. the longest event-loop stalls (p99 goal < 50 ms) while three panels stream 200 tokens/s
+   each with a revealed 1080p image on screen; and the same during a real debate against the
+   fake server streaming 200 tokens/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def first_paint(runs: int = 3) -> list[float]:
+    out = []
+    env = dict(os.environ, VHD_ANNOTATOR_EXIT_AFTER_PAINT="1", PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryDirectory() as home:
+        env.update(XDG_CONFIG_HOME=f"{home}/c", XDG_DATA_HOME=f"{home}/d", XDG_CACHE_HOME=f"{home}/k", HOME=home)
+        for _ in range(runs):
+            start = time.time()
+            proc = subprocess.run([sys.executable, "-m", "vhd_gui"], env=env, capture_output=True, text=True, timeout=60)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("first-paint ")), None)
+            if line is None:
+                raise RuntimeError(f"no first paint reported: {proc.stdout}\n{proc.stderr}")
+            out.append(float(line.split()[1]) - start)
+    return out
+
+
+def make_images(folder: Path, n: int) -> None:
+    from PIL import Image
+
+    marker = folder / f".complete-{n}"
+    if marker.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        sub = folder / f"part{i // 1000:02d}"
+        sub.mkdir(exist_ok=True)
+        Image.new("RGB", (160, 120), ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256)).save(sub / f"img_{i:05d}.jpg", quality=70)
+    marker.touch()
+
+
+class StallMeter:
+    """A 5 ms Qt timer; the gaps between its ticks beyond 5 ms are event-loop stalls."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.gaps: list[float] = []
+        self._last = time.perf_counter()
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(5)
+        self._timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(max(0.0, now - self._last - 0.005))
+        self._last = now
+
+    def start(self) -> StallMeter:
+        self.gaps.clear()
+        self._last = time.perf_counter()
+        self._timer.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self._timer.stop()
+        g = sorted(self.gaps) or [0.0]
+        return {"max_ms": g[-1] * 1000, "p99_ms": g[int(len(g) * 0.99) - 1 if len(g) > 1 else 0] * 1000, "ticks": len(g)}
+
+
+async def until(pred: Any, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise TimeoutError
+        await asyncio.sleep(0.005)
+
+
+async def gui_figures(folder: Path, items: int, results: dict[str, Any]) -> None:
+    from PySide6.QtCore import QSettings
+
+    from fakeserver import FakeServer
+    from helpers import TEST_KEY_ENV, settings_for
+    from mediagen import save_photo
+    from vhd_gui.ui._main_window import MainWindow
+
+    tmp = Path(tempfile.mkdtemp(prefix="vhd-gui-bench-"))
+    qs = QSettings(str(tmp / "bench.ini"), QSettings.Format.IniFormat)
+    os.environ[TEST_KEY_ENV] = "bench-key"
+    with FakeServer(api_key="bench-key", token_delay=0.005) as server:
+        w = MainWindow(settings_for(server.base_url), qs)
+        w.resize(1440, 900)
+        w.show()
+        await asyncio.sleep(0.2)
+
+        # ---------------------------------------------------------- listing N images
+        meter = StallMeter().start()
+        found: list[int] = []
+        w.did_finish_scan.connect(found.append)
+        t0 = time.perf_counter()
+        w.open_path(folder)
+        first_row = None
+        while not found:
+            if first_row is None and w.model.rowCount():
+                first_row = time.perf_counter() - t0
+            await asyncio.sleep(0.001)
+        listed = time.perf_counter() - t0
+        results["list_first_rows_s"] = first_row or listed
+        results["list_all_s"] = listed
+        results["list_rows"] = w.model.rowCount()
+        await until(lambda: w.thumbs.backlog == 0, 60)
+        results["list_stall"] = meter.stop()
+
+        # ---------------------------------------------------------- scroll through everything
+        meter.start()
+        view = w.browser.view
+        bar = view.verticalScrollBar()
+        from vhd_gui.ui._browser import ROW_HEIGHT
+
+        await until(lambda: bar.maximum() >= items * ROW_HEIGHT - 2 * view.viewport().height(), 60)
+        t0 = time.perf_counter()
+        step = max(1, view.viewport().height())
+        value = 0
+        while value < bar.maximum():
+            value += step
+            bar.setValue(value)
+            await asyncio.sleep(0.004)
+        await until(lambda: w.thumbs.backlog == 0, 120)
+        results["scroll_s"] = time.perf_counter() - t0
+        results["scroll_px"] = bar.maximum()
+        results["thumbs_on_disk"] = sum(1 for _ in (Path(os.environ["XDG_CACHE_HOME"]) / "vhd-annotator" / "thumbnails").glob("*.jpg"))
+        results["scroll_stall"] = meter.stop()
+        results["rss_after_scroll_mb"] = rss_mb()
+        w.close()
+
+        # ---------------------------------------------------------- streaming with a 1080p image
+        one = tmp / "one"
+        one.mkdir()
+        save_photo(one / "photo_1080p.jpg", 1920, 1080, seed=3)
+        w = MainWindow(settings_for(server.base_url), qs)
+        w.resize(1440, 900)
+        w.show()
+        done: list[int] = []
+        w.did_finish_scan.connect(done.append)
+        w.open_path(one)
+        await until(lambda: done and w.viewer._image is not None)
+        w.toggle_reveal()  # the full 1080p picture on screen
+        await asyncio.sleep(0.3)
+        from vhd_gui.protocol import Role, Turn
+
+        turns = [Turn(Role.AFFIRMATIVE, 0), Turn(Role.NEGATIVE, 0), Turn(Role.JUDGE)]
+        w.debate.start(turns, "benchmark: three panels at 200 tokens/s")
+        for t in turns:
+            w.debate.begin_turn(t, "bench", 1)
+
+        async def stream(turn: Turn, seconds: float) -> None:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            n = 0
+            while loop.time() - start < seconds:
+                due = start + n / 200.0
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                w.debate.append(turn, f" word{n}")
+                n += 1
+
+        meter.start()
+        await asyncio.gather(*(stream(t, 5.0) for t in turns))
+        w.debate.flush()
+        results["stream3_stall"] = meter.stop()
+        results["stream3_chars"] = sum(len(w.role_text(r)) for r in ("affirmative", "negative", "judge"))
+
+        # a real debate through the engine, 200 tokens/s from the fake server
+        w._warm = None
+        server.answers.update({r: " ".join(f"w{i}" for i in range(200)) for r in ("affirmative", "negative")})
+        recorded: list[str] = []
+        w.did_record_debate.connect(recorded.append)
+        w.warm_up()
+        await w._warm
+        meter.start()
+        w.run_debate(rerun=True)
+        await until(lambda: recorded, 120)
+        results["engine_stall"] = meter.stop()
+        w.close()
+        await asyncio.sleep(0.2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "vhd-gui-bench-images")
+    args = parser.parse_args()
+
+    paints = first_paint()
+    print(f"start to first paint: median {statistics.median(paints):.2f} s (runs {', '.join(f'{p:.2f}' for p in paints)}) goal < 1.5 s")
+
+    folder = args.folder / str(args.items)
+    t0 = time.perf_counter()
+    make_images(folder, args.items)
+    print(f"(media: {args.items} images in {folder}, ready in {time.perf_counter() - t0:.1f} s)")
+
+    from PySide6.QtWidgets import QApplication
+
+    import qasync
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("vhd-annotator-bench")
+    app.setQuitOnLastWindowClosed(False)
+    # a cold thumbnail cache for this run
+    cache = tempfile.mkdtemp(prefix="vhd-gui-bench-cache-")
+    os.environ["XDG_CACHE_HOME"] = cache
+    r: dict[str, Any] = {}
+    qasync.run(gui_figures(folder, args.items, r))
+
+    def stall(d: dict[str, float]) -> str:
+        return f"p99 {d['p99_ms']:.1f} ms, max {d['max_ms']:.1f} ms over {d['ticks']} ticks"
+
+    print(f"list {r['list_rows']} images: first rows after {r['list_first_rows_s'] * 1000:.0f} ms, all listed in {r['list_all_s']:.2f} s (goal < 1 s); stalls while listing + thumbnails: {stall(r['list_stall'])}")
+    print(f"scroll through all {r['list_rows']} ({r['scroll_px']} px) with thumbnails: {r['scroll_s']:.1f} s, {r['thumbs_on_disk']} thumbnails cached on disk; stalls {stall(r['scroll_stall'])}")
+    print(f"RSS after scrolling through all: {r['rss_after_scroll_mb']:.0f} MB (goal < 600 MB)")
+    print(f"three panels at 200 tokens/s each, 1080p image revealed: {stall(r['stream3_stall'])} (goal p99 < 50 ms); {r['stream3_chars']} characters shown")
+    print(f"one real debate via the engine, fake server at 200 tokens/s: {stall(r['engine_stall'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
