@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from vhd_gui import metrics
 from vhd_gui.metrics import Agreement, AuditSample, Confusion, QueueEntry, ReviewSummary
 from vhd_gui.store import Store, VerdictRow
+from vhd_gui.ui._qt_compat import emit
 
 CONFUSION_SIZE = (400, 250)
 BARS_WIDTH = 470
@@ -426,7 +427,7 @@ class ReviewPanel(QWidget):
         )
         self._show_audit()
         paths = list(sample.paths)
-        self.audit_sample_drawn.emit(paths)
+        emit(self.audit_sample_drawn, paths)
         self.refresh()
         return paths
 
@@ -463,7 +464,7 @@ class ReviewPanel(QWidget):
         except Exception as exc:  # noqa: BLE001 - shown on the main thread
             result = exc
         try:
-            self._computed.emit(result, generation)
+            emit(self._computed, result, generation)
         except RuntimeError:  # the panel was deleted meanwhile
             pass
 
@@ -480,7 +481,7 @@ class ReviewPanel(QWidget):
         if self._again:
             self.refresh()
         else:
-            self.did_refresh.emit()
+            emit(self.did_refresh)
 
     # ----------------------------------------------------------------- showing
 
@@ -546,7 +547,7 @@ class ReviewPanel(QWidget):
     def _activated(self, index: QModelIndex) -> None:
         path = index.data(Qt.ItemDataRole.UserRole)
         if path:
-            self.item_activated.emit(str(path))
+            emit(self.item_activated, str(path))
 
     def _ask_export(self) -> None:
         if self._summary is None:
