@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
 
 from vhd_gui.record import STATUSES
 from vhd_gui.store import SORTS, Filters, ItemRow, Store
-from vhd_gui.ui._qt_compat import emit
 from vhd_gui.ui._safe_view import veiled
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 
@@ -126,12 +125,12 @@ class ItemListModel(QAbstractListModel):
         i = self._index.get(path)
         if i is not None:
             ix = self.index(i)
-            emit(self.dataChanged, ix, ix)
+            self.dataChanged.emit(ix, ix)
 
     def refresh_all(self) -> None:
         self._rows.clear()
         if self._paths:
-            emit(self.dataChanged, self.index(0), self.index(len(self._paths) - 1))
+            self.dataChanged.emit(self.index(0), self.index(len(self._paths) - 1))
 
     def set_safe_view(self, safe: bool, grayscale: bool) -> None:
         if grayscale != self.grayscale:
@@ -144,7 +143,7 @@ class ItemListModel(QAbstractListModel):
         for p in (old, path):
             if p is not None and p in self._index:
                 ix = self.index(self._index[p])
-                emit(self.dataChanged, ix, ix, [Qt.ItemDataRole.DecorationRole])
+                self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._paths):
@@ -189,7 +188,7 @@ class ItemListModel(QAbstractListModel):
         i = self._index.get(rel)
         if i is not None:
             ix = self.index(i)
-            emit(self.dataChanged, ix, ix, [Qt.ItemDataRole.DecorationRole])
+            self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
 
 
 class ItemDelegate(QStyledItemDelegate):

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 
 from vhd_gui.protocol import Role, Turn
 from vhd_gui.record import DebateRecord, TurnRecord
-from vhd_gui.ui._qt_compat import emit
 
 FLUSH_MS = 40
 _ROLES = (Role.AFFIRMATIVE, Role.NEGATIVE, Role.JUDGE, Role.CRITIC)
@@ -232,7 +231,7 @@ class DebateView(QWidget):
 
     def finish_turn(self, turn: Turn, seconds: float, completion: int, prompt: int, cached: int) -> None:
         self.panel(turn.role).finish_turn(seconds, completion, prompt, cached)
-        emit(self.did_finish_turn, turn.role.value, turn.round)
+        self.did_finish_turn.emit(turn.role.value, turn.round)
 
     def failed(self, turn: Turn | None, message: str) -> None:
         self._timer.stop()

@@ -31,7 +31,6 @@ from vhd_gui.config import ConfigError, Settings, save_settings
 from vhd_gui.media import MediaError, scan
 from vhd_gui.protocol import Role, turn_order
 from vhd_gui.store import Filters, Store, StoreError
-from vhd_gui.ui._qt_compat import emit
 from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, DEFAULT_CATEGORIES, load_shortcuts, save_shortcuts
 from vhd_gui.ui._browser import BrowserWidget, ItemListModel
 from vhd_gui.ui._debate_view import DebateView
@@ -353,7 +352,7 @@ class MainWindow(QMainWindow):
         self._reload_list()
         self._update_counts()
         self.browser.view.setFocus()
-        emit(self.did_open, str(store.path))
+        self.did_open.emit(str(store.path))
         self._scan_task = asyncio.ensure_future(self._scan(store))
         return True
 
@@ -390,7 +389,7 @@ class MainWindow(QMainWindow):
             if self.browser.is_filtered():
                 self._reload_list()
             self._update_counts()
-            emit(self.did_finish_scan, found)
+            self.did_finish_scan.emit(found)
 
     def _close_store(self) -> None:
         if self.store is None:
@@ -608,7 +607,7 @@ class MainWindow(QMainWindow):
                         self.debate.finished(self._summary(store.get_record(rel)))
                     if here:
                         self.verdict.show_record(store.get_record(rel))
-                    emit(self.did_record_debate, rel)
+                    self.did_record_debate.emit(rel)
         except asyncio.CancelledError:
             if self._closing:
                 return
@@ -712,7 +711,7 @@ class MainWindow(QMainWindow):
             self.verdict.show_record(self.store.get_record(rel))
         self._annotations_dirty = True
         self._export_timer.start(self.export_delay_ms)
-        emit(self.did_decide, rel)
+        self.did_decide.emit(rel)
 
     # ================================================================ the annotation file
     def annotation_path(self) -> Path:
@@ -739,7 +738,7 @@ class MainWindow(QMainWindow):
                 self._say(f"Could not write the annotation file {target}: {exc}", 15000)
                 return
             for ef in files:
-                emit(self.did_write_annotations, str(ef.path))
+                self.did_write_annotations.emit(str(ef.path))
 
         future.add_done_callback(done)
         self._export_task = future
@@ -752,7 +751,7 @@ class MainWindow(QMainWindow):
         self._annotations_dirty = False
         try:
             for ef in formats.export_store(self.store, str(self.ui_prefs["export_format"]), self.annotation_path()):
-                emit(self.did_write_annotations, str(ef.path))
+                self.did_write_annotations.emit(str(ef.path))
         except Exception as exc:  # noqa: BLE001
             self._warn("Could not write the annotation file", str(exc))
 
@@ -876,7 +875,7 @@ class MainWindow(QMainWindow):
             engine, self._engine = self._engine, None
             asyncio.ensure_future(engine.close())
         event.accept()
-        emit(self.did_close)
+        self.did_close.emit()
 
     # for tests and the benchmark
     def role_text(self, role: Role | str) -> str:

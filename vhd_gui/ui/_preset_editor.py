@@ -13,9 +13,9 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -172,31 +172,6 @@ def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(data)))
 
 
-class Notifier:
-    """A plain-Python stand-in for a custom Qt signal, used by these widgets to tell their owner
-    that something changed.
-
-    Why not ``Signal``: in PySide6 6.12.0, ``SignalInstance.emit()`` returns ``True`` without
-    taking a reference. On CPython 3.11, where ``True`` is an ordinary counted object, every
-    emit from Python drops one reference and the interpreter aborts ("bool_dealloc") after a
-    few thousand. Qt's own signals (``clicked``, ``textChanged``) are not affected, and a
-    Notifier may be connected to them: called that way it passes no arguments on.
-    """
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[..., object]] = []
-
-    def connect(self, callback: Callable[..., object]) -> None:
-        self._callbacks.append(callback)
-
-    def emit(self, *args: object) -> None:
-        for callback in list(self._callbacks):
-            callback(*args)
-
-    def __call__(self, *_qt_args: object) -> None:
-        self.emit()
-
-
 def _colored(label: QLabel, text: str, color: str | None) -> None:
     label.setText(text)
     label.setStyleSheet(f"color: {color};" if color else "")
@@ -260,9 +235,10 @@ class PresetEditor(QTabWidget):
     """Edits the text of one preset: question, definition, system prompts, turn instructions,
     and the examples list. Keys it does not show are kept as loaded."""
 
+    changed = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.changed = Notifier()
         self._base: dict[str, Any] = {}
 
         general = QWidget()
@@ -403,10 +379,11 @@ AUTOMATIC_LABEL = "Automatic: vhd11k-image for images, vhd11k-video for videos"
 class PresetPanel(QWidget):
     """Picker, read-only facts, editor, examples folder and Save as… for the prompt preset."""
 
+    changed = Signal()
+    rounds_imported = Signal(int)
+
     def __init__(self, preset_spec: str, examples_folder: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.changed = Notifier()  # the selection, the examples folder or the editor changed
-        self.rounds_imported = Notifier()  # an imported script set debateRoundNum: emit(rounds)
         self._preset: Preset | None = None
         self._load_error: str | None = None
         self._clean_hash = ""

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -49,7 +49,7 @@ from vhd_gui import config
 from vhd_gui.config import ConfigError, RoleEndpoint, Settings
 from vhd_gui.protocol import Role
 from vhd_gui.ui._actions import ACTION_BY_ID
-from vhd_gui.ui._preset_editor import ERROR_COLOR, OK_COLOR, Notifier, PresetPanel
+from vhd_gui.ui._preset_editor import ERROR_COLOR, OK_COLOR, PresetPanel
 
 EXPORT_FORMATS = (("vhd11k-json", "VHD11K JSON"), ("vhd11k-csv", "VHD11K CSV"))
 LAYOUTS = (
@@ -85,13 +85,13 @@ async def _import_off_thread(module: str) -> None:
 class _RoleForm(QGroupBox):
     """One role's endpoint, with its own Test connection button and result line."""
 
+    test_requested = Signal(str)
+    copy_to_all_requested = Signal(str)
+    same_as_judge_requested = Signal(str)
+    changed = Signal()
+
     def __init__(self, role: Role, endpoint: RoleEndpoint, parent: QWidget | None = None) -> None:
         super().__init__(role.title, parent)
-        # Notifiers, not Signals: see Notifier for the PySide6 6.12 emit() bug.
-        self.test_requested = Notifier()  # emit(role)
-        self.copy_to_all_requested = Notifier()  # emit(role)
-        self.same_as_judge_requested = Notifier()  # emit(role)
-        self.changed = Notifier()
         self.role = role
         self.base_url = QLineEdit(endpoint.base_url)
         self.base_url.setPlaceholderText("empty: $OPENAI_BASE_URL or OpenAI")
@@ -198,9 +198,10 @@ class _RoleForm(QGroupBox):
 
 
 class _EndpointsTab(QWidget):
+    changed = Signal()
+
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.changed = Notifier()
         note = QLabel(
             "Each role may use its own server and model. A key typed here stays in memory for this session only: "
             "it is never written to the settings file, QSettings or logs. To keep a key, put it in an environment "
@@ -246,9 +247,10 @@ class _EndpointsTab(QWidget):
 
 
 class _DebateTab(QWidget):
+    changed = Signal()
+
     def __init__(self, s: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.changed = Notifier()
         self.rounds = self._int(1, 20, s.rounds)
         self.frames = self._int(1, 64, s.frames, suffix=" frames")
         self.max_side = self._int(64, 8192, s.max_side, step=64, suffix=" px")
@@ -339,9 +341,10 @@ class _DebateTab(QWidget):
 
 
 class _KeysTab(QWidget):
+    changed = Signal()
+
     def __init__(self, shortcuts: Mapping[str, tuple[str, str]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.changed = Notifier()
         self.table = QTableWidget(len(shortcuts), 2)
         self.table.setHorizontalHeaderLabels(["Action", "Key"])
         self.table.verticalHeader().setVisible(False)
@@ -414,9 +417,10 @@ class _KeysTab(QWidget):
 
 
 class _ViewTab(QWidget):
+    changed = Signal()
+
     def __init__(self, prefs: Mapping[str, Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.changed = Notifier()
         self.grayscale = QCheckBox("Safe view: gray instead of color when an item is blurred")
         self.grayscale.setChecked(bool(prefs.get("safe_view_grayscale", False)))
         self.auto_advance = QCheckBox("Go to the next item after each decision")

@@ -20,7 +20,6 @@ from PySide6.QtGui import QImage
 
 from vhd_gui.config import cache_dir
 from vhd_gui.media import MediaError, thumbnail_jpeg
-from vhd_gui.ui._qt_compat import emit
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +42,8 @@ class ThumbnailLoader(QObject):
     """Ask with :meth:`request`; the image arrives through ``did_load(path, QImage)``
     (an empty QImage when the file can't be decoded).
 
-    Workers never touch Qt signals: they leave results in a list that a timer on the GUI
-    thread drains. (PySide6 6.12 corrupts the reference counts of True/None when a signal
-    is emitted from a worker thread, and the interpreter aborts after a few hundred.)
+    Workers never touch Qt: they leave results in a list that a timer on the GUI thread
+    drains, so a burst of thumbnails costs one repaint per tick, not one per image.
     """
 
     did_load = Signal(str, QImage)
@@ -90,7 +88,7 @@ class ThumbnailLoader(QObject):
             done, self._done = self._done, []
             idle = not self._pending and not self._in_flight
         for path, image in done:
-            emit(self.did_load, path, image)
+            self.did_load.emit(path, image)
         if idle and not done:
             self._timer.stop()
 

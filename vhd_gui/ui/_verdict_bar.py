@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
 )
 
 from vhd_gui.store import ItemRecord
-from vhd_gui.ui._qt_compat import emit
 from vhd_gui.ui._actions import DEFAULT_CATEGORIES
 
 
@@ -113,7 +112,7 @@ class VerdictBar(QWidget):
         if self.is_picking and watched in (self.category, self.category.lineEdit()) and event.type() == QEvent.Type.KeyPress:
             key = event.text() if isinstance(event, QKeyEvent) else ""
             if len(key) == 1 and key.isdigit() and not self.category.currentText():
-                emit(self.did_pick_digit, int(key))
+                self.did_pick_digit.emit(int(key))
                 return True
         return super().eventFilter(watched, event)
 
