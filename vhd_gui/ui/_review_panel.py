@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
 from vhd_gui import metrics
 from vhd_gui.metrics import Agreement, AuditSample, Confusion, QueueEntry, ReviewSummary
 from vhd_gui.store import Store, VerdictRow
-from vhd_gui.ui._qt_compat import emit
 
 CONFUSION_SIZE = (400, 250)
 BARS_WIDTH = 470
@@ -427,7 +426,7 @@ class ReviewPanel(QWidget):
         )
         self._show_audit()
         paths = list(sample.paths)
-        emit(self.audit_sample_drawn, paths)
+        self.audit_sample_drawn.paths.emit()
         self.refresh()
         return paths
 
@@ -464,7 +463,7 @@ class ReviewPanel(QWidget):
         except Exception as exc:  # noqa: BLE001 - shown on the main thread
             result = exc
         try:
-            emit(self._computed, result, generation)
+            self._computed.emit(result, generation)
         except RuntimeError:  # the panel was deleted meanwhile
             pass
 
@@ -481,7 +480,7 @@ class ReviewPanel(QWidget):
         if self._again:
             self.refresh()
         else:
-            emit(self.did_refresh)
+            self.did_refresh.emit()
 
     # ----------------------------------------------------------------- showing
 
@@ -547,7 +546,7 @@ class ReviewPanel(QWidget):
     def _activated(self, index: QModelIndex) -> None:
         path = index.data(Qt.ItemDataRole.UserRole)
         if path:
-            emit(self.item_activated, str(path))
+            self.item_activated.emit(str(path))
 
     def _ask_export(self) -> None:
         if self._summary is None:
