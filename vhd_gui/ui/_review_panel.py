@@ -426,7 +426,7 @@ class ReviewPanel(QWidget):
         )
         self._show_audit()
         paths = list(sample.paths)
-        self.audit_sample_drawn.paths.emit()
+        self.audit_sample_drawn.emit(paths)
         self.refresh()
         return paths
 
