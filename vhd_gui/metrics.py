@@ -453,8 +453,13 @@ def judge_uncertainty(p: float | None) -> float:
     return 1.0 - abs(2.0 * p - 1.0)
 
 
-def suspicion(row: VerdictRow, weights: SuspicionWeights = DEFAULT_WEIGHTS) -> tuple[float, tuple[str, ...]]:
-    """(score, reasons in words) for one item's current debate."""
+def suspicion(
+    row: VerdictRow, weights: SuspicionWeights = DEFAULT_WEIGHTS, critic_dissents: bool | None = None
+) -> tuple[float, tuple[str, ...]]:
+    """(score, reasons in words) for one item's current debate.
+
+    ``critic_dissents`` may carry :func:`critic_disagrees` already worked out for the row.
+    """
     score = 0.0
     reasons: list[str] = []
     flags = row.flags
@@ -470,7 +475,9 @@ def suspicion(row: VerdictRow, weights: SuspicionWeights = DEFAULT_WEIGHTS) -> t
     if row.verdicts_differ:
         score += weights.verdicts_differ
         reasons.append("runs disagree")
-    if row.critic_last_line and critic_disagrees(row.critic_last_line):
+    if critic_dissents is None:
+        critic_dissents = bool(row.critic_last_line) and critic_disagrees(row.critic_last_line)
+    if critic_dissents:
         score += weights.critic_disagrees
         reasons.append("critic disagrees")
     if row.judge_yes_prob is not None:
@@ -498,17 +505,23 @@ def review_queue(rows: Sequence[VerdictRow], weights: SuspicionWeights = DEFAULT
     """
     entries: list[QueueEntry] = []
     append = entries.append
-    disagrees: dict[str, bool] = {}
+    disagrees: dict[str, bool] = {"": False}  # critic's last line → dissents (few distinct lines)
+    unsure_weight = weights.judge_uncertain
     for r in rows:
         if r.human_label is not None or r.model_label is None:
             continue
         line = r.critic_last_line
-        if line and line not in disagrees:
-            disagrees[line] = critic_disagrees(line)
-        if r.flags or r.verdicts_differ or r.judge_yes_prob is not None or (line and disagrees[line]):
-            score, reasons = suspicion(r, weights)
-        else:
+        dissents = disagrees.get(line)
+        if dissents is None:
+            dissents = disagrees[line] = critic_disagrees(line)
+        if r.flags or r.verdicts_differ or dissents:
+            score, reasons = suspicion(r, weights, dissents)
+        elif r.judge_yes_prob is None:  # the common cases, without a call per item
             score, reasons = 0.0, ()
+        else:
+            unsure = judge_uncertainty(r.judge_yes_prob)
+            score = unsure_weight * unsure
+            reasons = (f"judge unsure (p = {r.judge_yes_prob:.2f})",) if unsure >= UNSURE_REASON_FROM else ()
         append(QueueEntry(r.path, r.kind, r.model_label, r.model_category, score, reasons))
     entries.sort(key=_minus_score)
     return entries
