@@ -30,6 +30,8 @@ of them each stratum holds (see :func:`estimate_rest_accuracy`).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import html
 import math
 import random
@@ -39,7 +41,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from vhd_gui.store import Store, VerdictRow
 
@@ -497,12 +499,33 @@ class QueueEntry(NamedTuple):
     reasons: tuple[str, ...]
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cycle collector while building many small acyclic objects.
+
+    Each allocation burst would otherwise trigger full collections that walk every live row
+    (a third of the queue's time at 100,000 items); nothing built here can form a cycle.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def review_queue(rows: Sequence[VerdictRow], weights: SuspicionWeights = DEFAULT_WEIGHTS) -> list[QueueEntry]:
     """Items with a model verdict and no human decision, most suspicious first.
 
     Items without a verdict (new, or a failed debate) have nothing to review and are left out.
     Ties keep the order of ``rows`` (the store gives name order): the sort is stable.
     """
+    with _collector_paused():
+        return _review_queue(rows, weights)
+
+
+def _review_queue(rows: Sequence[VerdictRow], weights: SuspicionWeights) -> list[QueueEntry]:
     entries: list[QueueEntry] = []
     append = entries.append
     disagrees: dict[str, bool] = {"": False}  # critic's last line → dissents (few distinct lines)
