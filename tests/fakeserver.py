@@ -115,6 +115,7 @@ class FakeServer:
         retry_after: float = 0.05,
         seed: int = 0,
         logprobs_yes: float | None = None,
+        reject_logprobs: bool = False,
     ) -> None:
         self.answers: dict[str, Answer] = dict(DEFAULT_ANSWERS)
         if answers:
@@ -127,6 +128,7 @@ class FakeServer:
         self.fault_rates = dict(fault_rates or {})
         self.retry_after = retry_after
         self.logprobs_yes = logprobs_yes
+        self.reject_logprobs = reject_logprobs  # answer 400 to a request that asks for logprobs
         self.faults: deque[Fault] = deque()  # consumed one per chat request, before rates apply
         self.role_faults: dict[str, deque[Fault]] = {}  # consumed by requests of that role
         self.requests: list[dict[str, Any]] = []
@@ -314,6 +316,9 @@ class _Handler(BaseHTTPRequestHandler):
             if problem:
                 self._error(400, problem, "BadRequestError")
                 return
+        if fake.reject_logprobs and body.get("logprobs"):
+            self._error(400, "logprobs is not supported by this model", "invalid_request_error", "unsupported_parameter")
+            return
         role = role_of(body)
         fault = fake._next_fault(role)
         if fault is not None and fault.kind not in ("malformed", "disconnect"):

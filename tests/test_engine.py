@@ -358,3 +358,27 @@ def _preset_with_examples(files: list[str], folder: str) -> str:
     head = text.split("[examples]")[0]
     items = "".join(f'\n[[examples.item]]\nfiles = ["{f}"]\nanswer = "{"Yes, gore." if i == 0 else "No, calm scene."}"\n' for i, f in enumerate(files))
     return head.replace('name = "vhd11k-image"', 'name = "two-examples"') + f'[examples]\nfolder = {json.dumps(folder)}\n' + items
+
+
+async def test_judge_yes_probability_from_logprobs(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    with FakeServer(api_key=SECRET, logprobs_yes=0.8) as srv:
+        events = await run(DebateEngine(settings_for(srv.base_url)), image)
+        judge_body = srv.requests[4]
+        debater_body = srv.requests[0]
+    assert judge_body.get("logprobs") is True and "logprobs" not in debater_body
+    assert events[-1].record.judge_yes_prob == pytest.approx(0.8)
+
+
+async def test_a_server_without_logprobs_is_asked_again_without_them(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    with FakeServer(api_key=SECRET, reject_logprobs=True) as srv:
+        engine = DebateEngine(settings_for(srv.base_url))
+        first = [ev async for ev in engine.run(image)]
+        second = [ev async for ev in engine.run(image)]
+        await engine.close()
+        judged = [b for b in srv.requests if "judge of" in b["messages"][0]["content"]]
+    assert isinstance(first[-1], VerdictReached) and isinstance(second[-1], VerdictReached)
+    assert [bool(b.get("logprobs")) for b in judged] == [True, False, False]  # asked once, then never again
+    assert first[-1].record.judge_yes_prob is None
+    assert [t.attempts for t in first[-1].record.turns if t.role == "judge"] == [1]

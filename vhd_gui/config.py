@@ -107,7 +107,7 @@ class Settings:
     read_timeout: float = 60.0  # the openai client's per-read timeout
     attempts: int = 4  # tries per turn on 429/5xx/timeouts
     retry_base_delay: float = 0.5  # first backoff when the server gives no Retry-After; doubles
-    request_logprobs: bool = False  # ask the judge's endpoint for log-probabilities
+    request_logprobs: bool = True  # ask the judge's endpoint for log-probabilities (dropped if it refuses)
     price_in_per_1k: float = 0.0025  # USD per 1k prompt tokens (uncached)
     price_cached_in_per_1k: float = 0.00125
     price_out_per_1k: float = 0.01

@@ -207,6 +207,15 @@ def _httpx() -> Any:
         return httpx
 
 
+def _rejects_logprobs(exc: BaseException) -> bool:
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+        return False
+    code, message = _error_fields(exc)
+    return "logprob" in message.lower() or "logprob" in code.lower()
+
+
 def _error_fields(exc: Any) -> tuple[str, str]:
     body = getattr(exc, "body", None)
     code = str(getattr(exc, "code", "") or "")
@@ -396,6 +405,8 @@ class DebateEngine:
         self.cache = cache
         self.gate = gate
         self._runtimes: dict[str, _RoleRuntime] = {}
+        self._logprobs = settings.request_logprobs  # off once the judge's server refuses them
+        self._retired: list[Any] = []  # clients replaced while other debates may still use them
         self._examples: dict[str, list[tuple[list[Any], str]]] = {}
         self._examples_lock = asyncio.Lock()
 
@@ -432,7 +443,7 @@ class DebateEngine:
             config["temperature"] = ep.temperature
         if ep.max_tokens is not None:
             config["max_tokens"] = ep.max_tokens
-        if role is Role.JUDGE and self.settings.request_logprobs:
+        if role is Role.JUDGE and self._logprobs:
             config["logprobs"] = True
             config["top_logprobs"] = 5
         client = _client_class()(**config)
@@ -443,12 +454,13 @@ class DebateEngine:
 
     async def close(self) -> None:
         runtimes, self._runtimes = self._runtimes, {}
-        for rt in runtimes.values():
+        clients = [rt.client for rt in runtimes.values()] + self._retired
+        self._retired = []
+        for client in clients:
             try:
-                await rt.client.close()
+                await client.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 log.debug("closing a model client failed", exc_info=True)
-
 
     async def _example_images(self, preset: Preset) -> list[tuple[list[Any], str]]:
         """The judge's in-context examples, prepared once per engine and preset."""
@@ -623,7 +635,7 @@ class DebateEngine:
                 "model": ep.resolved_model(),
                 "temperature": ep.temperature,
                 "max_tokens": ep.max_tokens,
-                "logprobs": turn.role is Role.JUDGE and s.request_logprobs,
+                "logprobs": turn.role is Role.JUDGE and self._logprobs,
                 "system": preset.system_prompt(turn.role, s.rounds, frames),
                 "instruction": preset.instruction(turn, s.rounds, frames),
                 "transcript": [[x.turn.role.value, x.turn.round, x.text] for x in state.said],
@@ -711,6 +723,16 @@ class DebateEngine:
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted below; unknown errors end the debate
                 c = classify_error(exc, rt.endpoint)
+                if turn.role is Role.JUDGE and self._logprobs and _rejects_logprobs(exc):
+                    # Not every server offers log-probabilities: ask again without them.
+                    log.info("the judge's server refused logprobs; asking without them from now on")
+                    self._logprobs = False
+                    old = self._runtimes.pop(Role.JUDGE.value, None)
+                    if old is not None:
+                        self._retired.append(old.client)
+                    rt = self._runtime(Role.JUDGE)
+                    attempt -= 1
+                    continue
                 if c.refused:
                     raise ProviderRefused(c.message) from None
                 if not c.retry:
