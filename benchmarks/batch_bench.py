@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import settings_for, write_image  # noqa: E402
-
 from vhd_gui.batch import BatchRun, BatchStopped, ItemFinished  # noqa: E402
 from vhd_gui.media import scan  # noqa: E402
 from vhd_gui.store import Store  # noqa: E402
+
+from helpers import settings_for, write_image  # noqa: E402
 
 
 def start_server(first_token_delay: float) -> tuple[subprocess.Popen[str], str]:

@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fakeserver import FakeServer  # noqa: E402
-from helpers import TEST_KEY_ENV, settings_for, write_image  # noqa: E402
-
 from vhd_gui.engine import DebateEngine, TokenReceived, VerdictReached  # noqa: E402
 from vhd_gui.media import prepare  # noqa: E402
+
+from fakeserver import FakeServer  # noqa: E402
+from helpers import TEST_KEY_ENV, settings_for, write_image  # noqa: E402
 
 
 def ok(good: bool) -> str:
@@ -106,12 +106,12 @@ async def bench_cancel(tmp: Path) -> None:
         for _ in range(10):
             got = asyncio.Event()
 
-            async def consume() -> None:
+            async def consume(got: asyncio.Event) -> None:
                 async for ev in engine.run(img):
                     if isinstance(ev, TokenReceived):
                         got.set()
 
-            task = asyncio.create_task(consume())
+            task = asyncio.create_task(consume(got))
             await got.wait()
             await asyncio.sleep(0.03)
             t = time.perf_counter()

@@ -24,10 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import mediagen  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
 from vhd_gui import media  # noqa: E402
+
+import mediagen  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "vhd-media-bench-v1"
 

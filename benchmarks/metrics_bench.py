@@ -16,8 +16,9 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -107,7 +108,7 @@ def main() -> None:
             t_agree, overall = best_of(3, lambda: metrics.agreement(store.verdict_rows()))
             print(f"agreement        {t_agree * 1000:8.1f} ms  goal < 1000 ms (read + figures + {metrics.BOOTSTRAP_RESAMPLES} bootstrap resamples)")
             for by in ("kind", "category", "model"):
-                t_by, groups = best_of(3, lambda: metrics.agreement_by(store.verdict_rows(), by))
+                t_by, groups = best_of(3, lambda by=by: metrics.agreement_by(store.verdict_rows(), by))
                 print(f"by {by:13} {t_by * 1000:8.1f} ms  ({len(groups)} groups)")
 
             t_queue, queue = best_of(3, lambda: metrics.review_queue(store.verdict_rows()))

@@ -17,9 +17,10 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 DEFAULT_ANSWERS = {
     "affirmative": "1. The scene shows a raised knife. 2. A person looks frightened. 3. It could distress viewers.",
@@ -403,7 +404,7 @@ def _alternation_problem(messages: list[dict[str, Any]]) -> str | None:
         return "Conversation messages may not carry a 'name' field with this chat template"
     if not roles or roles[0] != "user":
         return "Conversation must start with a user message after the system prompt"
-    for a, b in zip(roles, roles[1:]):
+    for a, b in zip(roles, roles[1:], strict=False):
         if a == b:
             return "Conversation roles must alternate user/assistant/user/assistant/..."
     return None

@@ -10,18 +10,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from PIL import Image
 
-from fakeserver import FakeServer
-from helpers import TEST_KEY_ENV, settings_for, settled_tasks, write_image
 from vhd_gui.batch import STOP_BUDGET, STOP_CONFIG, STOP_DONE, BatchRun, BatchStopped, ItemFinished, RateLimiter, pending_items
 from vhd_gui.cache import ResponseCache
 from vhd_gui.media import scan
 from vhd_gui.store import Store
+
+from fakeserver import FakeServer
+from helpers import TEST_KEY_ENV, settings_for, settled_tasks, write_image
 
 KEY = "sk-batch-0123456789abcdefghijkl"
 

@@ -6,13 +6,12 @@ import asyncio
 import json
 import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from fakeserver import FakeServer, Fault
-from helpers import TEST_KEY_ENV, settings_for, settled_tasks, write_image, write_video
 from vhd_gui.engine import (
     DebateEngine,
     DebateFailed,
@@ -20,10 +19,12 @@ from vhd_gui.engine import (
     TokenReceived,
     TurnFinished,
     TurnRetrying,
-    TurnStarted,
     VerdictReached,
 )
 from vhd_gui.protocol import Role
+
+from fakeserver import FakeServer, Fault
+from helpers import TEST_KEY_ENV, settings_for, settled_tasks, write_image, write_video
 
 pytestmark = pytest.mark.asyncio
 

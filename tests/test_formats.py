@@ -70,7 +70,7 @@ def _encodable(row: list[str], encoding: str) -> bool:
 
 
 def as_dicts(rows: list[list[str]], header: list[str] = HEADER) -> list[dict[str, str]]:
-    return [dict(zip(header, r)) for r in rows]
+    return [dict(zip(header, r, strict=False)) for r in rows]
 
 
 # --------------------------------------------------------------------------- round trips
@@ -93,7 +93,7 @@ def test_vhd11k_csv_round_trip(store: Store, tmp_path: Path, encoding: str) -> N
 def test_latin1_bytes_are_decoded(tmp_path: Path) -> None:
     text, encoding = decode_bytes("café".encode("latin-1"))
     assert text == "café" and encoding in ("cp1252", "latin-1")
-    assert decode_bytes("café".encode("utf-8")) == ("café", "utf-8")
+    assert decode_bytes("café".encode()) == ("café", "utf-8")
     assert decode_bytes(b"\xef\xbb\xbfok") == ("ok", "utf-8")
     assert decode_bytes(b"\x81\x8d") == ("\x81\x8d", "latin-1")  # bytes cp1252 leaves undefined
 
@@ -101,7 +101,7 @@ def test_latin1_bytes_are_decoded(tmp_path: Path) -> None:
 def test_vhd11k_json_round_trip_with_video_and_critic(store: Store, tmp_path: Path) -> None:
     header = ["videoPath", *HEADER[1:], "critic"]
     entries = as_dicts([r + ["The judge missed the knife."] for r in TRICKY_ROWS[:2]], header)
-    entries.append(dict(zip(header, ["clips/日本語 clip.mp4", "yes", "gore", "a", "b", "c", "d", "None"])))
+    entries.append(dict(zip(header, ["clips/日本語 clip.mp4", "yes", "gore", "a", "b", "c", "d", "None"], strict=False)))
     entries[1]["negativeDebater_argument_1"] = None  # JSON null means a missing turn too
     src = tmp_path / "in.json"
     src.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
@@ -204,7 +204,7 @@ def test_unreadable_files_raise_format_error(store: Store, tmp_path: Path) -> No
 def test_rows_match_media_by_name_including_cp437_mojibake(store: Store, tmp_path: Path) -> None:
     root = store.root
     (root / "vids").mkdir()
-    mangled = "日本語 clip.mp4".encode("utf-8").decode("cp437")
+    mangled = "日本語 clip.mp4".encode().decode("cp437")
     (root / "vids" / mangled).write_bytes(b"v")
     (root / "imgs" / "deep").mkdir(parents=True)
     (root / "imgs" / "deep" / "cat.png").write_bytes(b"i")

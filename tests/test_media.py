@@ -14,10 +14,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mediagen as gen  # noqa: E402
-
 from vhd_gui import media  # noqa: E402
 from vhd_gui.media import MediaError, kind_of, prepare, sample_frame_indices, scan  # noqa: E402
+
+import mediagen as gen  # noqa: E402
 
 
 def decode(jpeg: bytes) -> Image.Image:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
 
 from vhd_gui.config import Settings
 from vhd_gui.engine import FAIL_CONFIG, DebateEngine, DebateFailed, VerdictReached

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from vhd_gui.protocol import DEFAULT_FRAMES, DEFAULT_ROUNDS, Role

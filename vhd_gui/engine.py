@@ -19,10 +19,11 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vhd_gui.config import ConfigError, RoleEndpoint, Settings
 from vhd_gui.protocol import (
@@ -247,7 +248,7 @@ def _retry_after(response: Any) -> float | None:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         if parsed is None:
             return None
-        return max(0.0, (parsed - datetime.now(timezone.utc)).total_seconds())
+        return max(0.0, (parsed - datetime.now(UTC)).total_seconds())
 
 
 def backoff_delay(attempt: int, retry_after: float | None, *, base: float = 0.5, cap: float = 30.0) -> float:
@@ -505,7 +506,7 @@ class DebateEngine:
             status=STATUS_ERROR,
             rounds=s.rounds,
             layout=s.layout,
-            started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
 
         def failed(kind_: str, message: str, turn: Turn | None = None) -> DebateFailed:

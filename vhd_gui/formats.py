@@ -24,9 +24,10 @@ import posixpath
 import re
 import tempfile
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, TextIO
+from typing import Any, TextIO
 
 from vhd_gui.record import STATUS_DEBATED, STATUS_ERROR, DebateRecord, TurnRecord
 from vhd_gui.store import STATUSES, DecisionEntry, Filters, ItemRecord, Store
@@ -141,7 +142,7 @@ def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         start, line = line, reader.line_num + 1
         if not fields or all(not f.strip() for f in fields):
             continue
-        row: dict[str, Any] = dict(zip(header, fields))
+        row: dict[str, Any] = dict(zip(header, fields, strict=False))
         if len(fields) != len(header):
             row["__problem__"] = f"{len(fields)} fields where the header has {len(header)}"
         yield start, row

@@ -325,7 +325,7 @@ def _open_rgb(path: Path, target_side: int | None) -> tuple[Image.Image, tuple[i
             return rgb, (width, height)
     except MediaError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaError(
             path, f"image too large: over the limit of {MAX_IMAGE_PIXELS:,} pixels (possible decompression bomb)"
         ) from None
@@ -464,7 +464,7 @@ def _cv2() -> Any:
     return cv2
 
 
-def _open_capture(path: Path) -> "cv2.VideoCapture":
+def _open_capture(path: Path) -> cv2.VideoCapture:
     cv2 = _cv2()
     # FFmpeg explicitly: OpenCV's other backends would, for instance, open a lone image as a
     # one-frame "video".
@@ -475,11 +475,11 @@ def _open_capture(path: Path) -> "cv2.VideoCapture":
     return cap
 
 
-def _position(cap: "cv2.VideoCapture") -> int:
+def _position(cap: cv2.VideoCapture) -> int:
     return int(round(cap.get(_cv2().CAP_PROP_POS_FRAMES)))
 
 
-def _seek_grab(cap: "cv2.VideoCapture", index: int) -> bool:
+def _seek_grab(cap: cv2.VideoCapture, index: int) -> bool:
     """Seek so that frame ``index`` is decoded next, grab it, and check we landed on it."""
     cv2 = _cv2()
     if not cap.set(cv2.CAP_PROP_POS_FRAMES, index):
@@ -487,7 +487,7 @@ def _seek_grab(cap: "cv2.VideoCapture", index: int) -> bool:
     return bool(cap.grab()) and _position(cap) == index + 1
 
 
-def _count_frames(cap: "cv2.VideoCapture", path: Path, reported: int, fps: float) -> int:
+def _count_frames(cap: cv2.VideoCapture, path: Path, reported: int, fps: float) -> int:
     """The real number of decodable frames.
 
     CAP_PROP_FRAME_COUNT comes from the container (or duration × fps) and can be wrong: a
@@ -515,7 +515,7 @@ def _count_frames(cap: "cv2.VideoCapture", path: Path, reported: int, fps: float
         counter.release()
 
 
-def _read_by_seeking(cap: "cv2.VideoCapture", indices: list[int]) -> list[np.ndarray] | None:
+def _read_by_seeking(cap: cv2.VideoCapture, indices: list[int]) -> list[np.ndarray] | None:
     """Seek to each frame and read it; None as soon as a seek misses (then decode in order)."""
     frames: list[np.ndarray] = []
     for index in indices:

@@ -38,10 +38,11 @@ import random
 import re
 import statistics
 import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from vhd_gui.store import Store, VerdictRow
 
@@ -869,7 +870,7 @@ METHOD_NOTES = (
 def _report_sections(s: ReviewSummary, store_name: str) -> dict[str, Any]:
     """The report's content, independent of the markup."""
     human = f"labels in {s.reference}" if s.reference else "human decisions"
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     intro = f"Store {store_name}, {stamp}: {s.items} items, {s.with_verdict} with a model verdict, {s.with_human} with {human}."
     groups = [
         (title, by, data)

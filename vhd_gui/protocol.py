@@ -11,11 +11,12 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 DEFAULT_ROUNDS = 2
 DEFAULT_FRAMES = 5

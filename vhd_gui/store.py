@@ -25,11 +25,12 @@ import re
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path, PurePath
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from vhd_gui.record import (
     STATUS_ACCEPTED,
@@ -289,7 +290,7 @@ _SORT_SQL = {  # path is unique: the last column makes every order total
 
 def now_iso() -> str:
     """The current UTC time as ISO 8601 with microseconds (sorts as text)."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def path_key(rel_path: str) -> str:
