@@ -292,7 +292,7 @@ class BrowserWidget(QWidget):
         self.view.setModel(model)
         self.view.setItemDelegate(ItemDelegate(self.view))
         self.view.setUniformItemSizes(True)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # Shift/Ctrl-click: a batch on a selection
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.counts = QLabel()
         self.counts.setObjectName("browserCounts")
