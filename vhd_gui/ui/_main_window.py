@@ -734,8 +734,11 @@ class MainWindow(QMainWindow):
             try:
                 files = f.result()
             except Exception as exc:  # noqa: BLE001
-                self._annotations_dirty = True
-                self._say(f"Could not write the annotation file {target}: {exc}", 15000)
+                if not self._closing:
+                    self._annotations_dirty = True
+                    self._say(f"Could not write the annotation file {target}: {exc}", 15000)
+                return
+            if self._closing:  # the window (maybe its C++ side too) is gone: nobody to tell
                 return
             for ef in files:
                 self.did_write_annotations.emit(str(ef.path))
