@@ -146,7 +146,7 @@ async def make_window(qtbot: Any, server: FakeServer) -> AsyncIterator[Callable[
         if shiboken6.isValid(w):
             w.close()
     for w in made:
-        tasks = [t for t in (w._debate_task, w._scan_task, w.viewer._task) if t is not None] if shiboken6.isValid(w) else []
+        tasks = [t for t in (w._debate_task, w._scan_task, w.viewer._task, w.batch_panel.task) if t is not None] if shiboken6.isValid(w) else []
         if tasks:
             await asyncio.wait(tasks, timeout=5)
     assert all(not th.is_alive() for th in threads), "thumbnail workers left running"

@@ -12,16 +12,17 @@ import logging
 import os
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QItemSelectionModel, QModelIndex, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -32,11 +33,16 @@ from vhd_gui.media import MediaError, scan
 from vhd_gui.protocol import Role, turn_order
 from vhd_gui.store import Filters, Store, StoreError
 from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, DEFAULT_CATEGORIES, load_shortcuts, save_shortcuts
+from vhd_gui.ui._batch_panel import SCOPE_ALL, SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
 from vhd_gui.ui._browser import BrowserWidget, ItemListModel
 from vhd_gui.ui._debate_view import DebateView
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 from vhd_gui.ui._verdict_bar import VerdictBar
 from vhd_gui.ui._viewer import Viewer
+
+if TYPE_CHECKING:
+    from vhd_gui.cache import ResponseCache
+    from vhd_gui.ui._review_panel import ReviewPanel
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,20 @@ DEFAULT_UI_PREFS: dict[str, Any] = {
     "export_format": "vhd11k-json",
 }
 _BOOL_PREFS = ("safe_view", "safe_view_grayscale", "auto_advance")
+TAB_DEBATE, TAB_BATCH, TAB_REVIEW = 0, 1, 2
+WALK_QUEUE, WALK_AUDIT = "queue", "audit"
+
+
+class _EnterOpens(QObject):
+    """Lets a list in a side panel keep Return/Enter (to open its item) instead of the window's
+    Accept shortcut taking it."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
 
 
 def _warm_imports() -> None:
@@ -70,11 +90,21 @@ class MainWindow(QMainWindow):
     did_close = Signal()
     did_first_paint = Signal()
 
-    def __init__(self, settings: Settings, qsettings: QSettings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, qsettings: QSettings | None = None, parent: QWidget | None = None, cache: ResponseCache | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("VHD Annotator")
         self.settings = settings
         self.qsettings = qsettings or QSettings()
+        self._owns_cache = cache is None
+        self.cache = cache if cache is not None else self._open_cache()
+        self.review: ReviewPanel | None = None
+        self._review_stale = False
+        self._walk_mode = ""  # "", WALK_QUEUE or WALK_AUDIT: what next/previous follow
+        self._walk: list[str] = []
+        self._walk_jump = False  # go to the walk's first item when the queue arrives
+        self._audit_paths: list[str] = []
         self.store: Store | None = None
         self.current: str | None = None
         self.export_delay_ms = EXPORT_DELAY_MS
@@ -105,9 +135,25 @@ class MainWindow(QMainWindow):
         self.verdict.did_pick_digit.connect(lambda d: self.decide_category((d - 1) % 10))
         self.verdict.category.lineEdit().returnPressed.connect(self._category_entered)
 
+        self.batch_panel = BatchPanel(self, self.cache, self.qsettings)
+        self.batch_panel.did_start_item.connect(self._batch_started_item)
+        self.batch_panel.did_finish_item.connect(self._batch_finished_item)
+        self.batch_panel.did_stop.connect(self._batch_stopped)
+        self.batch_panel.item_activated.connect(self.open_item)
+        self._enter_opens = _EnterOpens(self)
+        self.batch_panel.failures.installEventFilter(self._enter_opens)
+        self.review_placeholder = QLabel("Open a folder to see how far the model agrees with people.")
+        self.review_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.setDocumentMode(True)
+        self.side_tabs.addTab(self.debate, "Debate")
+        self.side_tabs.addTab(self.batch_panel, "Batch")
+        self.side_tabs.addTab(self.review_placeholder, "Review")
+        self.side_tabs.currentChanged.connect(self._side_tab_changed)
+
         self.right = QSplitter(Qt.Orientation.Vertical)
         self.right.addWidget(self.viewer)
-        self.right.addWidget(self.debate)
+        self.right.addWidget(self.side_tabs)
         self.right.setStretchFactor(0, 3)
         self.right.setStretchFactor(1, 2)
         self.main = QSplitter(Qt.Orientation.Horizontal)
@@ -127,6 +173,11 @@ class MainWindow(QMainWindow):
         self.status_tokens = QLabel("")
         self.status_store = QLabel("")
         self.status_store.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_walk = QLabel("")
+        self.status_walk.setObjectName("walkMode")
+        self.status_walk.hide()
+        self.statusBar().addPermanentWidget(self.status_walk)
+        self.statusBar().addPermanentWidget(self.batch_panel.status_widget)
         for i, w in enumerate((self.status_counts, self.status_tokens, self.status_store)):
             if i:
                 sep = QLabel("|")
@@ -140,6 +191,9 @@ class MainWindow(QMainWindow):
         self.browser.view.selectionModel().currentChanged.connect(self._current_changed)
         self.browser.did_change_filters.connect(self._reload_list)
         self.debate.retry_requested.connect(lambda: self.run_debate(rerun=True))
+        self.did_decide.connect(self._refresh_review)
+        self.did_record_debate.connect(self._refresh_review)
+        self.did_record_debate.connect(self._debate_recorded)
         self._export_timer = QTimer(self)
         self._export_timer.setSingleShot(True)
         self._export_timer.timeout.connect(self._write_annotations_soon)
@@ -163,6 +217,11 @@ class MainWindow(QMainWindow):
             "next_arrow": lambda: self.step(1),
             "prev_arrow": lambda: self.step(-1),
             "next_undecided": self.next_undecided,
+            "walk_queue": lambda: self.set_walk_mode(WALK_QUEUE),
+            "walk_audit": lambda: self.set_walk_mode(WALK_AUDIT),
+            "show_debate": lambda: self.side_tabs.setCurrentIndex(TAB_DEBATE),
+            "show_batch": lambda: self.side_tabs.setCurrentIndex(TAB_BATCH),
+            "show_review": lambda: self.side_tabs.setCurrentIndex(TAB_REVIEW),
             "reveal": self.toggle_reveal,
             "zoom_in": lambda: self.viewer.zoom_in(),
             "zoom_out": lambda: self.viewer.zoom_out(),
@@ -180,7 +239,9 @@ class MainWindow(QMainWindow):
             handlers[f"category_{i + 1}"] = lambda i=i: self.decide_category(i)
         short_labels = {"run": "Run", "rerun": "Re-run", "cancel": "Cancel", "accept": "Accept", "harmful": "Harmful…",
                         "not_harmful": "Not harmful", "undo": "Undo", "next": "Next", "prev": "Previous",
-                        "next_undecided": "Next undecided"}
+                        "next_undecided": "Next undecided", "walk_queue": "Walk the review queue",
+                        "walk_audit": "Walk the audit sample", "show_debate": "Debate panel", "show_batch": "Batch panel",
+                        "show_review": "Review panel"}
         for spec in ACTIONS:
             action = QAction(short_labels.get(spec.id, spec.label), self)
             action.setObjectName(f"action_{spec.id}")
@@ -190,6 +251,8 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, h=handler: h())
             self.addAction(action)
             self.actions_by_id[spec.id] = action
+        for i in ("walk_queue", "walk_audit"):
+            self.actions_by_id[i].setCheckable(True)
         self._apply_keys()
 
     def _apply_keys(self) -> None:
@@ -221,6 +284,12 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Debate")
         for i in ("run", "rerun", "cancel"):
             m.addAction(a[i])
+        m.addSeparator()
+        for scope, label in ((SCOPE_ALL, "Batch on all items…"), (SCOPE_FILTERED, "Batch on the items shown…"),
+                             (SCOPE_SELECTED, "Batch on the selected items…")):
+            act = m.addAction(label)
+            act.setObjectName(f"action_batch_{scope}")
+            act.triggered.connect(lambda _c=False, sc=scope: self.show_batch(sc))
         m = mb.addMenu("&Label")
         for i in ("accept", "harmful", "not_harmful"):
             m.addAction(a[i])
@@ -231,9 +300,17 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(a["undo"])
         m = mb.addMenu("&Go")
-        for i in ("next", "prev", "next_undecided", "search"):
+        for i in ("next", "prev", "next_undecided"):
             m.addAction(a[i])
+        m.addSeparator()
+        for i in ("walk_queue", "walk_audit"):
+            m.addAction(a[i])
+        m.addSeparator()
+        m.addAction(a["search"])
         m = mb.addMenu("&View")
+        for i in ("show_debate", "show_batch", "show_review"):
+            m.addAction(a[i])
+        m.addSeparator()
         m.addAction(a["reveal"])
         self.safe_action = m.addAction("Safe view (blur until revealed)")
         self.safe_action.setCheckable(True)
@@ -316,13 +393,13 @@ class MainWindow(QMainWindow):
     def choose_folder(self) -> None:
         start = str(self.store.root) if self.store else str(Path.home())
         folder = QFileDialog.getExistingDirectory(self, "Open a folder of images and videos", start)
-        if folder:
+        if folder and self._confirm_stop_batch("Opening another folder"):
             self.open_path(folder)
 
     def choose_store(self) -> None:
         start = str(self.store.path.parent) if self.store else str(Path.home())
         path, _ = QFileDialog.getOpenFileName(self, "Open an annotation store", start, "Annotation store (*.sqlite *.db);;All files (*)")
-        if path:
+        if path and self._confirm_stop_batch("Opening another store"):
             self.open_path(path)
 
     def open_path(self, path: str | os.PathLike[str]) -> bool:
@@ -348,6 +425,7 @@ class MainWindow(QMainWindow):
             where += f" (the folder is read-only, so the store is in your user data folder; annotation file: {self.annotation_path()})"
         self.status_store.setText(where)
         self.status_store.setToolTip(where)
+        self._make_review_panel(store)
         self._refresh_categories()
         self._reload_list()
         self._update_counts()
@@ -389,6 +467,7 @@ class MainWindow(QMainWindow):
             if self.browser.is_filtered():
                 self._reload_list()
             self._update_counts()
+            self._refresh_review()
             self.did_finish_scan.emit(found)
 
     def _close_store(self) -> None:
@@ -398,7 +477,11 @@ class MainWindow(QMainWindow):
             self._scan_task.cancel()
         if self._debate_task is not None and not self._debate_task.done():
             self._debate_task.cancel()
+        if self.batch_panel.store is self.store:
+            # Running debates are dropped unrecorded; each finished one is already committed.
+            self.batch_panel.cancel()
         self.flush_annotations()
+        self._drop_review_panel()
         self.store.close()
         self.store = None
         self.current = None
@@ -464,8 +547,11 @@ class MainWindow(QMainWindow):
             self.debate.status.setText(self.debate.status.text() + f"  (a debate is running on {os.path.basename(self._debate_path)})")
         else:
             self.debate.show_record(rec.debate if rec else None, self._summary(rec))
+        if rel in self.batch_panel.running_paths:
+            self.debate.status.setText(self._batch_busy_words())
         self.verdict.show_record(rec)
         self._set_debate_actions()
+        self._show_walk_status()
 
     @staticmethod
     def _summary(rec: Any) -> str:
@@ -478,6 +564,9 @@ class MainWindow(QMainWindow):
         return f"Judge: {d.judge_raw or d.decision} ({source})"
 
     def step(self, delta: int) -> None:
+        if self._walk_mode:
+            self._walk_step(delta)
+            return
         n = self.model.rowCount()
         if not n:
             return
@@ -535,7 +624,7 @@ class MainWindow(QMainWindow):
         if self._engine is None:
             from vhd_gui.engine import DebateEngine
 
-            self._engine = DebateEngine(self.settings)
+            self._engine = DebateEngine(self.settings, cache=self.cache)
         return self._engine
 
     def run_debate(self, rerun: bool = False) -> None:
@@ -545,15 +634,19 @@ class MainWindow(QMainWindow):
             self._say("A debate is running; Esc cancels it.")
             return
         rel = self.current
+        if rel in self.batch_panel.running_paths:
+            self._say(self._batch_busy_words())
+            return
         rec = self.store.get_record(rel)
         if not rerun and rec is not None and rec.debate is not None and rec.debate.status != "error":
             self._say("This item has a debate already; Shift+R runs it again.")
             return
         self._debate_path = rel
-        self._debate_task = asyncio.ensure_future(self._debate(rel))
+        self._debate_task = asyncio.ensure_future(self._debate(rel, use_cache=not rerun))
         self._set_debate_actions()
 
-    async def _debate(self, rel: str) -> None:
+    async def _debate(self, rel: str, use_cache: bool = True) -> None:
+        """One debate on ``rel``; Run answers repeated turns from the response cache, Re-run asks again."""
         from vhd_gui.engine import (
             DebateFailed,
             DebateStarted,
@@ -569,9 +662,10 @@ class MainWindow(QMainWindow):
         self._debate_path = rel
         name = os.path.basename(rel)
         self.debate.start(turn_order(self.settings.rounds, self.settings.critic), f"Debating {name}: loading the agents…")
+        from_cache = turns = 0
         try:
             engine = await self._get_engine()
-            async for ev in engine.run(self.abs_path(rel), label=rel):
+            async for ev in engine.run(self.abs_path(rel), label=rel, use_cache=use_cache):
                 here = self.current == rel
                 if isinstance(ev, TokenReceived):
                     if here:
@@ -580,6 +674,8 @@ class MainWindow(QMainWindow):
                     if here:
                         self.debate.begin_turn(ev.turn, ev.model, ev.attempt)
                 elif isinstance(ev, TurnFinished):
+                    turns += 1
+                    from_cache += ev.from_cache
                     self.session_tokens["prompt"] += ev.prompt_tokens
                     self.session_tokens["completion"] += ev.completion_tokens
                     self.session_tokens["cached"] += ev.cached_tokens
@@ -604,7 +700,11 @@ class MainWindow(QMainWindow):
                         if here:
                             self.debate.failed(ev.turn, ev.message)
                     elif here:
-                        self.debate.finished(self._summary(store.get_record(rel)))
+                        cached = ""
+                        if from_cache:
+                            cached = (" · answered from the response cache, no request sent" if from_cache == turns
+                                      else f" · {from_cache} of {turns} turns from the response cache")
+                        self.debate.finished(self._summary(store.get_record(rel)) + cached)
                     if here:
                         self.verdict.show_record(store.get_record(rel))
                     self.did_record_debate.emit(rel)
@@ -783,6 +883,7 @@ class MainWindow(QMainWindow):
         self._reload_list()
         self.model.refresh_all()
         self._update_counts()
+        self._refresh_review()
         if self.current:
             self.show_item(self.current)
         text = f"Imported {os.path.basename(path)}: {report.summary()}"
@@ -854,6 +955,260 @@ class MainWindow(QMainWindow):
         self._apply_safe_view()
         self._update_tokens()
 
+    # ================================================================ response cache
+    def _open_cache(self) -> ResponseCache | None:
+        """The app's one response cache (platformdirs cache folder); None if it cannot open."""
+        import sqlite3
+
+        from vhd_gui.cache import ResponseCache
+
+        try:
+            return ResponseCache.default()
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("the response cache is not available: %s", exc)
+            return None
+
+    def _debate_recorded(self, _rel: str) -> None:
+        if not self.batch_panel.is_running:  # while it runs, the panel's own timer redraws it
+            self.batch_panel.refresh_cache_info()
+
+    # ================================================================ batch
+    def show_batch(self, scope: str | None = None) -> None:
+        """Bring the batch panel forward, with ``scope`` chosen (the user presses Start)."""
+        if scope is not None and not self.batch_panel.is_running:
+            self.batch_panel.set_scope(scope)
+        self.side_tabs.setCurrentIndex(TAB_BATCH)
+
+    def selected_paths(self) -> list[str]:
+        """The items selected in the list, in list order."""
+        rows = sorted(ix.row() for ix in self.browser.view.selectionModel().selectedRows())
+        return [p for p in (self.model.path_at(r) for r in rows) if p is not None]
+
+    def select_paths(self, paths: list[str]) -> None:
+        """Select these items in the list (the current item stays where it is)."""
+        sel = self.browser.view.selectionModel()
+        sel.clearSelection()
+        for p in paths:
+            row = self.model.row_of(p)
+            if row >= 0:
+                sel.select(self.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+
+    # BatchHost: what the batch panel asks of the window
+    def batch_context(self) -> tuple[Store, Settings] | None:
+        return (self.store, self.settings) if self.store is not None else None
+
+    def batch_paths(self, scope: str) -> list[str]:
+        if self.store is None:
+            return []
+        if scope == SCOPE_SELECTED:
+            return self.selected_paths()
+        if scope == SCOPE_FILTERED:
+            sort, desc = self.browser.sort_order()
+            return self.store.paths(self.store_filters(), sort, desc)
+        return self.store.paths()
+
+    def batch_skip(self, path: str) -> bool:
+        """The batch never debates the item open here, nor the one the window is debating."""
+        return path == self.current or path == self._debate_path
+
+    async def batch_ready(self) -> None:
+        self.warm_up()
+        assert self._warm is not None
+        await self._warm
+
+    def _batch_busy_words(self) -> str:
+        return "The batch is debating this item right now; its verdict shows here when it is recorded."
+
+    def _batch_started_item(self, rel: str) -> None:
+        if rel == self.current and self.batch_panel.store is self.store and self._debate_path != rel:
+            self.debate.status.setText(self._batch_busy_words())
+
+    def _batch_finished_item(self, rel: str) -> None:
+        store = self.store
+        if store is None or self.batch_panel.store is not store or self._closing:
+            return
+        self.model.refresh(rel)
+        self._update_counts()
+        self._refresh_categories()
+        if rel == self.current and self._debate_path != rel:
+            rec = store.get_record(rel)
+            self.debate.show_record(rec.debate if rec else None, self._summary(rec))
+            self.verdict.show_record(rec)
+        self.did_record_debate.emit(rel)
+
+    def _batch_stopped(self, reason: str) -> None:
+        if self._closing or self.store is None or self.batch_panel.store is not self.store:
+            return
+        self._update_counts()
+        p = self.batch_panel.progress
+        if p is not None:
+            self._say(f"Batch {reason}: {p.done} done, {p.failed} failed, {p.skipped} skipped.", 10000)
+        if self.current is not None and self._debate_path is None:
+            self.show_item(self.current)
+
+    def _confirm_stop_batch(self, doing: str) -> bool:
+        """Ask before an action that cancels a running batch; True to go on."""
+        if not self.batch_panel.is_running or self._closing:
+            return True
+        p = self.batch_panel.progress
+        done = f" ({p.finished} of {p.total} finished)" if p is not None else ""
+        answer = QMessageBox.question(
+            self,
+            "A batch is running",
+            f"{doing} cancels the running batch{done}. Every finished debate is saved; the ones in flight "
+            "are dropped and the next run does them again.",
+            QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer != QMessageBox.StandardButton.Cancel
+
+    # ================================================================ review panel and walks
+    def _make_review_panel(self, store: Store) -> None:
+        from vhd_gui.ui._review_panel import ReviewPanel
+
+        self._drop_review_panel()
+        panel = ReviewPanel(store)
+        panel.item_activated.connect(self.open_item)
+        panel.audit_sample_drawn.connect(self._audit_drawn)
+        panel.did_refresh.connect(self._review_refreshed)
+        for view in (panel.queue_view, panel.sample_view):
+            view.installEventFilter(self._enter_opens)
+        current = self.side_tabs.currentIndex()
+        self.side_tabs.blockSignals(True)
+        self.side_tabs.removeTab(TAB_REVIEW)
+        self.side_tabs.insertTab(TAB_REVIEW, panel, "Review")
+        self.side_tabs.setCurrentIndex(current)
+        self.side_tabs.blockSignals(False)
+        self.review = panel
+        self._review_stale = True
+
+    def _drop_review_panel(self) -> None:
+        panel, self.review = self.review, None
+        if panel is None:
+            return
+        panel.wait()  # its worker reads the store: let it finish before the store closes
+        self.set_walk_mode("")
+        self._audit_paths = []
+        current = self.side_tabs.currentIndex()
+        self.side_tabs.blockSignals(True)
+        self.side_tabs.removeTab(TAB_REVIEW)
+        self.side_tabs.insertTab(TAB_REVIEW, self.review_placeholder, "Review")
+        self.side_tabs.setCurrentIndex(current)
+        self.side_tabs.blockSignals(False)
+        panel.deleteLater()
+
+    def _refresh_review(self, _rel: str = "") -> None:
+        """Recompute the Review panel's figures now if anyone looks at them (the panel is shown
+        or next/previous walk its queue), else when it is next shown."""
+        if self.review is None or self._closing:
+            return
+        if self.side_tabs.currentIndex() == TAB_REVIEW or self._walk_mode == WALK_QUEUE:
+            self._review_stale = False
+            self.review.refresh()
+        else:
+            self._review_stale = True
+
+    def _side_tab_changed(self, index: int) -> None:
+        if index == TAB_REVIEW and self._review_stale:
+            self._refresh_review()
+        elif index == TAB_BATCH:
+            self.batch_panel.refresh_cache_info()
+
+    def _review_refreshed(self) -> None:
+        if self.review is None or self._walk_mode != WALK_QUEUE:
+            return
+        live = self.review.queue_paths()
+        # Behind the current item the walk stays as it was (A goes back to what you decided);
+        # ahead of it, the queue as it is now, most suspicious first.
+        behind = self._walk[: self._walk.index(self.current) + 1] if self.current in self._walk else []
+        seen = set(behind)
+        self._walk = behind + [p for p in live if p not in seen]
+        if self._walk_jump:
+            self._walk_jump = False
+            if self._walk:
+                self.open_item(self._walk[0])
+            else:
+                self._say("The review queue is empty: every debated item has a human decision.")
+        self._show_walk_status()
+
+    def _audit_drawn(self, paths: list[str]) -> None:
+        self._audit_paths = list(paths)
+        if self._walk_mode == WALK_AUDIT:
+            self._walk = list(paths)
+            if paths:
+                self.open_item(paths[0])
+        self._show_walk_status()
+
+    def set_walk_mode(self, mode: str) -> None:
+        """Make next/previous follow the review queue or the audit sample ("" for the list);
+        choosing the mode already on turns it off."""
+        if mode and mode == self._walk_mode:
+            mode = ""
+        if mode == WALK_AUDIT and not self._audit_paths:
+            self._say("Draw an audit sample first (Review panel, Audit tab).")
+            mode = ""
+        if mode and self.review is None:
+            self._say("Open a folder first.")
+            mode = ""
+        self._walk_mode = mode
+        self._walk_jump = False
+        self.actions_by_id["walk_queue"].setChecked(mode == WALK_QUEUE)
+        self.actions_by_id["walk_audit"].setChecked(mode == WALK_AUDIT)
+        if mode == WALK_QUEUE:
+            assert self.review is not None
+            self._walk = []
+            self._walk_jump = True
+            self.review.refresh()  # the walk starts when the fresh queue arrives
+            self._review_stale = False
+        elif mode == WALK_AUDIT:
+            self._walk = list(self._audit_paths)
+            self.open_item(self._walk[0])
+        else:
+            self._walk = []
+        self._show_walk_status()
+
+    @property
+    def walk_mode(self) -> str:
+        return self._walk_mode
+
+    def _walk_step(self, delta: int) -> None:
+        walk = self._walk
+        if not walk:
+            self._say("The review queue is empty." if self._walk_mode == WALK_QUEUE else "The audit sample is empty.")
+            return
+        if self.current in walk:
+            i = walk.index(self.current) + delta
+            if not 0 <= i < len(walk):
+                self._say("End of the review queue." if self._walk_mode == WALK_QUEUE else "End of the audit sample.")
+                return
+        else:
+            i = 0
+        self.open_item(walk[i])
+
+    def _show_walk_status(self) -> None:
+        if not self._walk_mode:
+            self.status_walk.hide()
+            return
+        what = "review queue" if self._walk_mode == WALK_QUEUE else "audit sample"
+        where = f"{self._walk.index(self.current) + 1} of {len(self._walk)}" if self.current in self._walk else f"{len(self._walk)} items"
+        self.status_walk.setText(f"walking the {what}: {where}")
+        self.status_walk.show()
+
+    def open_item(self, rel: str) -> None:
+        """Show ``rel``: selected in the list when the list shows it, else on its own."""
+        if self.store is None:
+            return
+        row = self.model.row_of(rel)
+        if row >= 0:
+            ix = self.model.index(row)
+            self.browser.view.setCurrentIndex(ix)
+            self.browser.view.scrollTo(ix)
+            if self.current != rel:  # already current in the list but another item shown
+                self.show_item(rel)
+        else:
+            self.show_item(rel)
+            self._say(f"{os.path.basename(rel)} is not in the list as it is filtered.")
+
     # ================================================================ window events
     def event(self, e: QEvent) -> bool:
         if e.type() == QEvent.Type.Paint or (e.type() == QEvent.Type.UpdateRequest and not self._painted):
@@ -866,19 +1221,32 @@ class MainWindow(QMainWindow):
         if self._closing:
             event.accept()
             return
+        if not self._confirm_stop_batch("Closing the window"):
+            event.ignore()
+            return
         self._closing = True
         self._save_layout()
         self._save_prefs()
         if self._debate_task is not None and not self._debate_task.done():
             self._debate_task.cancel()
+        self.batch_panel.cancel()
         self._close_store()
         self.viewer.stop()
         self.thumbs.stop()
-        if self._engine is not None:
-            engine, self._engine = self._engine, None
-            asyncio.ensure_future(engine.close())
+        engine, self._engine = self._engine, None
+        asyncio.ensure_future(self._release(engine))
         event.accept()
         self.did_close.emit()
+
+    async def _release(self, engine: Any) -> None:
+        """After closing: let the batch wind down, then close the HTTP clients and the cache."""
+        pending = [t for t in (self.batch_panel.task, self._debate_task) if t is not None and not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+        if engine is not None:
+            await engine.close()
+        if self._owns_cache and self.cache is not None:
+            self.cache.close()
 
     # for tests and the benchmark
     def role_text(self, role: Role | str) -> str:
