@@ -281,3 +281,21 @@ async def test_run_uses_the_response_cache_and_rerun_bypasses_it(make_window: An
     assert f"{turns} answers" in w.batch_panel.cache_label.text()
     click(qtbot, w.batch_panel.clear_cache_button)
     await wait_until(lambda: w.cache.entries() == 0 and "0 answers" in w.batch_panel.cache_label.text(), what="the cleared cache")
+
+
+async def test_a_token_budget_and_rpm_from_the_panel(make_window: Any, eight_images: Path, qtbot: Any, server: FakeServer) -> None:
+    w = await opened(make_window, eight_images)
+    panel = w.batch_panel
+    assert not panel.budget.isVisible()  # no budget: no figure to misread
+    panel.budget_kind.setCurrentIndex(panel.budget_kind.findData("tokens"))
+    w.show_batch(SCOPE_ALL)
+    assert panel.budget.isVisible()
+    panel.budget.setValue(1)  # spent by the first debate
+    panel.concurrency.setValue(1)
+    panel.rpm.setValue(600)
+    click(qtbot, panel.start_button)
+    assert panel.run is not None and panel.run.limiter is not None and panel.run.limiter.rpm == 600
+    assert await stopped(w) == "budget"
+    assert panel.progress.done == 1
+    assert "budget is spent" in panel.counts.text()
+    assert sum(w.store.get_record(p).debate is not None for p in w.model.paths) == 1

@@ -110,6 +110,9 @@ class BatchStatus(QWidget):
         lay.addWidget(QLabel("batch"))
         lay.addWidget(self.bar)
         lay.addWidget(self.label)
+        sep = QLabel("|")
+        sep.setStyleSheet("color: palette(mid);")
+        lay.addWidget(sep)
         self.hide()
 
 
@@ -186,6 +189,8 @@ class BatchPanel(QWidget):
         self.failures = QListWidget()
         self.failures.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.failures.setToolTip("Double-click to open the item")
+        self.failures.setWordWrap(True)  # reasons are long: wrap them instead of scrolling sideways
+        self.failures.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.failures.itemActivated.connect(self._failure_activated)
         self.failures.itemDoubleClicked.connect(self._failure_activated)
         self.failures_title = QLabel("Failures")
@@ -242,7 +247,7 @@ class BatchPanel(QWidget):
     # ----------------------------------------------------------------- options
     def _budget_kind_changed(self) -> None:
         kind = self.budget_kind.currentData()
-        self.budget.setEnabled(kind != BUDGET_NONE)
+        self.budget.setVisible(kind != BUDGET_NONE)
         if kind == BUDGET_TOKENS:
             self.budget.setDecimals(0)
             self.budget.setRange(1, 1e12)
@@ -303,8 +308,6 @@ class BatchPanel(QWidget):
         self.cancel_button.setEnabled(running and not self._cancelling)
         for w in (self.scope, self.concurrency, self.rpm, self.budget_kind, self.budget, self.redo, self.use_cache):
             w.setEnabled(not running)
-        if not running:
-            self.budget.setEnabled(self.budget_kind.currentData() != BUDGET_NONE)
         self.clear_cache_button.setEnabled(self.cache is not None and not running and self._clearing is None)
 
     # ----------------------------------------------------------------- control

@@ -1030,6 +1030,12 @@ class MainWindow(QMainWindow):
         self.model.refresh(rel)
         self._update_counts()
         self._refresh_categories()
+        d = store.current_debate(rel)
+        if d is not None:  # the batch's tokens count towards this session's too
+            self.session_tokens["prompt"] += d.prompt_tokens
+            self.session_tokens["completion"] += d.completion_tokens
+            self.session_tokens["cached"] += d.cached_tokens
+            self._update_tokens()
         if rel == self.current and self._debate_path != rel:
             rec = store.get_record(rel)
             self.debate.show_record(rec.debate if rec else None, self._summary(rec))
