@@ -32,6 +32,7 @@ async def scenario(out: Path) -> None:
 
     from fakeserver import FakeServer
     from helpers import TEST_KEY_ENV, settings_for
+    from vhd_gui.cache import ResponseCache
     from vhd_gui.ui._main_window import MainWindow
 
     os.environ[TEST_KEY_ENV] = "test-key"
@@ -40,7 +41,8 @@ async def scenario(out: Path) -> None:
         folder.mkdir()
         make_media(folder)
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
-        window = MainWindow(settings_for(server.base_url), QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
+        cache = ResponseCache(Path(tmp) / "responses.sqlite")  # not the user's: every run sends its requests
+        window = MainWindow(settings_for(server.base_url), QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat), cache=cache)
         window.resize(1440, 900)
         window.show()
         window.open_path(folder)
@@ -61,6 +63,8 @@ async def scenario(out: Path) -> None:
             await asyncio.sleep(0.05)
         window.grab().save(str(out))
         window.close()
+        await asyncio.sleep(0.2)  # the window lets go of its HTTP clients
+        cache.close()
 
 
 def main() -> int:
@@ -70,6 +74,7 @@ def main() -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("vhd-annotator-docs")
+    app.setQuitOnLastWindowClosed(False)  # as the app does: the loop outlives the window's close
     out = ROOT / "docs" / "screenshot.png"
     qasync.run(scenario(out))
     print(f"wrote {out}")
