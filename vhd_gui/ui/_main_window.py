@@ -8,11 +8,13 @@ exports go to the asyncio loop's executor; a debate is an asyncio task on the qa
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QEvent, QItemSelectionModel, QModelIndex, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
@@ -117,6 +119,10 @@ class MainWindow(QMainWindow):
         self._debate_path: str | None = None
         self._scan_task: asyncio.Task[None] | None = None
         self._export_task: asyncio.Future[Any] | None = None
+        # One writer thread: exports of the annotation file run one after another, and closing
+        # the store waits for the one in progress (it reads the store).
+        self._export_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vhd-annotations")
+        self._export_cf: concurrent.futures.Future[Any] | None = None
         self._decided: list[str] = []  # paths decided this session, for Undo
         self._annotations_dirty = False
         self._painted = False
@@ -583,7 +589,7 @@ class MainWindow(QMainWindow):
         for i in range(0, len(order), 500):
             chunk = [paths[j] for j in order[i : i + 500]]
             rows = self.store.rows(chunk)
-            for j, p in zip(order[i : i + 500], chunk):
+            for j, p in zip(order[i : i + 500], chunk, strict=False):
                 r = rows.get(p)
                 if r is not None and r.human_label is None and p != self.current:
                     self.browser.view.setCurrentIndex(self.model.index(j))
@@ -827,8 +833,8 @@ class MainWindow(QMainWindow):
             return
         self._annotations_dirty = False
         store, fmt, target = self.store, str(self.ui_prefs["export_format"]), self.annotation_path()
-        loop = asyncio.get_event_loop()
-        future = loop.run_in_executor(None, formats.export_store, store, fmt, target)
+        self._export_cf = self._export_pool.submit(formats.export_store, store, fmt, target)
+        future = asyncio.wrap_future(self._export_cf)
 
         def done(f: asyncio.Future[Any]) -> None:
             try:
@@ -846,9 +852,19 @@ class MainWindow(QMainWindow):
         future.add_done_callback(done)
         self._export_task = future
 
+    def _wait_for_export(self) -> None:
+        """Let an annotation export in progress finish before its store closes."""
+        cf = self._export_cf
+        if cf is not None and not cf.done():
+            try:
+                cf.result(timeout=120)
+            except Exception:  # noqa: BLE001 - its own callback reports the failure
+                self._annotations_dirty = True
+
     def flush_annotations(self) -> None:
         """Write the annotation file now if a decision is not in it yet (on close)."""
         self._export_timer.stop()
+        self._wait_for_export()
         if self.store is None or not self._annotations_dirty:
             return
         self._annotations_dirty = False
@@ -1239,6 +1255,7 @@ class MainWindow(QMainWindow):
         self._close_store()
         self.viewer.stop()
         self.thumbs.stop()
+        self._export_pool.shutdown(wait=False)
         engine, self._engine = self._engine, None
         asyncio.ensure_future(self._release(engine))
         event.accept()
