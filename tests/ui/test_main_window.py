@@ -12,9 +12,9 @@ from conftest import Dialogs, wait_until
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 
-from fakeserver import DEFAULT_ANSWERS, FakeServer, Fault
-from vhd_gui.store import Store
 from vhd_gui.ui._actions import ACTIONS, DEFAULT_CATEGORIES
+
+from fakeserver import DEFAULT_ANSWERS, FakeServer, Fault
 
 pytestmark = [pytest.mark.gui, pytest.mark.asyncio(loop_scope="session")]
 

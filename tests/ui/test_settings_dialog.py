@@ -7,21 +7,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QInputDialog, QLabel, QLineEdit, QMessageBox
 
-from fakeserver import FakeServer
 from vhd_gui import config
 from vhd_gui.config import RoleEndpoint, Settings, save_settings, settings_to_toml
 from vhd_gui.protocol import BUILTIN_PRESETS, Role, builtin_preset_path, load_preset, preset_from_data
 from vhd_gui.ui._actions import ACTIONS, DEFAULT_CATEGORIES, save_shortcuts
 from vhd_gui.ui._preset_editor import preset_to_toml
 from vhd_gui.ui._settings_dialog import SettingsDialog
+
+from fakeserver import FakeServer
 
 pytestmark = pytest.mark.gui
 

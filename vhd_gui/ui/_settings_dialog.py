@@ -12,9 +12,10 @@ import asyncio
 import importlib
 import os
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from PySide6.QtCore import Qt, Signal

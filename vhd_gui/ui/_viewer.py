@@ -185,7 +185,7 @@ class Viewer(QWidget):
                 images = await loop.run_in_executor(None, _decode_frames, path, [f if f >= 0 else None for f in wanted])
                 image = next((im for im in images if not im.isNull()), QImage())
                 if frames:
-                    self._frames = list(zip(frames, images))
+                    self._frames = list(zip(frames, images, strict=False))
         except MediaError as exc:
             if generation == self._generation:
                 self.show_message(f"Cannot show this file: {exc.reason}")
@@ -207,7 +207,7 @@ class Viewer(QWidget):
             async def load() -> None:
                 images = await asyncio.get_running_loop().run_in_executor(None, _decode_frames, path, list[int | None](frames))
                 if gen == self._generation:
-                    self._frames = list(zip(frames, images))
+                    self._frames = list(zip(frames, images, strict=False))
                     self._render()
 
             self._task = asyncio.ensure_future(load())
