@@ -739,7 +739,7 @@ class DebateEngine:
                 if not c.retry:
                     raise TurnError(c.kind, c.message) from None
                 if attempt >= s.attempts:
-                    raise TurnError(c.kind, f"{c.message} (gave up after {attempt} attempts)") from None
+                    raise TurnError(c.kind, f"{c.message} (gave up after {attempt} attempt{'s' if attempt != 1 else ''})") from None
                 delay = backoff_delay(attempt, c.retry_after, base=s.retry_base_delay)
                 if loop.time() + delay >= deadline:
                     raise TurnError(FAIL_TIMEOUT, f"{c.message}; the next attempt would pass the {s.turn_timeout:g} s turn deadline") from None
