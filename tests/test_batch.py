@@ -43,7 +43,8 @@ def make_folder(root: Path, n: int) -> dict[str, str]:
     for i in range(n):
         red = i % 2 == 0
         rel = f"sub{i % 3}/item{i:03d}.png"
-        write_image(root / rel, (96, 64), (200, 20 + i, 20) if red else (20 + i, 200, 20))  # unique bytes per item
+        shade, blue = 20 + i % 100, (i // 100) % 256  # unique bytes per item, and red stays red
+        write_image(root / rel, (96, 64), (200, shade, blue) if red else (shade, 200, blue))
         truth[rel] = "yes" if red else "no"
     return truth
 
