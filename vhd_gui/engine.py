@@ -18,6 +18,7 @@ import contextvars
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -408,6 +409,7 @@ class DebateEngine:
         self._runtimes: dict[str, _RoleRuntime] = {}
         self._logprobs = settings.request_logprobs  # off once the judge's server refuses them
         self._retired: list[Any] = []  # clients replaced while other debates may still use them
+        self._runtime_lock = threading.Lock()
         self._examples: dict[str, list[tuple[list[Any], str]]] = {}
         self._examples_lock = asyncio.Lock()
 
@@ -424,7 +426,15 @@ class DebateEngine:
             preset = preset.with_examples_folder(self.settings.examples_folder)
         return preset
 
+    def _build_runtimes(self, roles: Sequence[Role]) -> None:
+        for role in roles:
+            self._runtime(role)
+
     def _runtime(self, role: Role) -> _RoleRuntime:
+        with self._runtime_lock:  # worker threads of concurrent debates may build at once
+            return self._runtime_locked(role)
+
+    def _runtime_locked(self, role: Role) -> _RoleRuntime:
         rt = self._runtimes.get(role.value)
         if rt is not None:
             return rt
@@ -520,6 +530,10 @@ class DebateEngine:
             preset = self.preset_for(kind)
             record.preset_name, record.preset_hash = preset.name, preset.content_hash
             turns = turn_order(s.rounds, s.critic)
+            if any(t.role.value not in self._runtimes for t in turns):
+                # Building an HTTP client loads the system's CA certificates (~20 ms each):
+                # done in a worker thread so the GUI's first debate does not stutter.
+                await asyncio.get_running_loop().run_in_executor(None, self._build_runtimes, [t.role for t in turns])
             runtimes = {t.role.value: self._runtime(t.role) for t in turns}
         except (ConfigError, PresetError, ValueError) as exc:
             yield failed(FAIL_CONFIG, str(exc))
