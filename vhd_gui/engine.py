@@ -276,7 +276,7 @@ def _client_class() -> Any:
         return _CLIENT_CLASS
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
-    class _Client(OpenAIChatCompletionClient):  # type: ignore[misc, valid-type]
+    class _Client(OpenAIChatCompletionClient):
         # AutoGen 0.7.5 drops prompt_tokens_details and leaves the HTTP stream to the garbage
         # collector when cancelled. This replacement of its chunk source reads the cached
         # tokens and closes the stream at once on cancel (pinned version: see pyproject).
@@ -346,7 +346,7 @@ def _image_class() -> Any:
     from autogen_core import Image
     from PIL import Image as PILImage
 
-    class _JpegImage(Image):  # type: ignore[misc, valid-type]
+    class _JpegImage(Image):
         def __init__(self, jpeg: bytes) -> None:
             # Keep a lazily decoded PIL image for AutoGen code that asks for .image.
             self._jpeg = jpeg
@@ -354,8 +354,8 @@ def _image_class() -> Any:
             self._uri = "data:image/jpeg;base64," + self._b64
             self._pil: Any = None
 
-        @property  # type: ignore[override]
-        def image(self) -> Any:
+        @property
+        def image(self) -> Any:  # type: ignore[override]  # AutoGen sets it in __init__; ours decodes on demand
             if self._pil is None:
                 self._pil = PILImage.open(io.BytesIO(self._jpeg)).convert("RGB")
             return self._pil
@@ -486,7 +486,7 @@ class DebateEngine:
             jpeg_cls = _image_class()
             out: list[tuple[list[Any], str]] = []
             for paths, answer in preset.example_paths():
-                images = []
+                images: list[Any] = []
                 for p in paths:
                     prepared = await prepare_async(p, max_side=self.settings.max_side, frames=1)
                     images.extend(jpeg_cls(im.jpeg) for im in prepared.images)
@@ -800,7 +800,7 @@ class DebateEngine:
             content.extend(item_parts)
             content.append(transcript_text(state.said) + "\n\n" + instruction)
             context = UnboundedChatCompletionContext()
-            messages = [MultiModalMessage(content=content, source="moderator")]
+            messages: list[Any] = [MultiModalMessage(content=content, source="moderator")]
         else:
             initial: list[Any] = []
             for i, (images, answer) in enumerate(examples, 1):

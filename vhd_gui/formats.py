@@ -461,7 +461,7 @@ def _import_jsonl(store: Store, text: str, index: MediaIndex, report: ImportRepo
         report.rows += 1
         try:
             obj = json.loads(raw_line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             report.malformed.append(RowProblem(line, "", f"not JSON: {exc.msg}"))
             continue
         if not isinstance(obj, dict) or not isinstance(obj.get("path"), str) or not obj["path"].strip():

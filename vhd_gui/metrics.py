@@ -345,8 +345,8 @@ def agreement_by(rows: Iterable[VerdictRow], by: str, seed: int = DEFAULT_SEED) 
     cells: dict[str, dict[tuple[str, str], int]] = {}
     for r in _labelled(rows):
         group = cells.setdefault(key(r), {})
-        pair = (r.human_label, r.model_label)
-        group[pair] = group.get(pair, 0) + 1  # type: ignore[index]
+        pair = (r.human_label or "", r.model_label or "")  # _labelled: both are set
+        group[pair] = group.get(pair, 0) + 1
     confusions = {
         k: Confusion(v.get(("yes", "yes"), 0), v.get(("yes", "no"), 0), v.get(("no", "yes"), 0), v.get(("no", "no"), 0))
         for k, v in cells.items()

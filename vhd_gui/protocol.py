@@ -32,7 +32,7 @@ class Role(StrEnum):
     CRITIC = "critic"
 
     @property
-    def title(self) -> str:
+    def display_name(self) -> str:
         return _ROLE_TITLES[self]
 
     @property
@@ -66,8 +66,8 @@ class Turn:
     @property
     def label(self) -> str:
         if self.role.is_debater:
-            return f"{self.role.title}, round {self.round + 1}"
-        return self.role.title
+            return f"{self.role.display_name}, round {self.round + 1}"
+        return self.role.display_name
 
 
 def turn_order(rounds: int = DEFAULT_ROUNDS, critic: bool = False) -> list[Turn]:

@@ -263,12 +263,12 @@ class BatchPanel(QWidget):
         s = self.qsettings
         s.beginGroup(_PREFS)
         try:
-            self.concurrency.setValue(int(s.value("concurrency", 4)))
-            self.rpm.setValue(int(s.value("rpm", 0)))
+            self.concurrency.setValue(int(str(s.value("concurrency", 4))))
+            self.rpm.setValue(int(str(s.value("rpm", 0))))
             i = self.budget_kind.findData(str(s.value("budget_kind", BUDGET_NONE)))
             self.budget_kind.setCurrentIndex(max(0, i))
             self._budget_kind_changed()
-            self.budget.setValue(float(s.value("budget", 0) or 0))
+            self.budget.setValue(float(str(s.value("budget", 0) or 0)))
             self.use_cache.setChecked(str(s.value("use_cache", True)).lower() in ("1", "true"))
         except (TypeError, ValueError):
             pass  # a hand-edited settings file: keep the defaults

@@ -199,9 +199,9 @@ class ItemDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
         painter.save()
-        rect = option.rect  # type: ignore[attr-defined]
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
-        pal = option.palette  # type: ignore[attr-defined]
+        rect = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        pal = option.palette
         if selected:
             painter.fillRect(rect, pal.color(QPalette.ColorRole.Highlight))
         text_colour = pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
@@ -228,7 +228,7 @@ class ItemDelegate(QStyledItemDelegate):
         name = os.path.basename(path)
         x = box.right() + 8
         painter.setPen(text_colour)
-        font = QFont(option.font)  # type: ignore[attr-defined]
+        font = QFont(option.font)
         painter.setFont(font)
         fm = painter.fontMetrics()
         name_rect = QRect(x, rect.top() + 4, rect.right() - x - 4, fm.height())

@@ -56,7 +56,7 @@ class RolePanel(QFrame):
         super().__init__(parent)
         self.role = role
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.title = QLabel(f"<b>{role.title}</b>")
+        self.title = QLabel(f"<b>{role.display_name}</b>")
         self.title.setStyleSheet(f"color: {_ROLE_COLOURS[role]};")
         self.state_label = QLabel("")
         self.state_label.setStyleSheet("color: palette(mid);")

@@ -12,6 +12,7 @@ import concurrent.futures
 import logging
 import os
 from collections.abc import Callable
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,7 +140,9 @@ class MainWindow(QMainWindow):
         self.verdict.auto_advance.setChecked(bool(self.ui_prefs["auto_advance"]))
         self.verdict.auto_advance.toggled.connect(self._auto_advance_toggled)
         self.verdict.did_pick_digit.connect(lambda d: self.decide_category((d - 1) % 10))
-        self.verdict.category.lineEdit().returnPressed.connect(self._category_entered)
+        category_line = self.verdict.category.lineEdit()
+        assert category_line is not None
+        category_line.returnPressed.connect(self._category_entered)
 
         self.batch_panel = BatchPanel(self, self.cache, self.qsettings)
         self.batch_panel.did_start_item.connect(self._batch_started_item)
@@ -241,8 +244,8 @@ class MainWindow(QMainWindow):
             "help": self.show_help,
             "quit": self.close,
         }
-        for i in range(len(DEFAULT_CATEGORIES)):
-            handlers[f"category_{i + 1}"] = lambda i=i: self.decide_category(i)
+        for n in range(len(DEFAULT_CATEGORIES)):
+            handlers[f"category_{n + 1}"] = partial(self.decide_category, n)
         short_labels = {"run": "Run", "rerun": "Re-run", "cancel": "Cancel", "accept": "Accept", "harmful": "Harmful…",
                         "not_harmful": "Not harmful", "undo": "Undo", "next": "Next", "prev": "Previous",
                         "next_undecided": "Next undecided", "walk_queue": "Walk the review queue",
@@ -257,8 +260,8 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, h=handler: h())
             self.addAction(action)
             self.actions_by_id[spec.id] = action
-        for i in ("walk_queue", "walk_audit"):
-            self.actions_by_id[i].setCheckable(True)
+        for action_id in ("walk_queue", "walk_audit"):
+            self.actions_by_id[action_id].setCheckable(True)
         self._apply_keys()
 
     def _apply_keys(self) -> None:
@@ -273,8 +276,8 @@ class MainWindow(QMainWindow):
         a = self.actions_by_id
         mb = self.menuBar()
         m = mb.addMenu("&File")
-        for i in ("open_folder", "open_store"):
-            m.addAction(a[i])
+        for action_id in ("open_folder", "open_store"):
+            m.addAction(a[action_id])
         m.addSeparator()
         m.addAction(a["import"])
         exp = m.addMenu("&Export")
@@ -288,8 +291,8 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(a["quit"])
         m = mb.addMenu("&Debate")
-        for i in ("run", "rerun", "cancel"):
-            m.addAction(a[i])
+        for action_id in ("run", "rerun", "cancel"):
+            m.addAction(a[action_id])
         m.addSeparator()
         for scope, label in ((SCOPE_ALL, "Batch on all items…"), (SCOPE_FILTERED, "Batch on the items shown…"),
                              (SCOPE_SELECTED, "Batch on the selected items…")):
@@ -297,8 +300,8 @@ class MainWindow(QMainWindow):
             act.setObjectName(f"action_batch_{scope}")
             act.triggered.connect(lambda _c=False, sc=scope: self.show_batch(sc))
         m = mb.addMenu("&Label")
-        for i in ("accept", "harmful", "not_harmful"):
-            m.addAction(a[i])
+        for action_id in ("accept", "harmful", "not_harmful"):
+            m.addAction(a[action_id])
         cats = m.addMenu("Harmful &category")
         for i in range(len(DEFAULT_CATEGORIES)):
             cats.addAction(a[f"category_{i + 1}"])
@@ -306,16 +309,16 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(a["undo"])
         m = mb.addMenu("&Go")
-        for i in ("next", "prev", "next_undecided"):
-            m.addAction(a[i])
+        for action_id in ("next", "prev", "next_undecided"):
+            m.addAction(a[action_id])
         m.addSeparator()
-        for i in ("walk_queue", "walk_audit"):
-            m.addAction(a[i])
+        for action_id in ("walk_queue", "walk_audit"):
+            m.addAction(a[action_id])
         m.addSeparator()
         m.addAction(a["search"])
         m = mb.addMenu("&View")
-        for i in ("show_debate", "show_batch", "show_review"):
-            m.addAction(a[i])
+        for action_id in ("show_debate", "show_batch", "show_review"):
+            m.addAction(a[action_id])
         m.addSeparator()
         m.addAction(a["reveal"])
         self.safe_action = m.addAction("Safe view (blur until revealed)")
@@ -327,8 +330,8 @@ class MainWindow(QMainWindow):
         self.gray_action.setChecked(bool(self.ui_prefs["safe_view_grayscale"]))
         self.gray_action.toggled.connect(self._gray_toggled)
         m.addSeparator()
-        for i in ("zoom_in", "zoom_out", "zoom_fit"):
-            m.addAction(a[i])
+        for action_id in ("zoom_in", "zoom_out", "zoom_fit"):
+            m.addAction(a[action_id])
         m = mb.addMenu("&Help")
         m.addAction(a["help"])
 

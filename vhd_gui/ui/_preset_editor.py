@@ -222,7 +222,7 @@ class _ExamplesTable(QTableWidget):
         self.setItem(row, 1, QTableWidgetItem(answer))
         return row
 
-    def items(self) -> list[dict[str, Any]]:
+    def example_items(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for row in range(self.rowCount()):
             files_cell, answer_cell = self.item(row, 0), self.item(row, 1)
@@ -364,7 +364,7 @@ class PresetEditor(QTabWidget):
                 instructions.pop(key, None)  # an emptied later-round line falls back to round 1
         data["instructions"] = instructions
         examples = dict(data.get("examples", {}) or {})
-        examples["item"] = self.examples.items()
+        examples["item"] = self.examples.example_items()
         data["examples"] = examples
         return data
 
@@ -588,7 +588,7 @@ class PresetPanel(QWidget):
     def missing_example_files(self) -> tuple[int, list[str]]:
         """(number of example files, those not found) for the examples in the editor."""
         base = self._examples_base()
-        files = [f for item in self.editor.examples.items() for f in item["files"]]
+        files = [f for item in self.editor.examples.example_items() for f in item["files"]]
         if base is None:
             return len(files), []
         return len(files), [f for f in files if not (base / f).is_file()]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
@@ -446,7 +446,7 @@ class ReviewPanel(QWidget):
         written: list[Path] = []
         for key, image in (("confusion", confusion), ("categories", bars)):
             path = target.with_name(names[key])
-            if not image.save(str(path), "PNG"):
+            if not image.save(str(path), "PNG"):  # type: ignore[call-overload]  # the stub says bytes; the binding takes str
                 raise OSError(f"cannot write {path}")
             written.append(path)
         render = metrics.report_html if target.suffix.lower() in (".html", ".htm") else metrics.report_markdown
@@ -474,7 +474,7 @@ class ReviewPanel(QWidget):
         if isinstance(result, BaseException):
             self.headline.setText(f"Cannot compute the figures: {result}")
         elif generation == self._generation:
-            summary, rows = result  # type: ignore[misc]
+            summary, rows = cast("tuple[Any, list[Any]]", result)
             self._rows = rows
             self._summary = summary
             self._show_summary(summary)

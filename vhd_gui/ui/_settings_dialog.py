@@ -92,7 +92,7 @@ class _RoleForm(QGroupBox):
     changed = Signal()
 
     def __init__(self, role: Role, endpoint: RoleEndpoint, parent: QWidget | None = None) -> None:
-        super().__init__(role.title, parent)
+        super().__init__(role.display_name, parent)
         self.role = role
         self.base_url = QLineEdit(endpoint.base_url)
         self.base_url.setPlaceholderText("empty: $OPENAI_BASE_URL or OpenAI")
@@ -492,7 +492,9 @@ class _ViewTab(QWidget):
         row = self._append("new category")
         self._renumber()
         self.categories.setCurrentCell(row, 0)
-        self.categories.editItem(self.categories.item(row, 0))
+        cell = self.categories.item(row, 0)
+        if cell is not None:
+            self.categories.editItem(cell)
         self.changed.emit()
 
     def _on_remove(self) -> None:

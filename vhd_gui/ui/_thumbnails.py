@@ -156,5 +156,5 @@ class ThumbnailLoader(QObject):
                 os.replace(tmp, target)
             except OSError:
                 log.debug("cannot write thumbnail cache %s", target, exc_info=True)
-        image = QImage.fromData(data, "JPEG")
+        image = QImage.fromData(data, "JPEG")  # type: ignore[arg-type]  # stub says bytes; the binding takes str
         return image.convertToFormat(QImage.Format.Format_RGB32) if not image.isNull() else image

@@ -41,7 +41,9 @@ class VerdictBar(QWidget):
         self.category.setEditable(True)
         self.category.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.category.setMinimumWidth(220)
-        self.category.lineEdit().setPlaceholderText("category (H, then 1-0 or type)")
+        line = self.category.lineEdit()
+        assert line is not None  # an editable combo box always has one
+        line.setPlaceholderText("category (H, then 1-0 or type)")
         self.note = QLineEdit(placeholderText="note (optional, Ctrl+N)")
         self.auto_advance = QCheckBox("auto-advance")
         self.auto_advance.setChecked(True)
@@ -76,7 +78,7 @@ class VerdictBar(QWidget):
         grid.setColumnStretch(3, 1)
         self.is_picking = False
         self.category.installEventFilter(self)
-        self.category.lineEdit().installEventFilter(self)
+        line.installEventFilter(self)
         self.set_categories([])
 
     def set_categories(self, from_store: list[str]) -> None:

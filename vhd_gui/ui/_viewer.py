@@ -50,7 +50,7 @@ def _decode_frames(path: str, frames: list[int | None]) -> list[QImage]:
     out = []
     for f in frames:
         try:
-            out.append(QImage.fromData(thumbnail_jpeg(path, FRAME_SIDE, frame=f), "JPEG"))
+            out.append(QImage.fromData(thumbnail_jpeg(path, FRAME_SIDE, frame=f), "JPEG"))  # type: ignore[arg-type]  # stub says bytes; the binding takes str
         except MediaError:
             out.append(QImage())
     return out
