@@ -15,7 +15,7 @@ import pytest_asyncio
 
 os.environ.setdefault("QT_API", "pyside6")
 
-from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox  # noqa: E402
 
 from fakeserver import FakeServer  # noqa: E402
@@ -152,3 +152,29 @@ async def make_window(qtbot: Any, server: FakeServer) -> AsyncIterator[Callable[
             await asyncio.wait(tasks, timeout=5)
     assert all(not th.is_alive() for th in threads), "thumbnail workers left running"
     await asyncio.sleep(0.05)  # let engine clients close on this loop
+
+
+# ------------------------------------------------------------------ helpers the window tests share
+
+
+async def opened(make_window: Callable[..., Any], folder: Path, **debate: Any) -> Any:
+    """A new window on ``folder``, once its scan finished and an item is current."""
+    w = make_window(**debate)
+    done: list[int] = []
+    w.did_finish_scan.connect(done.append)
+    assert w.open_path(folder)
+    await wait_until(lambda: done, what="the scan")
+    await wait_until(lambda: w.current is not None, what="a current item")
+    return w
+
+
+def key(qtbot: Any, w: Any, k: Qt.Key, mod: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+    """Press a key where a person's key press would go."""
+    qtbot.keyClick(w.focusWidget() or w.browser.view, k, mod)
+
+
+def select(w: Any, name: str) -> None:
+    """Make the item whose path ends with ``name`` current, as a click in the list would."""
+    row = next(i for i, p in enumerate(w.model.paths) if p.endswith(name))
+    w.browser.view.setCurrentIndex(w.model.index(row))
+    w.browser.view.setFocus()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Dialogs, wait_until
+from conftest import Dialogs, key, opened, select, wait_until
 from PySide6.QtCore import QModelIndex, Qt
 
 from vhd_gui.ui._batch_panel import SCOPE_ALL, SCOPE_FILTERED, SCOPE_SELECTED
@@ -29,27 +29,14 @@ def eight_images(tmp_path: Path) -> Path:
     return folder
 
 
-async def opened(make_window: Any, folder: Path, **debate: Any) -> Any:
-    w = make_window(**debate)
-    done: list[int] = []
-    w.did_finish_scan.connect(done.append)
-    assert w.open_path(folder)
-    await wait_until(lambda: done, what="the scan")
-    await wait_until(lambda: w.current is not None, what="a current item")
-    return w
 
 
 def click(qtbot: Any, button: Any) -> None:
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
-def key(qtbot: Any, w: Any, k: Qt.Key, mod: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
-    qtbot.keyClick(w.focusWidget() or w.browser.view, k, mod)
 
 
-def select(w: Any, name: str) -> None:
-    w.browser.view.setCurrentIndex(w.model.index(w.model.row_of(name)))
-    w.browser.view.setFocus()
 
 
 async def stopped(w: Any, timeout: float = 60) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Dialogs, wait_until
+from conftest import Dialogs, key, opened, select, wait_until
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 
@@ -21,24 +21,10 @@ pytestmark = [pytest.mark.gui, pytest.mark.asyncio(loop_scope="session")]
 DEBATE_ORDER = [("affirmative", 0), ("negative", 0), ("affirmative", 1), ("negative", 1), ("judge", 0)]
 
 
-async def opened(make_window: Any, folder: Path, **debate: Any) -> Any:
-    w = make_window(**debate)
-    done: list[int] = []
-    w.did_finish_scan.connect(done.append)
-    assert w.open_path(folder)
-    await wait_until(lambda: done, what="the scan")
-    await wait_until(lambda: w.current is not None, what="a current item")
-    return w
 
 
-def key(qtbot: Any, w: Any, k: Qt.Key, mod: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
-    qtbot.keyClick(w.focusWidget() or w.browser.view, k, mod)
 
 
-def select(w: Any, name: str) -> None:
-    row = next(i for i, p in enumerate(w.model.paths) if p.endswith(name))
-    w.browser.view.setCurrentIndex(w.model.index(row))
-    w.browser.view.setFocus()
 
 
 async def run_to_verdict(qtbot: Any, w: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from conftest import key, opened, wait_until
 from PySide6.QtCore import Qt
 
 from vhd_gui.record import DebateRecord, EndpointInfo, TurnRecord
@@ -60,19 +60,12 @@ def reviewed_folder(tmp_path: Path) -> Path:
     return folder
 
 
-async def opened(make_window: Any, folder: Path) -> Any:
-    w = make_window()
-    done: list[int] = []
-    w.did_finish_scan.connect(done.append)
-    assert w.open_path(folder)
-    await wait_until(lambda: done, what="the scan")
-    await wait_until(lambda: w.current is not None, what="a current item")
+async def opened_walking(make_window: Any, folder: Path) -> Any:
+    w = await opened(make_window, folder)
     w.verdict.auto_advance.setChecked(True)
     return w
 
 
-def key(qtbot: Any, w: Any, k: Qt.Key, mod: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
-    qtbot.keyClick(w.focusWidget() or w.browser.view, k, mod)
 
 
 async def refreshed(w: Any, trigger: Any) -> None:
@@ -89,7 +82,7 @@ async def refreshed(w: Any, trigger: Any) -> None:
 
 
 async def test_review_figures_follow_each_decision(make_window: Any, reviewed_folder: Path, qtbot: Any) -> None:
-    w = await opened(make_window, reviewed_folder)
+    w = await opened_walking(make_window, reviewed_folder)
     panel = w.review
     assert panel is not None and w.side_tabs.widget(2) is panel
     await refreshed(w, lambda: key(qtbot, w, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier))  # Ctrl+3 shows it
@@ -116,7 +109,7 @@ async def test_review_figures_follow_each_decision(make_window: Any, reviewed_fo
 async def test_the_review_panel_waits_for_the_folder_and_is_refreshed_when_shown(
     make_window: Any, reviewed_folder: Path, qtbot: Any
 ) -> None:
-    w = await opened(make_window, reviewed_folder)
+    w = await opened_walking(make_window, reviewed_folder)
     assert w.side_tabs.currentIndex() == 0
     w.open_item("p01.png")
     key(qtbot, w, Qt.Key.Key_N)  # decided while the panel is hidden: nothing computed yet
@@ -126,7 +119,7 @@ async def test_the_review_panel_waits_for_the_folder_and_is_refreshed_when_shown
 
 
 async def test_queue_walk_follows_the_review_queue_and_its_list_opens_items(make_window: Any, reviewed_folder: Path, qtbot: Any) -> None:
-    w = await opened(make_window, reviewed_folder)
+    w = await opened_walking(make_window, reviewed_folder)
     panel = w.review
     w.side_tabs.setCurrentIndex(2)
     await wait_until(lambda: panel.summary() is not None, timeout=20, what="the figures")
@@ -177,7 +170,7 @@ async def test_queue_walk_follows_the_review_queue_and_its_list_opens_items(make
 
 
 async def test_audit_walk_follows_the_drawn_sample(make_window: Any, reviewed_folder: Path, qtbot: Any) -> None:
-    w = await opened(make_window, reviewed_folder)
+    w = await opened_walking(make_window, reviewed_folder)
     panel = w.review
     w.side_tabs.setCurrentIndex(2)
     await wait_until(lambda: panel.summary() is not None, timeout=20, what="the figures")
@@ -199,7 +192,7 @@ async def test_audit_walk_follows_the_drawn_sample(make_window: Any, reviewed_fo
 
 
 async def test_an_item_the_list_does_not_show_still_opens_from_the_queue(make_window: Any, reviewed_folder: Path, qtbot: Any) -> None:
-    w = await opened(make_window, reviewed_folder)
+    w = await opened_walking(make_window, reviewed_folder)
     w.browser.search.setText("p00")  # the list now shows one item
     await wait_until(lambda: w.model.rowCount() == 1, what="the filtered list")
     w.review.item_activated.emit("p05.png")
