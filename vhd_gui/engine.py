@@ -901,12 +901,3 @@ def _yes_probability(first: Any) -> float | None:
     if p_yes + p_no == 0:
         return None
     return round(p_yes / (p_yes + p_no), 4)
-
-
-async def run_to_end(engine: DebateEngine, path: str | Path, **kw: Any) -> DebateFailed | VerdictReached:
-    """Run a debate and return its last event (for callers that need no stream)."""
-    last: Any = None
-    async for ev in engine.run(path, **kw):
-        last = ev
-    assert isinstance(last, (DebateFailed, VerdictReached))
-    return last
