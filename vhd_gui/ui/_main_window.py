@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_DELAY_MS = 3000
 FIRST_SCAN_BATCH = 200
-SCAN_BATCH = 2000
+SCAN_BATCH = 500
 ANNOTATION_FILE = {"vhd11k-json": "annotations_vhd11k.json", "vhd11k-csv": "annotations_vhd11k.csv"}
 DEFAULT_UI_PREFS: dict[str, Any] = {
     "safe_view": True,
