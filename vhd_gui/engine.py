@@ -578,7 +578,8 @@ class DebateEngine:
             turn_started = time.monotonic()
             outcome: dict[str, Any] = {}
             try:
-                hit = self._cache_lookup(cache_base, turn, rt, preset, state, frames) if cache_base is not None else None
+                key = self._cache_key(cache_base, turn, rt, preset, state, frames) if cache_base is not None else None
+                hit = self.cache.get(key) if (self.cache is not None and key is not None) else None
                 if hit is not None:
                     yield TurnStarted(turn, rt.endpoint.resolved_model(), 1)
                     yield TokenReceived(turn, hit.text)
@@ -586,8 +587,8 @@ class DebateEngine:
                 else:
                     async for ev in self._run_turn(turn, rt, preset, media_images, examples if turn.role is Role.JUDGE else [], state, frames, outcome):
                         yield ev
-                    if cache_base is not None:
-                        self._cache_store(cache_base, turn, rt, preset, state, frames, outcome)
+                    if self.cache is not None and key is not None:
+                        self.cache.put(key, outcome["text"], outcome["prompt_tokens"], outcome["completion_tokens"])
             except ProviderRefused as exc:
                 verdict = api_refused_verdict()
                 self._finish_record(record, verdict, state, started)
@@ -639,7 +640,7 @@ class DebateEngine:
             "max_side": s.max_side,
         }
 
-    def _cache_parts(self, base: dict[str, Any], turn: Turn, rt: _RoleRuntime, preset: Preset, state: _DebateState, frames: int) -> str:
+    def _cache_key(self, base: dict[str, Any], turn: Turn, rt: _RoleRuntime, preset: Preset, state: _DebateState, frames: int) -> str:
         from vhd_gui.cache import cache_key
 
         ep, s = rt.endpoint, self.settings
@@ -656,15 +657,6 @@ class DebateEngine:
                 "transcript": [[x.turn.role.value, x.turn.round, x.text] for x in state.said],
             }
         )
-
-    def _cache_lookup(self, base: dict[str, Any], turn: Turn, rt: _RoleRuntime, preset: Preset, state: _DebateState, frames: int) -> Any:
-        assert self.cache is not None
-        return self.cache.get(self._cache_parts(base, turn, rt, preset, state, frames))
-
-    def _cache_store(self, base: dict[str, Any], turn: Turn, rt: _RoleRuntime, preset: Preset, state: _DebateState, frames: int, outcome: dict[str, Any]) -> None:
-        assert self.cache is not None
-        key = self._cache_parts(base, turn, rt, preset, state, frames)
-        self.cache.put(key, outcome["text"], outcome["prompt_tokens"], outcome["completion_tokens"])
 
     @staticmethod
     def _sum_usage(record: DebateRecord) -> None:
