@@ -399,6 +399,15 @@ def sample_frame_indices(frame_count: int, k: int) -> list[int]:
     return [int((j + 0.5) * frame_count / k) for j in range(k)]
 
 
+def _supported_kind(p: Path) -> str:
+    """'image' or 'video', or a MediaError that says why the file can't be used."""
+    kind = kind_of(p)
+    if kind is None:
+        _check_file(p)
+        raise MediaError(p, f"not a supported image or video (unknown extension {p.suffix or '(none)'!r})")
+    return kind
+
+
 def prepare(
     path: str | os.PathLike[str],
     *,
@@ -412,10 +421,7 @@ def prepare(
         raise ValueError("max_side must be at least 1")
     if frames < 1:
         raise ValueError("frames must be at least 1")
-    kind = kind_of(p)
-    if kind is None:
-        _check_file(p)
-        raise MediaError(p, f"not a supported image or video (unknown extension {p.suffix or '(none)'!r})")
+    kind = _supported_kind(p)
     try:
         if kind == "image":
             return _prepare_image(p, max_side, jpeg_quality)
@@ -630,10 +636,7 @@ def thumbnail_jpeg(path: str | os.PathLike[str], size: int = 256, *, frame: int 
     frame ``frame`` (default: the middle one by the container's count, which is good enough
     for a picture and avoids validating the count). Raises MediaError."""
     p = Path(path)
-    kind = kind_of(p)
-    if kind is None:
-        _check_file(p)
-        raise MediaError(p, f"not a supported image or video (unknown extension {p.suffix or '(none)'!r})")
+    kind = _supported_kind(p)
     try:
         if kind == "image":
             im = load_image(p, max_side=size)
