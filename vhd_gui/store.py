@@ -803,21 +803,7 @@ class Store:
             n = self._conn.execute("SELECT count(*) FROM debates WHERE item_id = ?", (item_id,)).fetchone()[0]
             history = self._history(item_id)
             debate = self._load_debate(debate_id, rel) if debate_id is not None else None
-        return ItemRecord(
-            path=rel,
-            kind=kind,
-            size=size,
-            mtime=mtime,
-            status=status,
-            final_label=final_label,
-            final_category=final_category,
-            updated_at=updated_at,
-            debate=debate,
-            debate_id=debate_id,
-            debate_count=int(n),
-            human=_current_human(history),
-            history=history,
-        )
+        return _item_record((rel, kind, size, mtime, status, final_label, final_category, updated_at, debate_id), debate, history, int(n))
 
     def iter_records(self, kind: str | None = None, with_history: bool = True, chunk: int = 2000) -> Iterator[ItemRecord]:
         """Every item's full record in path order, fetched in chunks (for exports and metrics)."""
@@ -847,28 +833,13 @@ class Store:
         debates = self._load_debates(debate_ids)
         histories = self._load_histories([r[0] for r in items]) if with_history else {}
         out: list[ItemRecord] = []
-        for item_id, rel, kind_, size, mtime, status, final_label, final_category, updated_at, debate_id in items:
-            history = histories.get(item_id, [])
+        for item_id, *fields in items:
+            rel, kind_, debate_id = fields[0], fields[1], fields[8]
             debate = debates.get(debate_id) if debate_id is not None else None
             if debate is not None:
                 debate.path, debate.kind = rel, kind_
-            out.append(
-                ItemRecord(
-                    path=rel,
-                    kind=kind_,
-                    size=size,
-                    mtime=mtime,
-                    status=status,
-                    final_label=final_label,
-                    final_category=final_category,
-                    updated_at=updated_at,
-                    debate=debate,
-                    debate_id=debate_id,
-                    debate_count=1 if debate_id is not None else 0,  # not counted in bulk
-                    human=_current_human(history),
-                    history=history,
-                )
-            )
+            # Debates are not counted in bulk: 1 when there is a current one.
+            out.append(_item_record(tuple(fields), debate, histories.get(item_id, []), 1 if debate_id is not None else 0))
         return out
 
     def _load_debates(self, ids: list[int]) -> dict[int, DebateRecord]:
@@ -1182,6 +1153,26 @@ def _debate_from_row(rel: str, kind: str, r: Sequence[Any], turns: list[TurnReco
         error_kind=r[17],
         error=r[18],
         judge_yes_prob=r[19],
+    )
+
+
+def _item_record(row: Sequence[Any], debate: DebateRecord | None, history: list[DecisionEntry], debate_count: int) -> ItemRecord:
+    """An ItemRecord from (path, kind, size, mtime, status, final_label, final_category, updated_at, debate_id)."""
+    rel, kind, size, mtime, status, final_label, final_category, updated_at, debate_id = row
+    return ItemRecord(
+        path=rel,
+        kind=kind,
+        size=size,
+        mtime=mtime,
+        status=status,
+        final_label=final_label,
+        final_category=final_category,
+        updated_at=updated_at,
+        debate=debate,
+        debate_id=debate_id,
+        debate_count=debate_count,
+        human=_current_human(history),
+        history=history,
     )
 
 
