@@ -4,9 +4,14 @@ can read a real API key or a user's settings."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from fakeserver import FakeServer
+from helpers import TEST_KEY, TEST_KEY_ENV
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,3 +30,27 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "AZURE_OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture
+def make_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FakeServer]]:
+    """Start OpenAI-compatible test servers on 127.0.0.1 (keyword arguments go to FakeServer);
+    the key they expect is put in $VHD_TEST_KEY. All of them stop after the test."""
+    started: list[FakeServer] = []
+
+    def make(**options: Any) -> FakeServer:
+        options.setdefault("api_key", TEST_KEY)
+        monkeypatch.setenv(TEST_KEY_ENV, options["api_key"])
+        srv = FakeServer(**options).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def server(make_server: Callable[..., FakeServer]) -> FakeServer:
+    """The default test server: scripted answers, the test key."""
+    return make_server()

@@ -9,6 +9,8 @@ from PIL import Image
 from vhd_gui.config import Settings
 
 TEST_KEY_ENV = "VHD_TEST_KEY"
+# The key every test server expects; tests also check that it never reaches a file or an output.
+TEST_KEY = "sk-test-secret-0123456789abcdefghij"
 
 
 def settings_for(base_url: str, *, model: str = "fake-vlm", **debate: object) -> Settings:

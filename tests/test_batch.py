@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,9 @@ from vhd_gui.media import scan
 from vhd_gui.store import Store
 
 from fakeserver import FakeServer
-from helpers import TEST_KEY_ENV, settings_for, settled_tasks, write_image
+from helpers import TEST_KEY, TEST_KEY_ENV, settings_for, settled_tasks, write_image
 
-KEY = "sk-batch-0123456789abcdefghijkl"
+KEY = TEST_KEY
 
 
 def judge_by_colour(body: dict[str, Any]) -> str:
@@ -65,10 +65,9 @@ async def drain(run: BatchRun) -> BatchStopped:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
-    monkeypatch.setenv(TEST_KEY_ENV, KEY)
-    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}) as srv:
-        yield srv
+def server(make_server: Callable[..., FakeServer]) -> FakeServer:
+    """A judge that answers by the picture's colour, so each verdict can be checked."""
+    return make_server(answers={"judge": judge_by_colour})
 
 
 @pytest.mark.asyncio

@@ -6,21 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from fakeserver import FakeServer
-from helpers import write_image, write_video
+from helpers import TEST_KEY, write_image, write_video
 
-KEY = "sk-cli-secret-0123456789abcdefghij"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer(api_key=KEY) as srv:
-        yield srv
+KEY = TEST_KEY
 
 
 def cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +23,11 @@ from vhd_gui.engine import (
 from vhd_gui.protocol import Role
 
 from fakeserver import FakeServer, Fault
-from helpers import TEST_KEY_ENV, settings_for, settled_tasks, write_image, write_video
+from helpers import TEST_KEY, TEST_KEY_ENV, settings_for, settled_tasks, write_image, write_video
 
 pytestmark = pytest.mark.asyncio
 
-SECRET = "sk-test-secret-0123456789abcdefghij"
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
-    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
-    with FakeServer(api_key=SECRET) as srv:
-        yield srv
+SECRET = TEST_KEY
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from vhd_gui._cli_debate import settings_from_args
-from vhd_gui.cli import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError, settings_from_args
 
 
 def _fmt_duration(seconds: float | None) -> str:

@@ -9,16 +9,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from vhd_gui.cli import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError
-from vhd_gui.config import ConfigError, Settings, apply_overrides, load_settings
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings file (or --config), then the common command-line options on top."""
-    try:
-        return apply_overrides(load_settings(getattr(args, "config", None)), args)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError, settings_from_args
+from vhd_gui.config import Settings
 
 
 class _Printer:

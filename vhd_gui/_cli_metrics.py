@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vhd_gui import metrics
-from vhd_gui.cli import EXIT_OK, UsageError
+from vhd_gui._cli_common import EXIT_OK, UsageError
 from vhd_gui.store import Store, StoreError, VerdictRow
 
 _BY_TITLES = {"kind": "kind", "category": "human category", "model": "judge model / preset"}

@@ -1,4 +1,4 @@
-"""`vhd-annotator import` and `vhd-annotator export` (DESIGN §6)."""
+"""`vhd-annotator import` and `vhd-annotator export`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vhd_gui.cli import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from vhd_gui.formats import FormatError, default_export_path, export_store, import_file
 from vhd_gui.store import STORE_DIR_NAME, Store, StoreError
 

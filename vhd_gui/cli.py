@@ -1,4 +1,4 @@
-"""`vhd-annotator`: the GUI launcher and the headless subcommands (DESIGN §6, a stable contract).
+"""`vhd-annotator`: the GUI launcher and the headless subcommands (a stable contract: scripts depend on it).
 
 This module imports only the standard library so that ``--version`` and ``--help`` are
 instant; each subcommand's handler module is imported when that subcommand runs.
@@ -11,16 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from vhd_gui import __version__
-
-EXIT_OK = 0
-EXIT_ITEMS_FAILED = 1
-EXIT_USAGE = 2
+from vhd_gui._cli_common import EXIT_USAGE, UsageError, non_negative_float, positive_int
 
 SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics")
-
-
-class UsageError(Exception):
-    """A usage or configuration problem: the CLI prints its one-line reason and exits 2."""
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -33,34 +26,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="environment variable that holds the API key (default OPENAI_API_KEY); keys are never read from the command line",
     )
     g.add_argument("--config", metavar="FILE", help="settings TOML, or an autogen OAI_CONFIG_LIST JSON file")
-    g.add_argument("--rounds", type=_positive_int, metavar="N", help="debate rounds (default 2)")
-    g.add_argument("--frames", type=_positive_int, metavar="K", help="frames sampled from a video (default 5)")
+    g.add_argument("--rounds", type=positive_int, metavar="N", help="debate rounds (default 2)")
+    g.add_argument("--frames", type=positive_int, metavar="K", help="frames sampled from a video (default 5)")
     g.add_argument("--preset", metavar="NAME|FILE", help="prompt preset: vhd11k-image, vhd11k-video or a .toml/.json file")
     g.add_argument("--examples-folder", metavar="DIR", help="folder holding the preset's in-context example files")
     g.add_argument("--critic", action="store_true", default=None, help="add the critic after the judge")
     g.add_argument("--layout", choices=("flat", "chat"), help="message layout (default flat: one system + one user message)")
-    g.add_argument("--max-side", type=_positive_int, metavar="PX", help="longest side of the image sent (default 1024)")
+    g.add_argument("--max-side", type=positive_int, metavar="PX", help="longest side of the image sent (default 1024)")
     g.add_argument("--timeout", type=float, metavar="S", help="overall deadline per turn in seconds (default 180)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,14 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batch", help="debate every item of a folder")
     p.add_argument("folder", metavar="FOLDER")
-    p.add_argument("--concurrency", type=_positive_int, default=4, metavar="N")
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="debate at most N items")
+    p.add_argument("--concurrency", type=positive_int, default=4, metavar="N")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="debate at most N items")
     p.add_argument("--store", metavar="FILE", help="annotation store (default FOLDER/.vhd-annotator/annotations.sqlite)")
     p.add_argument("--redo", action="store_true", help="debate items that already have a debate again")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--budget-usd", type=_non_negative_float, metavar="X")
-    budget.add_argument("--budget-tokens", type=_positive_int, metavar="N")
-    p.add_argument("--rpm", type=_positive_int, metavar="N", help="at most N requests per minute")
+    budget.add_argument("--budget-usd", type=non_negative_float, metavar="X")
+    budget.add_argument("--budget-tokens", type=positive_int, metavar="N")
+    p.add_argument("--rpm", type=positive_int, metavar="N", help="at most N requests per minute")
     p.add_argument("--no-cache", action="store_true", help="do not reuse cached responses")
     _add_common(p)
 

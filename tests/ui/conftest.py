@@ -19,9 +19,7 @@ from PySide6.QtCore import QCoreApplication, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox  # noqa: E402
 
 from fakeserver import FakeServer  # noqa: E402
-from helpers import TEST_KEY_ENV, settings_for, write_image, write_video  # noqa: E402
-
-TEST_KEY = "sk-ui-test-key"
+from helpers import settings_for, write_image, write_video  # noqa: E402
 
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:
@@ -104,10 +102,9 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> Dialogs:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
-    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
-    with FakeServer(api_key=TEST_KEY, token_delay=0.002) as srv:
-        yield srv
+def server(make_server: Callable[..., FakeServer]) -> FakeServer:
+    """Tokens a little apart, so that the window's tests see a debate stream."""
+    return make_server(token_delay=0.002)
 
 
 @pytest.fixture
