@@ -42,15 +42,22 @@ def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+class CacheUnavailable(OSError):
+    """The cache file cannot be opened or is not a cache: callers go on without a cache."""
+
+
 class ResponseCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")  # a lost cache entry only costs a request
-        self._conn.execute(_SCHEMA)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")  # a lost cache entry only costs a request
+            self._conn.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise CacheUnavailable(f"{self.path}: {exc}") from exc
         self.hits = 0
         self.misses = 0
 

@@ -977,13 +977,11 @@ class MainWindow(QMainWindow):
     # ================================================================ response cache
     def _open_cache(self) -> ResponseCache | None:
         """The app's one response cache (platformdirs cache folder); None if it cannot open."""
-        import sqlite3
-
         from vhd_gui.cache import ResponseCache
 
         try:
             return ResponseCache.default()
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:  # CacheUnavailable included
             log.warning("the response cache is not available: %s", exc)
             return None
 
