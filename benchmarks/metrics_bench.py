@@ -1,4 +1,4 @@
-"""Metrics benchmark (issue 7): agreement figures and the review queue on a 100,000-item store.
+"""Metrics benchmark: agreement figures and the review queue on a 100,000-item store.
 
     python benchmarks/metrics_bench.py [--items N] [--dir DIR] [--keep]
 

@@ -1,4 +1,4 @@
-"""Store benchmark (issue 4): a 100,000-item store with debates, timed where the window and the
+"""Store benchmark: a 100,000-item store with debates, timed where the window and the
 CLI feel it.
 
     python benchmarks/store_bench.py [--items N] [--dir DIR]

@@ -32,7 +32,7 @@ def test_version_is_instant_and_imports_nothing_heavy() -> None:
 
 
 def test_core_imports_with_qt_blocked() -> None:
-    # DESIGN §4: nothing outside vhd_gui/ui imports Qt. Every core module must import (and so
+    # The core knows no screen (docs/ARCHITECTURE.md#layers): nothing outside vhd_gui/ui imports Qt. Every core module must import (and so
     # the CLI, batch and metrics must run) on a machine where Qt cannot load at all.
     code = (
         "import sys, pkgutil, importlib, vhd_gui\n"

@@ -1,4 +1,4 @@
-"""`vhd-annotator metrics`: model-versus-human agreement in the terminal (DESIGN §6, issue 7).
+"""`vhd-annotator metrics`: model-versus-human agreement in the terminal.
 
     vhd-annotator metrics --store FILE [--json] [--against FILE] [--by kind|category|model]
 

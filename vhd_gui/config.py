@@ -34,12 +34,6 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
-def data_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-
-
 def cache_dir() -> Path:
     import platformdirs
 
@@ -256,7 +250,7 @@ def settings_from_oai_config_list(text: str, where: str = "OAI_CONFIG_LIST", mod
 
 
 def apply_overrides(s: Settings, args: Any) -> Settings:
-    """Apply the common CLI options (DESIGN §6) on top of the settings."""
+    """Apply the common CLI options on top of the settings."""
     for role in Role:
         ep = s.endpoints[role.value]
         if getattr(args, "base_url", None):

@@ -2,7 +2,7 @@
 
 Built on AutoGen AgentChat: every turn is an ``AssistantAgent`` with a streaming
 ``OpenAIChatCompletionClient``, but the turn order is driven by our own loop (not a team),
-so the order is exact and the openai exception types reach us intact (DESIGN §3).
+so the order is exact and the openai exception types reach us intact (docs/ARCHITECTURE.md#known-pitfalls).
 AutoGen and openai are imported when the first debate starts, never at module import.
 
 Requests are laid out so that what repeats comes first: the role's system prompt, then the
@@ -337,7 +337,7 @@ _IMAGE_CLASS: Any = None
 
 def _image_class() -> Any:
     """An AutoGen Image that sends our prepared JPEG as is, instead of re-encoding it as PNG
-    on every request (which froze the GUI for 1.5 s on a 1080p image: DESIGN §3)."""
+    on every request (which froze the GUI for 1.5 s on a 1080p image: docs/ARCHITECTURE.md#known-pitfalls)."""
     global _IMAGE_CLASS
     if _IMAGE_CLASS is not None:
         return _IMAGE_CLASS

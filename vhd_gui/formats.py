@@ -1,4 +1,4 @@
-"""Import and export of annotation files (DESIGN §5).
+"""Import and export of annotation files (docs/ARCHITECTURE.md#records).
 
 Import: the VHD11K annotation files as published (CSV in UTF-8 or Latin-1/cp1252, or the same
 rows as JSON; ``imagePath`` or ``videoPath``; ``None`` for a turn that did not happen; the

@@ -3,7 +3,7 @@
 No Qt here. Everything that decodes is blocking and meant to run off the event loop
 (:func:`prepare_async` does that for you). An item is prepared **once**: a few downscaled
 JPEGs (one for an image, K frames for a video) plus a content hash, and every agent in every
-round reuses those bytes (DESIGN §3).
+round reuses those bytes (docs/ARCHITECTURE.md#known-pitfalls).
 
 Every failure a user can cause with a file (missing, empty, unreadable, truncated, not media,
 absurdly large) surfaces as one exception type, :class:`MediaError`, whose message is one line.

@@ -1,9 +1,9 @@
-"""Model-versus-human agreement, suspicion scores, the review queue and audit samples (issue 7).
+"""Model-versus-human agreement, suspicion scores, the review queue and audit samples.
 
 No Qt, no SQL: everything starts from :meth:`vhd_gui.store.Store.verdict_rows`, one compact
 bulk read, so the figures for 100,000 items take well under a second.
 
-Figures (DESIGN §5, the VHD11K paper's measures first). "Harmful" is the positive class; the
+Figures (the VHD11K paper's measures first). "Harmful" is the positive class; the
 confusion matrix is keyed human → model:
 
 - accuracy on harmful items (human yes) and on unharmful items (human no), and their mean;

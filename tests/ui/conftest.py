@@ -1,4 +1,4 @@
-"""GUI test set-up: one qasync loop for the whole session (DESIGN §2), QSettings in tmp_path,
+"""GUI test set-up: one qasync loop for the whole session, QSettings in tmp_path,
 no modal dialog ever opens, and one factory that builds (and closes) the real window."""
 
 from __future__ import annotations
