@@ -222,3 +222,24 @@ def test_cli_azure_configuration_problems_exit_2(azure: AzureFakeServer, image: 
     bad_provider = cli(*common[:2], "--provider", "bedrock")
     assert bad_provider.returncode == 2 and "invalid choice: 'bedrock'" in bad_provider.stderr
     assert f"else {DEFAULT_AZURE_API_VERSION})" in " ".join(cli("debate", "--help").stdout.split())  # the help states the real default
+
+
+def test_cli_batch_with_provider_azure_stores_verdicts_and_never_the_key(azure: AzureFakeServer, tmp_path: Path) -> None:
+    folder = tmp_path / "media"
+    for i in range(3):
+        write_image(folder / f"item{i}.jpg", (320, 240), (40 * i, 90, 160))
+    store = tmp_path / "labels.sqlite"
+    out = cli("batch", str(folder), "--store", str(store), "--concurrency", "2", "--no-cache",
+              "--provider", "azure", "--base-url", azure.endpoint, "--model", "fake-vlm")
+    assert out.returncode == 0, out.stderr
+    assert "done 3" in out.stdout + out.stderr and "failed 0" in out.stdout + out.stderr
+    assert len(azure.paths) == 15 and set(azure.paths) == {CHAT_PATH}
+    exported = cli("export", "--store", str(store), "--format", "jsonl", "-o", str(tmp_path / "labels.jsonl"))
+    assert exported.returncode == 0, exported.stderr
+    records = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and {r["debate"]["endpoints"]["judge"]["base_url"] for r in records} == {azure.endpoint}
+    # Not in the outputs, the export, nor any byte of the store's files (WAL included).
+    assert AZURE_KEY not in out.stdout + out.stderr + exported.stdout + exported.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert AZURE_KEY.encode() not in path.read_bytes(), path
