@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_ANSWERS = {
     "affirmative": "1. The scene shows a raised knife. 2. A person looks frightened. 3. It could distress viewers.",
@@ -429,6 +430,132 @@ def _logprobs(tokens: list[str], p_yes: float | None) -> list[dict[str, Any]]:
         )
     return out
 
+
+
+# --------------------------------------------------------------------------- Azure OpenAI
+
+AZURE_API_VERSIONS = ("2024-06-01", "2024-10-21", "2025-01-01-preview")
+_AZURE_BAD_KEY = (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key "
+    "for an active subscription and use a correct regional API endpoint for your resource."
+)
+_AZURE_NO_DEPLOYMENT = "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."
+_AZURE_FILTER_OK = {c: {"filtered": False, "severity": "safe"} for c in ("hate", "self_harm", "sexual", "violence")}
+
+
+class AzureFakeServer(FakeServer):
+    """The same scripted server in Azure OpenAI's shape: ``POST
+    /openai/deployments/{deployment}/chat/completions?api-version=V`` with the key in the
+    ``api-key`` header (a Bearer token is refused), the deployment named by the path (the
+    ``models`` are the deployments), no listing of deployments, Azure's error bodies (401,
+    404 DeploymentNotFound, 404 Resource not found, 400 API version not supported, the
+    content filter's 400, 429 with retry-after-ms) and the prompt-filter chunk a stream
+    starts with. ``endpoint`` (also ``base_url``) is what a user sets as azure_endpoint."""
+
+    def __init__(self, *, api_versions: tuple[str, ...] = AZURE_API_VERSIONS, **options: Any) -> None:
+        super().__init__(**options)
+        self.api_versions = api_versions
+        self.paths: list[str] = []  # path and query of every chat request, as sent
+
+    @property
+    def endpoint(self) -> str:
+        return super().base_url.removesuffix("/v1")
+
+    @property
+    def base_url(self) -> str:
+        return self.endpoint
+
+    def start(self) -> AzureFakeServer:
+        super().start()
+        server = self
+
+        class Handler(_AzureHandler):
+            fake = server
+
+        assert self._httpd is not None
+        self._httpd.RequestHandlerClass = Handler  # before anyone knows the port
+        return self
+
+
+class _AzureHandler(_Handler):
+    fake: AzureFakeServer
+    _deployment = ""
+    _stream_started = False
+
+    def _azure_error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send_json(status, {"error": {"code": code, "message": message}}, headers)
+
+    def _key_ok(self) -> bool:
+        return self.fake.api_key is None or self.headers.get("api-key", "") == self.fake.api_key
+
+    def _authorized(self) -> bool:
+        if self._key_ok():
+            return True
+        self._azure_error(401, "401", _AZURE_BAD_KEY)
+        return False
+
+    def do_GET(self) -> None:  # noqa: N802 - Azure lists no deployments
+        self._azure_error(404, "404", "Resource not found")
+
+    def do_POST(self) -> None:  # noqa: N802
+        url = urlsplit(self.path)
+        match = re.fullmatch(r"/openai/deployments/([^/]+)/chat/completions", url.path)
+        version = (parse_qs(url.query).get("api-version") or [""])[0]
+        with self.fake._lock:
+            self.fake.paths.append(self.path)
+        if match is None or not version:
+            problem: tuple[int, str, str] | None = (404, "404", "Resource not found")
+        elif not self._key_ok():
+            problem = (401, "401", _AZURE_BAD_KEY)
+        elif version not in self.fake.api_versions:
+            problem = (400, "BadRequest", "API version not supported")
+        elif match.group(1) not in self.fake.models:
+            problem = (404, "DeploymentNotFound", _AZURE_NO_DEPLOYMENT)
+        else:
+            problem = None
+        if problem is not None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))  # keep the connection usable
+            self._azure_error(*problem)
+            return
+        assert match is not None
+        self._deployment = match.group(1)
+        self._stream_started = False
+        self.path = url.path  # the rest is the OpenAI-shaped server's work
+        super().do_POST()
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        super()._chat({**body, "model": self._deployment})  # Azure answers for the path's deployment
+
+    def _chunk(self, data: bytes) -> None:
+        if not self._stream_started and data.startswith(b"data: "):
+            # Azure's streams open with the prompt's content-filter results and no choices.
+            self._stream_started = True
+            first = {"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                     "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _AZURE_FILTER_OK}]}
+            super()._chunk(b"data: " + json.dumps(first).encode() + b"\n\n")
+        super()._chunk(data)
+
+    def _fault(self, fault: Fault) -> None:
+        if fault.kind == "400-policy":
+            self._send_json(400, {"error": {
+                "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. "
+                           "Please modify your prompt and retry.",
+                "type": None, "param": "prompt", "code": "content_filter", "status": 400,
+                "innererror": {"code": "ResponsibleAIPolicyViolation",
+                               "content_filter_result": {**_AZURE_FILTER_OK, "violence": {"filtered": True, "severity": "high"}}},
+            }})
+        elif fault.kind == "429":
+            ra = fault.retry_after if fault.retry_after is not None else self.fake.retry_after
+            self._azure_error(
+                429, "429",
+                f"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version {AZURE_API_VERSIONS[1]} have exceeded "
+                f"token rate limit of your current AIServices S0 pricing tier. Please retry after {math.ceil(ra)} seconds.",
+                {"retry-after-ms": str(int(ra * 1000)), "retry-after": str(math.ceil(ra))},
+            )
+        elif fault.kind == "401":
+            self._azure_error(401, "401", _AZURE_BAD_KEY)
+        else:
+            super()._fault(fault)
 
 
 def main() -> None:

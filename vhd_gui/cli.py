@@ -18,13 +18,25 @@ SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics")
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("endpoint and protocol (apply to every role unless the config file says otherwise)")
-    g.add_argument("--base-url", metavar="URL", help="OpenAI-compatible server (default: $OPENAI_BASE_URL or OpenAI)")
-    g.add_argument("--model", metavar="NAME", help="model for every role (default: settings, else gpt-4o)")
+    g.add_argument(
+        "--provider",
+        choices=("openai", "azure"),
+        help="kind of server: openai (OpenAI or any OpenAI-compatible server) or azure (Azure OpenAI); default: settings, else openai",
+    )
+    g.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="OpenAI-compatible server (default: $OPENAI_BASE_URL or OpenAI); with --provider azure the Azure endpoint, "
+        "https://NAME.openai.azure.com (default: $AZURE_OPENAI_ENDPOINT)",
+    )
+    g.add_argument("--model", metavar="NAME", help="model for every role (default: settings, else gpt-4o); with --provider azure the deployment name")
     g.add_argument(
         "--api-key-env",
         metavar="VAR",
-        help="environment variable that holds the API key (default OPENAI_API_KEY); keys are never read from the command line",
+        help="environment variable that holds the API key (default OPENAI_API_KEY, for Azure AZURE_OPENAI_API_KEY); "
+        "keys are never read from the command line",
     )
+    g.add_argument("--api-version", metavar="YYYY-MM-DD", help="Azure OpenAI API version (default: $OPENAI_API_VERSION, else 2024-10-21)")
     g.add_argument("--config", metavar="FILE", help="settings TOML, or an autogen OAI_CONFIG_LIST JSON file")
     g.add_argument("--rounds", type=positive_int, metavar="N", help="debate rounds (default 2)")
     g.add_argument("--frames", type=positive_int, metavar="K", help="frames sampled from a video (default 5)")

@@ -3,12 +3,18 @@
 Keys are looked up at the moment a debate needs them (an environment variable named per
 role, or a key typed into the settings dialog that lives only in memory). No function here
 writes, prints or logs a key; ``RoleEndpoint.__repr__`` hides it.
+
+A role's endpoint is of one of two kinds (``provider``): ``openai`` (OpenAI and every
+OpenAI-compatible server, reached at ``base_url``) or ``azure`` (Azure OpenAI: an
+``azure_endpoint`` such as https://NAME.openai.azure.com, the deployment in place of the
+model name, an ``api_version``, and the key in $AZURE_OPENAI_API_KEY unless named otherwise).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -22,6 +28,14 @@ APP_NAME = "vhd-annotator"
 DEFAULT_MODEL = "gpt-4o"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+PROVIDERS = ("openai", "azure")
+AZURE_KEY_ENV = "AZURE_OPENAI_API_KEY"  # the openai library's own defaults for Azure
+AZURE_ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
+AZURE_API_VERSION_ENV = "OPENAI_API_VERSION"
+# The newest generally available version of Azure's data-plane inference API that serves
+# /openai/deployments/{deployment}/chat/completions with stream usage.
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 
 
 class ConfigError(ValueError):
@@ -44,39 +58,62 @@ def settings_path() -> Path:
     return config_dir() / "settings.toml"
 
 
+def default_key_env(provider: str) -> str:
+    """The variable a key is read from when none is named: the openai library's default."""
+    return AZURE_KEY_ENV if provider == "azure" else DEFAULT_KEY_ENV
+
+
 @dataclass(slots=True)
 class RoleEndpoint:
     base_url: str = ""  # empty: $OPENAI_BASE_URL, else OpenAI
-    model: str = ""  # empty: the default model
+    model: str = ""  # empty: the default model; for Azure, the deployment name
     api_key_env: str = DEFAULT_KEY_ENV
     temperature: float | None = None
     max_tokens: int | None = None
+    provider: str = "openai"  # openai | azure
+    azure_endpoint: str = ""  # Azure only; empty: $AZURE_OPENAI_ENDPOINT
+    api_version: str = ""  # Azure only; empty: $OPENAI_API_VERSION, else DEFAULT_AZURE_API_VERSION
     # A key typed into the settings dialog or read from an OAI_CONFIG_LIST: memory only.
     api_key: str | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
-        return f"RoleEndpoint(base_url={self.resolved_base_url()!r}, model={self.model!r}, api_key_env={self.api_key_env!r}, key={key})"
+        azure = f", provider='azure', api_version={self.resolved_api_version()!r}" if self.is_azure else ""
+        return f"RoleEndpoint(base_url={self.resolved_base_url()!r}, model={self.model!r}{azure}, api_key_env={self.api_key_env!r}, key={key})"
+
+    @property
+    def is_azure(self) -> bool:
+        return self.provider == "azure"
 
     def resolved_base_url(self) -> str:
+        """The server: for Azure its endpoint (empty when neither the settings nor
+        $AZURE_OPENAI_ENDPOINT name one), else the OpenAI-compatible base URL."""
+        if self.is_azure:
+            return (self.azure_endpoint or os.environ.get(AZURE_ENDPOINT_ENV) or "").strip().rstrip("/")
         return (self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
 
     def resolved_model(self) -> str:
         return self.model or DEFAULT_MODEL
 
+    def resolved_api_version(self) -> str:
+        return (self.api_version or os.environ.get(AZURE_API_VERSION_ENV) or DEFAULT_AZURE_API_VERSION).strip()
+
     def resolve_key(self) -> str:
         """The key to send. A local server without a key gets a placeholder (they ignore it)."""
+        if self.is_azure and not self.resolved_base_url():
+            raise ConfigError(
+                f"no Azure OpenAI endpoint: set azure_endpoint (https://NAME.openai.azure.com) in the settings, "
+                f"--base-url with --provider azure, or the environment variable {AZURE_ENDPOINT_ENV}"
+            )
         if self.api_key:
             return self.api_key
-        value = os.environ.get(self.api_key_env or DEFAULT_KEY_ENV, "").strip()
+        var = self.api_key_env or default_key_env(self.provider)
+        value = os.environ.get(var, "").strip()
         if value:
             return value
         if is_local_url(self.resolved_base_url()):
             return "no-key-needed"
-        raise ConfigError(
-            f"no API key: set the environment variable {self.api_key_env or DEFAULT_KEY_ENV} "
-            f"(or choose another with --api-key-env) for {self.resolved_base_url()}"
-        )
+        raise ConfigError(f"no API key: set the environment variable {var} (or choose another with --api-key-env) for {self.resolved_base_url()}")
 
     def public(self) -> dict[str, str]:
         """What may be stored with a result: server and model, never the key."""
@@ -117,7 +154,9 @@ class Settings:
         ) / 1000.0
 
 
-_ENDPOINT_KEYS = ("base_url", "model", "api_key_env", "temperature", "max_tokens")
+_ENDPOINT_KEYS = ("provider", "base_url", "azure_endpoint", "api_version", "model", "api_key_env", "temperature", "max_tokens")
+# Accepted in a settings file: Azure's word for the model name, in the role's section.
+_ENDPOINT_ALIASES = {"deployment": "model"}
 _DEBATE_KEYS = tuple(f.name for f in fields(Settings) if f.name != "endpoints")
 
 
@@ -129,16 +168,11 @@ def settings_from_data(data: Mapping[str, Any], where: str = "settings") -> Sett
     environment, not in files that get shared.
     """
     s = Settings()
-    base = dict(data.get("endpoint", {}) or {})
     roles = dict(data.get("roles", {}) or {})
     for bad in [k for k in roles if k not in {r.value for r in Role}]:
         raise ConfigError(f"{where}: unknown role [roles.{bad}] (use affirmative, negative, judge or critic)")
-    for section in [base, *roles.values()]:
-        if "api_key" in section:
-            raise ConfigError(f"{where}: holds an api_key; put the key in an environment variable and name it with api_key_env")
-        unknown = set(section) - set(_ENDPOINT_KEYS)
-        if unknown:
-            raise ConfigError(f"{where}: unknown endpoint setting(s) {', '.join(sorted(unknown))}")
+    base = _endpoint_section(data.get("endpoint", {}) or {}, "[endpoint]", where)
+    roles = {name: _endpoint_section(section or {}, f"[roles.{name}]", where) for name, section in roles.items()}
     for role in Role:
         merged = {**base, **(roles.get(role.value) or {})}
         s.endpoints[role.value] = _endpoint_from(merged, where)
@@ -157,14 +191,34 @@ def settings_from_data(data: Mapping[str, Any], where: str = "settings") -> Sett
     return s
 
 
+def _endpoint_section(section: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
+    """One endpoint table of a settings file, checked, with ``deployment`` read as ``model``."""
+    out = dict(section)
+    if "api_key" in out:
+        raise ConfigError(f"{where}: holds an api_key; put the key in an environment variable and name it with api_key_env")
+    unknown = set(out) - set(_ENDPOINT_KEYS) - set(_ENDPOINT_ALIASES)
+    if unknown:
+        raise ConfigError(f"{where}: unknown endpoint setting(s) {', '.join(sorted(unknown))}")
+    for alias, key in _ENDPOINT_ALIASES.items():
+        if alias in out:
+            if key in out:
+                raise ConfigError(f"{where}: {name} gives both {alias} and {key}; they name the same thing, keep one")
+            out[key] = out.pop(alias)
+    return out
+
+
 def _endpoint_from(d: Mapping[str, Any], where: str) -> RoleEndpoint:
+    provider = str(d.get("provider", "openai") or "openai")
     try:
         return RoleEndpoint(
             base_url=str(d.get("base_url", "") or ""),
             model=str(d.get("model", "") or ""),
-            api_key_env=str(d.get("api_key_env", DEFAULT_KEY_ENV) or DEFAULT_KEY_ENV),
+            api_key_env=str(d.get("api_key_env", "") or default_key_env(provider)),
             temperature=None if d.get("temperature") is None else float(d["temperature"]),
             max_tokens=None if d.get("max_tokens") is None else int(d["max_tokens"]),
+            provider=provider,
+            azure_endpoint=str(d.get("azure_endpoint", "") or ""),
+            api_version=str(d.get("api_version", "") or ""),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: bad endpoint value: {exc}") from None
@@ -184,8 +238,16 @@ def validate(s: Settings, where: str = "settings") -> None:
     if s.attempts < 1:
         raise ConfigError(f"{where}: attempts must be at least 1")
     for role, ep in s.endpoints.items():
+        if ep.provider not in PROVIDERS:
+            raise ConfigError(f"{where}: {role} provider must be 'openai' or 'azure', not {ep.provider!r}")
         if ep.base_url and urlparse(ep.base_url).scheme not in ("http", "https"):
             raise ConfigError(f"{where}: {role} base_url must start with http:// or https://: {ep.base_url!r}")
+        if ep.azure_endpoint and urlparse(ep.azure_endpoint).scheme not in ("http", "https"):
+            raise ConfigError(f"{where}: {role} azure_endpoint must start with https:// (e.g. https://NAME.openai.azure.com): {ep.azure_endpoint!r}")
+        if ep.is_azure:
+            version = ep.resolved_api_version()
+            if not _API_VERSION.fullmatch(version):
+                raise ConfigError(f"{where}: {role} api_version {version!r} is not an Azure OpenAI API version (e.g. {DEFAULT_AZURE_API_VERSION})")
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -237,29 +299,55 @@ def settings_from_oai_config_list(text: str, where: str = "OAI_CONFIG_LIST", mod
         chosen = matches[0]
     if not chosen.get("model"):
         raise ConfigError(f"{where}: the entry has no 'model'")
-    ep = RoleEndpoint(
-        base_url=str(chosen.get("base_url") or chosen.get("api_base") or ""),
-        model=str(chosen["model"]),
-        api_key=chosen.get("api_key") or None,
-    )
+    url = str(chosen.get("base_url") or chosen.get("api_base") or "")
+    if str(chosen.get("api_type") or "").lower() == "azure":
+        # AutoGen's Azure entries: base_url is the endpoint, model the deployment.
+        ep = RoleEndpoint(
+            provider="azure",
+            azure_endpoint=url,
+            model=str(chosen.get("azure_deployment") or chosen["model"]),
+            api_version=str(chosen.get("api_version") or ""),
+            api_key_env=AZURE_KEY_ENV,
+            api_key=chosen.get("api_key") or None,
+        )
+    else:
+        ep = RoleEndpoint(base_url=url, model=str(chosen["model"]), api_key=chosen.get("api_key") or None)
     s = Settings()
     s.endpoints = {r.value: replace(ep) for r in Role}
     for r in Role:
         s.endpoints[r.value].api_key = ep.api_key
+    validate(s, where)
     return s
 
 
 def apply_overrides(s: Settings, args: Any) -> Settings:
-    """Apply the common CLI options on top of the settings."""
+    """Apply the common command-line options on top of the settings.
+
+    ``--provider`` comes first: switching a role to Azure also moves its key variable to
+    $AZURE_OPENAI_API_KEY unless the settings named another (and back for OpenAI), and
+    ``--base-url`` then sets the server of the role's kind (for Azure, its endpoint).
+    """
     for role in Role:
         ep = s.endpoints[role.value]
+        provider = getattr(args, "provider", None)
+        if provider and provider != ep.provider:
+            if ep.api_key_env == default_key_env(ep.provider):
+                ep.api_key_env = default_key_env(provider)
+            ep.provider = provider
+        if getattr(args, "api_version", None) and ep.is_azure:
+            ep.api_version = args.api_version
         if getattr(args, "base_url", None):
-            ep.base_url = args.base_url
+            if ep.is_azure:
+                ep.azure_endpoint = args.base_url
+            else:
+                ep.base_url = args.base_url
         if getattr(args, "model", None):
             ep.model = args.model
         if getattr(args, "api_key_env", None):
             ep.api_key_env = args.api_key_env
             ep.api_key = None
+    if getattr(args, "api_version", None) and not any(ep.is_azure for ep in s.endpoints.values()):
+        raise ConfigError("--api-version applies to Azure OpenAI endpoints only: add --provider azure (or provider = \"azure\" in the settings)")
     for name, attr in (("rounds", "rounds"), ("frames", "frames"), ("max_side", "max_side"), ("layout", "layout"),
                        ("preset", "preset"), ("examples_folder", "examples_folder"), ("timeout", "turn_timeout")):
         value = getattr(args, name, None)
@@ -281,8 +369,11 @@ def settings_to_toml(s: Settings) -> str:
         lines += ["", f"[roles.{role.value}]"]
         for key in _ENDPOINT_KEYS:
             value = getattr(ep, key)
+            if key == "provider" and value == "openai":
+                continue  # the default kind: files of earlier versions look the same
             if value is not None and value != "":
-                lines.append(f"{key} = {_toml_value(value)}")
+                name = "deployment" if key == "model" and ep.is_azure else key
+                lines.append(f"{name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 

@@ -301,6 +301,20 @@ def _client_class() -> Any:
     return _Client
 
 
+def _azure_client(ep: RoleEndpoint, config: dict[str, Any]) -> Any:
+    """AutoGen's Azure OpenAI client for a role whose provider is "azure", streaming through
+    the same chunk source as our OpenAI client. Its openai ``AsyncAzureOpenAI`` sends the
+    model name (the deployment) in the path /openai/deployments/{deployment}/chat/completions,
+    ``api-version`` in the query and the key in the ``api-key`` header."""
+    from autogen_ext.models.openai import AzureOpenAIChatCompletionClient
+
+    class _AzureClient(AzureOpenAIChatCompletionClient):
+        _create_stream_chunks = _client_class()._create_stream_chunks
+
+    args = {k: v for k, v in config.items() if k != "base_url"}  # ep.resolve_key() has checked that the endpoint is known
+    return _AzureClient(azure_endpoint=ep.resolved_base_url(), api_version=ep.resolved_api_version(), **args)
+
+
 async def _fast_chunks(stream: Any) -> Any:
     """The chunks of an openai AsyncStream, parsed by pydantic-core instead of openai's
     per-field Python construction (20x faster per chunk; the batch's event loop spent a third
@@ -457,7 +471,7 @@ class DebateEngine:
         if role is Role.JUDGE and self._logprobs:
             config["logprobs"] = True
             config["top_logprobs"] = 5
-        client = _client_class()(**config)
+        client = _azure_client(ep, config) if ep.is_azure else _client_class()(**config)
         del key, config
         rt = _RoleRuntime(ep, client)
         self._runtimes[role.value] = rt
@@ -826,11 +840,17 @@ class DebateEngine:
         role = Role(role)
         ep = self.settings.endpoint(role)
         key = ep.resolve_key()
-        client = openai.AsyncOpenAI(api_key=key, base_url=ep.resolved_base_url(), timeout=min(20.0, self.settings.read_timeout), max_retries=0)
+        timeout = min(20.0, self.settings.read_timeout)
+        client: openai.AsyncOpenAI
+        if ep.is_azure:
+            client = openai.AsyncAzureOpenAI(api_key=key, azure_endpoint=ep.resolved_base_url(), api_version=ep.resolved_api_version(), timeout=timeout, max_retries=0)
+        else:
+            client = openai.AsyncOpenAI(api_key=key, base_url=ep.resolved_base_url(), timeout=timeout, max_retries=0)
         del key
         try:
             try:
-                models = [m.id async for m in client.models.list()]
+                # Azure lists models, not deployments: there the tiny completion alone decides.
+                models = [] if ep.is_azure else [m.id async for m in client.models.list()]
             except openai.NotFoundError:
                 models = []  # some servers have no /models; the completion below decides
             reply = await client.chat.completions.create(

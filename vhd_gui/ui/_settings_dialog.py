@@ -1,5 +1,5 @@
-"""The settings dialog: endpoints per role with Test connection, debate options, the prompt
-preset, keyboard shortcuts and view options.
+"""The settings dialog: endpoints per role (OpenAI-compatible or Azure OpenAI) with Test
+connection, debate options, the prompt preset, keyboard shortcuts and view options.
 
 The dialog edits copies: ``settings()``, ``shortcuts()`` and ``ui_prefs()`` return new
 objects and the caller decides what to save. A key typed here goes into
@@ -57,6 +57,11 @@ LAYOUTS = (
     ("flat", "Flat (recommended)", "One system message and one user message with the media, then the debate so far. Works with strict chat templates (Gemma, Mistral on vLLM or llama.cpp)."),
     ("chat", "Chat", "Each earlier turn as its own message, named by agent. Closer to a chat, but strict chat templates reject it."),
 )
+PROVIDERS = (
+    ("openai", "OpenAI or compatible", "OpenAI, or any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio, a gateway) at its base URL."),
+    ("azure", "Azure OpenAI", "An Azure OpenAI resource: its endpoint, the name of a deployment, and an API version. "
+     "The key goes in the api-key header."),
+)
 _NO_TEMPERATURE = -0.1  # the spin box's minimum, shown as "server default"
 _DIGIT_KEYS = "1234567890"
 
@@ -94,8 +99,15 @@ class _RoleForm(QGroupBox):
     def __init__(self, role: Role, endpoint: RoleEndpoint, parent: QWidget | None = None) -> None:
         super().__init__(role.display_name, parent)
         self.role = role
+        self.provider = QComboBox()
+        for value, title, hint in PROVIDERS:
+            self.provider.addItem(title, value)
+            self.provider.setItemData(self.provider.count() - 1, hint, Qt.ItemDataRole.ToolTipRole)
+        self.provider.setCurrentIndex(max(0, self.provider.findData(endpoint.provider)))
         self.base_url = QLineEdit(endpoint.base_url)
         self.base_url.setPlaceholderText("empty: $OPENAI_BASE_URL or OpenAI")
+        self.azure_endpoint = QLineEdit(endpoint.azure_endpoint)
+        self.api_version = QLineEdit(endpoint.api_version)
         self.model = QLineEdit(endpoint.model)
         self.model.setPlaceholderText(f"empty: {config.DEFAULT_MODEL}")
         self.key_env = QLineEdit(endpoint.api_key_env)
@@ -117,8 +129,14 @@ class _RoleForm(QGroupBox):
         self.max_tokens.setValue(endpoint.max_tokens or 0)
 
         form = QFormLayout()
+        self._form = form
+        self.model_label = QLabel("&Model:")
+        self.model_label.setBuddy(self.model)
+        form.addRow("Pr&ovider:", self.provider)
         form.addRow("Base &URL:", self.base_url)
-        form.addRow("&Model:", self.model)
+        form.addRow("A&zure endpoint:", self.azure_endpoint)
+        form.addRow("API ver&sion:", self.api_version)
+        form.addRow(self.model_label, self.model)
         form.addRow("Key va&riable:", self.key_env)
         form.addRow("API ke&y (memory only):", self.key)
         form.addRow("&Temperature:", self.temperature)
@@ -146,11 +164,35 @@ class _RoleForm(QGroupBox):
         self.test_button.clicked.connect(self._on_test)
         self.copy_to_all.clicked.connect(self._on_copy_to_all)
         self.same_as_judge.clicked.connect(self._on_same_as_judge)
-        for edit in (self.base_url, self.model, self.key_env, self.key):
+        for edit in (self.base_url, self.azure_endpoint, self.api_version, self.model, self.key_env, self.key):
             edit.textChanged.connect(self._on_changed)
         self.temperature.valueChanged.connect(self._on_changed)
         self.max_tokens.valueChanged.connect(self._on_changed)
+        self._shown_provider = self.current_provider()
+        self.provider.currentIndexChanged.connect(self._on_provider)
+        self._show_provider_fields()
         self._update_key_hint()
+
+    def current_provider(self) -> str:
+        return str(self.provider.currentData())
+
+    def _on_provider(self, *_: object) -> None:
+        # A key variable left at the old kind's default follows the new kind's default.
+        old, new = self._shown_provider, self.current_provider()
+        self._shown_provider = new
+        if self.key_env.text().strip() in ("", config.default_key_env(old)):
+            self.key_env.setText(config.default_key_env(new))
+        self._show_provider_fields()
+        self._on_changed()
+
+    def _show_provider_fields(self) -> None:
+        azure = self.current_provider() == "azure"
+        self._form.setRowVisible(self.base_url, not azure)
+        self._form.setRowVisible(self.azure_endpoint, azure)
+        self._form.setRowVisible(self.api_version, azure)
+        self.model_label.setText("Deploy&ment:" if azure else "&Model:")
+        self.model.setToolTip("The name given to the deployment in the Azure resource, sent in the request's path." if azure else "")
+        self.provider.setToolTip(next(hint for v, _, hint in PROVIDERS if v == self.current_provider()))
 
     def _on_test(self) -> None:
         self.test_requested.emit(self.role.value)
@@ -166,22 +208,35 @@ class _RoleForm(QGroupBox):
         self.changed.emit()
 
     def _update_key_hint(self) -> None:
-        var = self.key_env.text().strip() or config.DEFAULT_KEY_ENV
+        default_var = config.default_key_env(self.current_provider())
+        var = self.key_env.text().strip() or default_var
         state = "set" if os.environ.get(var, "").strip() else "not set"
         self.key.setPlaceholderText(f"empty: uses ${var} ({state})")
+        self.key_env.setPlaceholderText(default_var)
+        env_endpoint = os.environ.get(config.AZURE_ENDPOINT_ENV, "").strip()
+        self.azure_endpoint.setPlaceholderText(f"empty: ${config.AZURE_ENDPOINT_ENV} ({env_endpoint or 'not set'})")
+        env_version = os.environ.get(config.AZURE_API_VERSION_ENV, "").strip()
+        self.api_version.setPlaceholderText(f"empty: {env_version or config.DEFAULT_AZURE_API_VERSION}")
 
     def endpoint(self) -> RoleEndpoint:
         temperature = self.temperature.value()
+        provider = self.current_provider()
         return RoleEndpoint(
             base_url=self.base_url.text().strip(),
             model=self.model.text().strip(),
-            api_key_env=self.key_env.text().strip() or config.DEFAULT_KEY_ENV,
+            api_key_env=self.key_env.text().strip() or config.default_key_env(provider),
             temperature=None if temperature <= _NO_TEMPERATURE + 1e-9 else round(temperature, 2),
             max_tokens=self.max_tokens.value() or None,
+            provider=provider,
+            azure_endpoint=self.azure_endpoint.text().strip(),
+            api_version=self.api_version.text().strip(),
             api_key=self.key.text().strip() or None,
         )
 
     def set_endpoint(self, ep: RoleEndpoint) -> None:
+        self.provider.setCurrentIndex(max(0, self.provider.findData(ep.provider)))
+        self.azure_endpoint.setText(ep.azure_endpoint)
+        self.api_version.setText(ep.api_version)
         self.base_url.setText(ep.base_url)
         self.model.setText(ep.model)
         self.key_env.setText(ep.api_key_env)
@@ -640,6 +695,11 @@ class SettingsDialog(QDialog):
         for role, ep in s.endpoints.items():
             if ep.base_url and urlparse(ep.base_url).scheme in ("http", "https") and not urlparse(ep.base_url).hostname:
                 out.append(f"The {role} base URL {ep.base_url!r} names no server.")
+            if ep.is_azure and not ep.resolved_base_url():
+                out.append(f"The {role} role uses Azure OpenAI but names no endpoint: type https://NAME.openai.azure.com "
+                           f"(or set ${config.AZURE_ENDPOINT_ENV} before starting the app).")
+            elif ep.is_azure and urlparse(ep.azure_endpoint).scheme in ("http", "https") and not urlparse(ep.azure_endpoint).hostname:
+                out.append(f"The {role} Azure endpoint {ep.azure_endpoint!r} names no server.")
         preset_problem = self.preset_tab.error()
         if preset_problem:
             out.append(preset_problem)
