@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import stat
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,11 +18,11 @@ import pytest
 from vhd_gui.formats import (
     IMPORT_PRESET,
     FormatError,
-    atomic_text_writer,
     decode_bytes,
     export_store,
     import_file,
     name_variants,
+    open_output,
 )
 from vhd_gui.record import DebateRecord, TurnRecord
 from vhd_gui.store import Store
@@ -314,7 +320,7 @@ def test_atomic_writer_leaves_old_file_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "out.csv"
     target.write_text("old")
     with pytest.raises(RuntimeError):
-        with atomic_text_writer(target) as fh:
+        with open_output(target) as fh:
             fh.write("half")
             raise RuntimeError("boom")
     assert target.read_text() == "old"
@@ -327,3 +333,141 @@ def test_absolute_row_path_inside_the_folder(store: Store, tmp_path: Path) -> No
     row = [str(store.root / "sub" / "x.png"), "no", "fine", "a", "b", "c", "d"]
     report = import_file(store, write_csv(tmp_path / "abs.csv", HEADER, [row]))
     assert report.added == 1 and report.unmatched == 0 and store.paths() == ["sub/x.png"]
+
+
+# --------------------------------------------------------------------------- where exports write
+
+
+def export_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "vhd_gui", "export", *args], capture_output=True, timeout=300)
+
+
+@pytest.fixture
+def labelled(store: Store) -> Store:
+    store.record_debate(_engine_record("a.png"))
+    store.record_debate(_engine_record("b.png"))
+    store.record_decision("b.png", "no")
+    return store
+
+
+def test_dash_writes_the_export_to_standard_output(labelled: Store, tmp_path: Path) -> None:
+    out = export_cli("--store", str(labelled.path), "--format", "jsonl", "-o", "-")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.decode("utf-8").splitlines()]
+    assert [r["path"] for r in rows] == ["a.png", "b.png"]
+    assert out.stderr.decode().strip() == "wrote standard output (2 rows)"
+    assert not (tmp_path / "-").exists() and not (Path.cwd() / "-").exists()
+
+
+def test_dash_refuses_images_and_videos_together(labelled: Store) -> None:
+    labelled.record_debate(_engine_record("c.mp4", kind="video"))
+    out = export_cli("--store", str(labelled.path), "--format", "vhd11k-csv", "-o", "-")
+    assert out.returncode == 2 and out.stdout == b""
+    assert b"separate vhd11k-csv files" in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_a_symlink_is_followed_and_its_target_replaced(labelled: Store, tmp_path: Path) -> None:
+    real = tmp_path / "data" / "real.jsonl"
+    real.parent.mkdir()
+    real.write_text("stale\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    chain = tmp_path / "chain.jsonl"
+    chain.symlink_to(link)
+    export_store(labelled, "jsonl", chain)
+    assert chain.is_symlink() and link.is_symlink() and os.readlink(chain) == str(link)
+    assert [json.loads(x)["path"] for x in real.read_text().splitlines()] == ["a.png", "b.png"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.jsonl"]  # no temporary file left
+    dangling = tmp_path / "dangling.jsonl"
+    dangling.symlink_to(tmp_path / "data" / "new.jsonl")
+    export_store(labelled, "jsonl", dangling)
+    assert dangling.is_symlink() and (tmp_path / "data" / "new.jsonl").read_text().count("\n") == 2
+
+
+def test_existing_mode_is_kept_and_a_new_file_follows_the_umask(labelled: Store, tmp_path: Path) -> None:
+    kept = tmp_path / "kept.csv"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    export_store(labelled, "vhd11k-csv", kept)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text().startswith("imagePath")
+    old_umask = os.umask(0o027)
+    try:
+        export_store(labelled, "vhd11k-csv", tmp_path / "new.csv")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o640  # 0666 less 027
+    os.umask(0o002)
+    try:
+        export_store(labelled, "jsonl", tmp_path / "shared.jsonl")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "shared.jsonl").stat().st_mode) == 0o664
+
+
+def test_a_fifo_is_written_through_to_its_reader(labelled: Store, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def read() -> None:
+        with open(fifo, "rb") as fh:
+            received.append(fh.read())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        written = export_store(labelled, "hf-metadata", fifo)
+    finally:
+        reader.join(timeout=120)
+    assert not reader.is_alive()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # still a FIFO, not a file renamed over it
+    rows = [json.loads(line) for line in received[0].decode("utf-8").splitlines()]
+    assert [r["file_name"] for r in rows] == ["a.png", "b.png"] and written[0].rows == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["pipe", "project"])
+
+
+def _device_copy(folder: Path, name: str, source: str) -> Path:
+    node = folder / name
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.stat(source).st_rdev)
+    except PermissionError:
+        pytest.skip("making a device node needs root (CAP_MKNOD)")
+    return node
+
+
+def test_a_device_node_is_written_through_and_kept(labelled: Store, tmp_path: Path) -> None:
+    null = _device_copy(tmp_path, "null", "/dev/null")
+    full = _device_copy(tmp_path, "full", "/dev/full")
+    try:
+        null.open("w").close()
+    except PermissionError:
+        pytest.skip(f"{tmp_path} is mounted nodev: device nodes there cannot be opened")
+    assert export_store(labelled, "vhd11k-json", null)[0].rows == 2
+    assert stat.S_ISCHR(null.lstat().st_mode) and null.stat().st_rdev == os.stat("/dev/null").st_rdev
+    with pytest.raises(OSError) as failed:
+        export_store(labelled, "vhd11k-json", full)
+    assert failed.value.errno == errno.ENOSPC
+    assert stat.S_ISCHR(full.lstat().st_mode) and full.stat().st_rdev == os.stat("/dev/full").st_rdev
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "null", "project"]
+    out = export_cli("--store", str(labelled.path), "--format", "jsonl", "-o", str(full))
+    assert out.returncode != 0 and out.stdout == b""
+    assert out.stderr.decode().splitlines() == [f"vhd-annotator export: cannot write {full}: No space left on device"]
+
+
+def test_dev_full_is_an_error_and_stays_a_device(labelled: Store) -> None:
+    before = os.stat("/dev/full")
+    assert stat.S_ISCHR(before.st_mode)
+    out = export_cli("--store", str(labelled.path), "--format", "vhd11k-csv", "-o", "/dev/full")
+    after = os.stat("/dev/full")
+    assert stat.S_ISCHR(after.st_mode) and (after.st_rdev, after.st_ino) == (before.st_rdev, before.st_ino)
+    assert out.returncode == 2 and out.stdout == b""
+    assert out.stderr.decode().splitlines() == ["vhd-annotator export: cannot write /dev/full: No space left on device"]
+
+
+def test_a_folder_or_the_store_itself_is_refused(labelled: Store, tmp_path: Path) -> None:
+    out = export_cli("--store", str(labelled.path), "--format", "jsonl", "-o", str(tmp_path))
+    assert out.returncode == 2 and b"is a folder" in out.stderr and len(out.stderr.splitlines()) == 1
+    size = labelled.path.stat().st_size
+    out = export_cli("--store", str(labelled.path), "--format", "jsonl", "-o", str(labelled.path))
+    assert out.returncode == 2 and b"is the annotation store itself" in out.stderr
+    assert labelled.path.stat().st_size == size and labelled.get_record("a.png") is not None

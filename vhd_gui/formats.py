@@ -8,7 +8,9 @@ replaces a human decision.
 
 Export: ``vhd11k-csv`` / ``vhd11k-json`` with exactly the VHD11K columns (``decision`` is the final
 label), ``jsonl`` with every item's whole record, and ``hf-metadata`` (``metadata.jsonl`` for a
-Hugging Face imagefolder). Every file is written atomically.
+Hugging Face imagefolder). Every export is written by :func:`open_output`: ``-`` is standard
+output, a regular file is replaced atomically (keeping its mode), a symlink's target is the file
+written, and a FIFO or a device is written through, never replaced.
 
 No Qt, no SQL: everything goes through :class:`vhd_gui.store.Store`.
 """
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
 import posixpath
 import re
-import tempfile
+import stat
+import sys
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -559,27 +563,127 @@ def _current(entries: list[DecisionEntry]) -> DecisionEntry | None:
     return standing[-1] if standing else None
 
 
-# --------------------------------------------------------------------------- atomic writing
+# --------------------------------------------------------------------------- writing outputs
+
+STDOUT = "-"  # as an output name: standard output
+
+
+class ExportError(FormatError):
+    """An export that is refused before anything is written (a one-line reason)."""
+
+
+def is_stdout(target: str | os.PathLike[str]) -> bool:
+    return os.fspath(target) == STDOUT
 
 
 @contextlib.contextmanager
-def atomic_text_writer(target: Path) -> Iterator[TextIO]:
-    """Write a UTF-8 text file that appears whole or not at all (temp file, fsync, rename)."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def open_output(target: str | os.PathLike[str]) -> Iterator[TextIO]:
+    """Open ``target`` for writing UTF-8 text; every export goes through here.
+
+    - ``-`` is standard output.
+    - A symlink is followed (a chain too): what is written is the file it points to.
+    - A regular file (or a name that does not exist yet) is written atomically: a temporary
+      file beside the real target, flushed to disk, then renamed over it, so the file appears
+      whole or not at all. An existing file keeps its permission bits (and owner, where the
+      process may set it); a new one gets 0666 less the umask, as any program's new file.
+    - Anything else that exists (a FIFO, a character or block device) is written through,
+      never replaced: the reader of a FIFO gets the data, ``/dev/null`` stays a device.
+    - A folder is refused. Any write error (a full disk, ``/dev/full``, a closed pipe) is an
+      OSError from this context manager, never a silent success.
+    """
+    if is_stdout(target):
+        with _stdout_text() as fh:
+            yield fh
+        return
+    real = Path(os.path.realpath(target))
     try:
+        st: os.stat_result | None = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", os.fspath(target))
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        with _write_through(real) as fh:
+            yield fh
+    else:
+        with _atomic_replace(real, st) as fh:
+            yield fh
+
+
+def is_regular_target(target: str | os.PathLike[str]) -> bool:
+    """True when ``target`` (after its symlinks) is a regular file or does not exist yet."""
+    if is_stdout(target):
+        return False
+    try:
+        return stat.S_ISREG(os.stat(os.path.realpath(target)).st_mode)
+    except FileNotFoundError:
+        return True
+
+
+@contextlib.contextmanager
+def _stdout_text() -> Iterator[TextIO]:
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream put in place of stdout
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    fh = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    try:
+        yield fh
+        fh.flush()
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            fh.detach()  # leave sys.stdout's own buffer open
+
+
+@contextlib.contextmanager
+def _write_through(real: Path) -> Iterator[TextIO]:
+    # No O_CREAT, no O_TRUNC: this opens what is there (a FIFO blocks until a reader comes).
+    fd = os.open(real, os.O_WRONLY | getattr(os, "O_NOCTTY", 0))
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # replaced by a regular file since we looked
+            raise FileExistsError(errno.EEXIST, "changed into a regular file while opening it", os.fspath(real))
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        yield fh
+        fh.flush()
+
+
+def _create_temp(directory: Path, name: str) -> tuple[int, Path]:
+    """A new file beside the target, created with mode 0666 so that the umask applies."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = directory / f".{name}.{os.urandom(4).hex()}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+@contextlib.contextmanager
+def _atomic_replace(real: Path, old: os.stat_result | None) -> Iterator[TextIO]:
+    real.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(real.parent, real.name)
+    try:
+        if old is not None:
+            os.fchmod(fd, stat.S_IMODE(old.st_mode))
+            if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(fd, old.st_uid, old.st_gid)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, real)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable (not possible on Windows)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
+        dir_fd = os.open(real.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
@@ -646,16 +750,27 @@ def export_targets(output: Path, kinds: Sequence[str]) -> dict[str, Path]:
 
 
 def export_store(store: Store, fmt: str, output: str | os.PathLike[str]) -> list[ExportedFile]:
-    """Write ``store`` in ``fmt``; returns the files written (two for a mixed VHD11K export)."""
+    """Write ``store`` in ``fmt`` to ``output`` (``-`` for standard output) through
+    :func:`open_output`; returns the files written (two for a VHD11K export of images and videos).
+
+    Raises ExportError for an export refused before writing, OSError for one that failed.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})")
+    if not is_stdout(output) and os.path.realpath(output) == os.path.realpath(store.path):
+        raise ExportError(f"{os.fspath(output)} is the annotation store itself; give another file name")
     out = Path(output)
+    if is_stdout(out) and not is_stdout(output):  # "./-" names a file called "-"
+        out = Path.cwd() / STDOUT
     if fmt in ("vhd11k-csv", "vhd11k-json"):
         kinds = [k for k in store.kinds() if _has_exportable(store, k)]
+        if len(kinds) > 1 and not is_regular_target(output):
+            where = "standard output" if is_stdout(output) else f"{out} (not a regular file)"
+            raise ExportError(f"images and videos need separate {fmt} files, which cannot go to {where}; give -o a file name")
         return [_export_vhd11k(store, fmt, kind, path) for kind, path in export_targets(out, kinds).items()]
     if fmt == "jsonl":
         return [_export_jsonl(store, out)]
-    if fmt == "hf-metadata":
-        return [_export_hf(store, out)]
-    raise FormatError(f"unknown export format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})")
+    return [_export_hf(store, out)]
 
 
 def _has_exportable(store: Store, kind: str) -> bool:
@@ -668,7 +783,7 @@ def _export_vhd11k(store: Store, fmt: str, kind: str, path: Path) -> ExportedFil
     columns = vhd11k_columns(kind, rounds, critic)
     rows = (r for r in (vhd11k_row(rec, rounds, critic) for rec in store.iter_records(kind=kind)) if r is not None)
     count = 0
-    with atomic_text_writer(path) as fh:
+    with open_output(path) as fh:
         if fmt == "vhd11k-csv":
             writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\r\n")
             writer.writeheader()
@@ -709,7 +824,7 @@ def _entry_json(e: DecisionEntry) -> dict[str, Any]:
 
 def _export_jsonl(store: Store, path: Path) -> ExportedFile:
     count = 0
-    with atomic_text_writer(path) as fh:
+    with open_output(path) as fh:
         for rec in store.iter_records():
             fh.write(json.dumps(record_to_json(rec), ensure_ascii=False) + "\n")
             count += 1
@@ -732,7 +847,7 @@ def hf_row(rec: ItemRecord) -> dict[str, Any] | None:
 
 def _export_hf(store: Store, path: Path) -> ExportedFile:
     count = 0
-    with atomic_text_writer(path) as fh:
+    with open_output(path) as fh:
         for rec in store.iter_records():
             row = hf_row(rec)
             if row is not None:
@@ -762,7 +877,10 @@ __all__ = [
     "ImportReport",
     "MediaIndex",
     "RowProblem",
-    "atomic_text_writer",
+    "ExportError",
+    "STDOUT",
+    "is_stdout",
+    "open_output",
     "decode_bytes",
     "default_export_path",
     "detect_format",
