@@ -471,3 +471,126 @@ def test_a_folder_or_the_store_itself_is_refused(labelled: Store, tmp_path: Path
     out = export_cli("--store", str(labelled.path), "--format", "jsonl", "-o", str(labelled.path))
     assert out.returncode == 2 and b"is the annotation store itself" in out.stderr
     assert labelled.path.stat().st_size == size and labelled.get_record("a.png") is not None
+
+
+# --------------------------------------------------------------------------- imports that cannot crash
+
+
+def import_cli(src: Path, store_path: Path) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "vhd_gui", "import", str(src), "--store", str(store_path)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def _no_traceback(out: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_a_field_over_128_kb_is_read_and_an_absurd_one_is_a_malformed_row(store: Store, tmp_path: Path) -> None:
+    long_text = "word " * 40_000  # 200,000 characters: over the csv module's default 131,072
+    rows = [
+        ["long.png", "yes", "violence", long_text, "None", "x", "None"],
+        ["huge.png", "no", "fine", "y" * 1_000_001, "None", "x", "None"],
+        ["after.png", "no", "fine", "a", "b", "c", "d"],
+    ]
+    out = import_cli(write_csv(tmp_path / "big.csv", HEADER, rows), store.path)
+    _no_traceback(out)
+    assert out.returncode == 1 and "2 added" in out.stdout and "1 malformed" in out.stdout
+    assert "line 3 huge.png: affirmativeDebater_argument_0 has 1,000,001 characters" in out.stderr
+    rec = store.get_record("long.png")
+    assert rec is not None and rec.debate is not None and rec.debate.argument("affirmative", 0) == long_text
+    assert store.has_item("after.png") and not store.has_item("huge.png")
+
+
+def test_deeply_nested_json_is_a_reason_not_a_traceback(store: Store, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    out = import_cli(deep, store.path)
+    _no_traceback(out)
+    assert out.returncode == 2 and out.stderr.strip().endswith("the JSON is nested too deeply to read (hundreds of levels of [ or {)")
+    assert len(out.stderr.splitlines()) == 1
+    lines = tmp_path / "deep.jsonl"
+    good = json.dumps(_engine_record("ok.png").to_dict())
+    nested = '{"path": "n.png", "debate": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    odd = json.dumps({"path": "odd.png", "debate": ["not", "an", "object"]})
+    lines.write_text("\n".join([nested, good, odd]) + "\n", encoding="utf-8")
+    out = import_cli(lines, store.path)
+    _no_traceback(out)
+    assert out.returncode == 1 and "1 added" in out.stdout and "2 malformed" in out.stdout
+    assert "line 1: not JSON we can read: nested too deeply" in out.stderr
+    assert "line 3 odd.png: bad record" in out.stderr
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_are_detected_with_or_without_bom(store: Store, tmp_path: Path, encoding: str) -> None:
+    src = write_csv(tmp_path / "wide.csv", HEADER, TRICKY_ROWS, encoding)  # "utf-16"/"utf-32" write a BOM
+    assert (src.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")) == (encoding in ("utf-16", "utf-32"))
+    out = import_cli(src, store.path)
+    _no_traceback(out)
+    assert out.returncode == 0, out.stderr
+    named = encoding if encoding[-3:] in ("-le", "-be") else f"{encoding}-le"  # Python writes little-endian here
+    assert f"(vhd11k-csv, {named})" in out.stdout and f"{len(TRICKY_ROWS)} added" in out.stdout
+    assert store.has_item("images/ümlaut ñ.png") and store.has_item("images/café_noir.png")
+
+
+def test_broken_utf16_and_binary_files_are_one_line_each(store: Store, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes("imagePath,decision\na.png,yes\n".encode("utf-16-le") + b"\x00\xd8")  # a lone surrogate
+    out = import_cli(broken, store.path)
+    _no_traceback(out)
+    assert out.returncode == 2 and "looks like utf-16-le (by its zero bytes) but byte" in out.stderr
+    assert "imagePath column" not in out.stderr and len(out.stderr.splitlines()) == 1
+    binary = tmp_path / "photo.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    out = import_cli(binary, store.path)
+    _no_traceback(out)
+    assert out.returncode == 2 and "not a text file" in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_an_unterminated_quote_is_reported_by_line_and_the_rows_after_it_are_read(store: Store, tmp_path: Path) -> None:
+    text = (
+        ",".join(HEADER) + "\r\n"
+        + 'a.png,yes,gore,"two\r\nlines",x,y,z\r\n'  # lines 2-3: a quoted field over two lines is fine
+        + 'd.png,no,fine,"closed"then text,q,r,s\r\n'  # line 4
+        + "c.png,no,fine,p,q,r,s\r\n"
+        + 'b.png,no,fine,"never closed,x,y,z\r\n'  # line 6
+        + "e.png,yes,gore,p,q,r,s\r\n"
+    )
+    src = tmp_path / "quotes.csv"
+    src.write_text(text, encoding="utf-8", newline="")
+    out = import_cli(src, store.path)
+    _no_traceback(out)
+    assert out.returncode == 1 and "3 added" in out.stdout and "2 malformed" in out.stdout
+    problems = [line.strip() for line in out.stderr.splitlines()]
+    assert problems == [
+        "malformed: line 4: text follows a closing quote: the quoting of this row is broken",
+        "malformed: line 6: a quote opened on this line is never closed (it would run to the end of the file, line 7)",
+    ]
+    assert store.paths() == ["a.png", "c.png", "e.png"]
+    # a quote left open that a later row's quote closes: named on its own line, the rows between are read
+    src.write_text(",".join(HEADER) + '\r\nf.png,no,"open,x,y,z,w\r\ng.png,no,fine,p,q,r,s\r\nh.png,no,"x",p,q,r,s\r\n', encoding="utf-8")
+    out = import_cli(src, store.path)
+    assert out.returncode == 1 and "2 added" in out.stdout
+    assert out.stderr.strip() == "malformed: line 2: a quote opened on this line does not close where the row ends (the quoted text runs on to line 4)"
+    assert store.has_item("g.png") and store.has_item("h.png") and not store.has_item("f.png")
+    assert store.get_record("a.png").debate.argument("affirmative", 0) == "two\r\nlines"  # type: ignore[union-attr]
+
+
+def test_paths_that_climb_out_of_the_folder_are_refused(store: Store, tmp_path: Path) -> None:
+    (store.root / "inside").mkdir()
+    write_image_bytes = b"not really an image, only a name to match"
+    (store.root / "inside" / "cat.png").write_bytes(write_image_bytes)
+    rows = [
+        ["../../x.png", "yes", "gore", "a", "b", "c", "d"],
+        ["sub/../../../etc/y.png", "yes", "gore", "a", "b", "c", "d"],
+        ["..\\..\\win.png", "no", "fine", "a", "b", "c", "d"],
+        ["../../elsewhere/cat.png", "no", "fine", "a", "b", "c", "d"],  # its name is a file inside: matched
+        ["/somewhere/else/dog.png", "no", "fine", "a", "b", "c", "d"],  # another machine's path: its name
+        [str(store.root / "inside" / "new.png"), "no", "fine", "a", "b", "c", "d"],
+        ["ok/../fine.png", "no", "fine", "a", "b", "c", "d"],
+    ]
+    out = import_cli(write_csv(tmp_path / "escape.csv", HEADER, rows), store.path)
+    _no_traceback(out)
+    assert out.returncode == 1 and "4 added" in out.stdout and "3 malformed" in out.stdout
+    assert [line.split(": ")[1] for line in out.stderr.splitlines()] == ["line 2 ../../x.png", "line 3 sub/../../../etc/y.png", "line 4 ..\\..\\win.png"]
+    assert "climbs out of the project folder" in out.stderr
+    assert sorted(store.paths()) == ["dog.png", "fine.png", "inside/cat.png", "inside/new.png"]

@@ -1,10 +1,13 @@
 """Import and export of annotation files (DESIGN §5).
 
-Import: the VHD11K annotation files as published (CSV in UTF-8 or Latin-1/cp1252, or the same
-rows as JSON; ``imagePath`` or ``videoPath``; ``None`` for a turn that did not happen; the
-"API refuse to answer" rows) and our own JSONL. Rows are matched to media by file name,
-including names an extractor wrote as CP437 mojibake of UTF-8. Import is idempotent and never
-replaces a human decision.
+Import: the VHD11K annotation files as published (CSV in UTF-8, Latin-1/cp1252 or UTF-16/32
+with or without a byte-order mark, or the same rows as JSON; ``imagePath`` or ``videoPath``;
+``None`` for a turn that did not happen; the "API refuse to answer" rows) and our own JSONL.
+Rows are matched to media by file name, including names an extractor wrote as CP437 mojibake of
+UTF-8. Import is idempotent and never replaces a human decision. Nothing in a file raises past
+:func:`import_file` except :class:`FormatError` for a file that cannot be read at all; a bad row
+(broken quoting, a cell over :data:`MAX_FIELD_CHARS`, a path that climbs out of the project
+folder, a JSONL line nested too deeply) is a :class:`RowProblem` with its line and a reason.
 
 Export: ``vhd11k-csv`` / ``vhd11k-json`` with exactly the VHD11K columns (``decision`` is the final
 label), ``jsonl`` with every item's whole record, and ``hf-metadata`` (``metadata.jsonl`` for a
@@ -100,14 +103,64 @@ class ExportedFile:
 # --------------------------------------------------------------------------- reading files
 
 
+_BOMS = (  # longest first: the UTF-32-LE mark begins with the UTF-16-LE one
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """UTF-16/32 without a byte-order mark, told by where the zero bytes of ASCII text fall.
+
+    The header of an annotation file is ASCII, so in UTF-32-LE every character reads
+    ``X 0 0 0``, in UTF-16-BE ``0 X``, and so on. Only the first 64 characters are looked at.
+    """
+    head = data[:256]
+    if b"\x00" not in head:
+        return None
+    for width, names in ((4, ("utf-32-le", "utf-32-be")), (2, ("utf-16-le", "utf-16-be"))):
+        units = [head[i : i + width] for i in range(0, len(head) - len(head) % width, width)]
+        if not units:
+            continue
+        for name, zero_at in ((names[0], slice(1, width)), (names[1], slice(0, width - 1))):
+            if sum(1 for u in units if u[zero_at] == b"\x00" * (width - 1)) >= 0.9 * len(units):
+                return name
+    return None
+
+
 def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Text of a file in UTF-8 (with or without BOM), else Windows-1252, else Latin-1."""
-    for encoding in ("utf-8-sig", "cp1252"):
+    """The text of an annotation file and the encoding it was read with.
+
+    UTF-8, UTF-16 or UTF-32 with a byte-order mark; UTF-16/32 without one (see
+    :func:`_wide_encoding`); else UTF-8, else Windows-1252, else Latin-1 (which never fails).
+    Raises FormatError for a file that says it is UTF-16/32 but does not decode as such, and
+    for zero bytes in what is no UTF-16/32 text (a binary file).
+    """
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return _decode_strictly(data[len(bom) :], name, "with a byte-order mark"), name
+    wide = _wide_encoding(data)
+    if wide is not None:
+        return _decode_strictly(data, wide, "by its zero bytes"), wide
+    if b"\x00" in data:
+        at = data.index(b"\x00")
+        raise FormatError(f"zero byte at offset {at} in what is not UTF-16/32 text: not a text file")
+    for encoding in ("utf-8", "cp1252"):
         try:
-            return data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding
+            return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1"), "latin-1"
+
+
+def _decode_strictly(data: bytes, encoding: str, how: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"looks like {encoding} ({how}) but byte {exc.start} does not decode: {exc.reason}") from None
 
 
 def detect_format(path: Path, text: str) -> str:
@@ -126,30 +179,77 @@ def detect_format(path: Path, text: str) -> str:
         try:
             json.loads(first)
             return "jsonl"
-        except ValueError:
+        except (ValueError, RecursionError):
             return "vhd11k-json"
     if any(col in text.splitlines()[0] if text else "" for col in PATH_COLUMNS):
         return "vhd11k-csv"
     raise FormatError(f"{path}: cannot tell the format (expected .csv, .json or .jsonl)")
 
 
+MAX_FIELD_CHARS = 1_000_000  # a longer cell is a malformed row (VHD11K's longest arguments are ~3,000)
+MAX_BROKEN_RECORDS = 1_000  # quoting errors before the rest of a file is given up on
+
+
 def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """``(first line, row)`` per record; a record the csv module refuses becomes a row with a
+    ``__problem__`` and reading goes on at the line after its first line, so one stray quote
+    never swallows the rows after it."""
+    if csv.field_size_limit() <= len(text):  # the whole file is in memory already: any cell may be long
+        csv.field_size_limit(len(text) + 1)
+    lines = io.StringIO(text, newline="").readlines()
+    records = _csv_records(lines)
     try:
-        header = next(reader)
+        first_line, header_or_problem = next(records)
     except StopIteration:
         raise FormatError("the file is empty") from None
-    header = [h.strip() for h in header]
+    if isinstance(header_or_problem, str):
+        raise FormatError(f"line {first_line}: the header cannot be read: {header_or_problem}")
+    header = [h.strip() for h in header_or_problem]
     _check_header(header)
-    line = reader.line_num + 1
-    for fields in reader:
-        start, line = line, reader.line_num + 1
+    for line, fields in records:
+        if isinstance(fields, str):
+            yield line, {"__problem__": fields}
+            continue
         if not fields or all(not f.strip() for f in fields):
             continue
         row: dict[str, Any] = dict(zip(header, fields, strict=False))
         if len(fields) != len(header):
             row["__problem__"] = f"{len(fields)} fields where the header has {len(header)}"
-        yield start, row
+        yield line, row
+
+
+def _csv_records(lines: list[str]) -> Iterator[tuple[int, list[str] | str]]:
+    """``(first line, fields)`` per CSV record, or ``(first line, reason)`` for one that breaks
+    the quoting rules; after such a record, reading starts again on its second line."""
+    start = 0  # index in ``lines`` where the current reader began
+    broken = 0
+    while start < len(lines):
+        reader = csv.reader((lines[i] for i in range(start, len(lines))), strict=True)
+        consumed = 0
+        try:
+            for fields in reader:
+                first = start + consumed + 1
+                consumed = reader.line_num
+                yield first, fields
+            return
+        except csv.Error as exc:
+            first = start + consumed + 1
+            broken += 1
+            if broken >= MAX_BROKEN_RECORDS:
+                yield first, f"{broken} records break the CSV quoting: lines {first} to {len(lines)} were not read"
+                return
+            yield first, _quote_problem(str(exc), first, start + reader.line_num)
+            start = first  # the next reader begins on the line after this record's first line
+
+
+def _quote_problem(message: str, first: int, last: int) -> str:
+    if "unexpected end of data" in message:
+        return f"a quote opened on this line is never closed (it would run to the end of the file, line {last})"
+    if "expected after" in message and last == first:
+        return "text follows a closing quote: the quoting of this row is broken"
+    if "expected after" in message:
+        return f"a quote opened on this line does not close where the row ends (the quoted text runs on to line {last})"
+    return f"unreadable CSV record ({message})"
 
 
 def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -157,6 +257,8 @@ def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         data = json.loads(text)
     except ValueError as exc:
         raise FormatError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise FormatError("the JSON is nested too deeply to read (hundreds of levels of [ or {)") from None
     if isinstance(data, dict):
         entries: list[Any] = []
         for key, value in data.items():  # {path: row} layout
@@ -207,11 +309,19 @@ def _text(value: Any) -> str | None:
     return None if text.strip() == NONE_TEXT else text
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def parse_vhd_row(line: int, row: dict[str, Any]) -> VhdRow | RowProblem:
-    path_cols = [c for c in PATH_COLUMNS if str(row.get(c) or "").strip()]
+    path_cols = [c for c in PATH_COLUMNS if isinstance(row.get(c), _SCALARS) and str(row.get(c) or "").strip()]
     raw_path = str(row.get(path_cols[0]) or "").strip() if path_cols else ""
     if "__problem__" in row:
         return RowProblem(line, raw_path, row["__problem__"])
+    for column, value in row.items():
+        if not isinstance(value, _SCALARS):
+            return RowProblem(line, raw_path, f"{column} holds a JSON {type(value).__name__}, not text")
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            return RowProblem(line, raw_path[:200], f"{column} has {len(value):,} characters, over the limit of {MAX_FIELD_CHARS:,}")
     if len(path_cols) != 1:
         return RowProblem(line, raw_path, "needs exactly one of imagePath or videoPath")
     decision = str(row.get("decision") or "").strip().lower()
@@ -328,20 +438,43 @@ class MediaIndex:
         return self._on_disk.get(rel)
 
     def match(self, raw: str) -> tuple[str | None, list[str]]:
-        """(the item's relative path or None, candidates when the name is ambiguous)."""
+        """(the item's relative path or None, candidates when the name is ambiguous).
+
+        A path that leaves the folder (absolute elsewhere, or climbing out with ``..``) is
+        only ever matched by file name to a file inside it.
+        """
         parts = _posix_parts(raw)
         if not parts:
             return None, []
-        joined = self._store.relative_path(raw) if os.path.isabs(raw) else "/".join(parts)
-        if not joined.startswith("/") and (self._store.has_item(joined) or joined in self._on_disk):
+        joined = self._store.relative_path(raw) if os.path.isabs(raw) else posixpath.normpath("/".join(parts))
+        if not leaves_folder(joined) and (self._store.has_item(joined) or joined in self._on_disk):
             return joined, []
         candidates: list[str] = []
         for variant in name_variants(parts[-1]):
-            candidates.extend(c for c in self._by_name.get(variant, []) if c not in candidates)
+            candidates.extend(c for c in self._by_name.get(variant, []) if c not in candidates and not leaves_folder(c))
         if len(candidates) <= 1:
             return (candidates[0] if candidates else None), []
         best = _longest_suffix_matches(parts, candidates)
         return (best[0], []) if len(best) == 1 else (None, best)
+
+
+def _is_absolute(raw: str) -> bool:
+    """Absolute on any system: POSIX, a Windows drive, or a UNC share."""
+    text = raw.replace("\\", "/")
+    return text.startswith("/") or bool(re.match(r"^[A-Za-z]:/", text))
+
+
+def climbs_out(raw: str) -> bool:
+    """True for a relative row path that climbs above the project folder with ``..``."""
+    if _is_absolute(raw):
+        return False
+    normal = posixpath.normpath(raw.replace("\\", "/"))
+    return normal == ".." or normal.startswith("../")
+
+
+def leaves_folder(rel: str) -> bool:
+    """True for an item path that is not inside the project folder."""
+    return _is_absolute(rel) or climbs_out(rel)
 
 
 def _longest_suffix_matches(parts: list[str], candidates: list[str]) -> list[str]:
@@ -401,8 +534,16 @@ def _resolve(store: Store, index: MediaIndex, raw: str, kind: str, line: int, re
         report.malformed.append(RowProblem(line, raw, f"file name matches several files ({shown})"))
         return None
     if rel is None:
+        if climbs_out(raw):
+            reason = "the path climbs out of the project folder (..) and no file of that name is in it"
+            report.malformed.append(RowProblem(line, raw, reason))
+            return None
+        # Another machine's absolute path (VHD11K publishes them so) becomes the file's name here.
         parts = _posix_parts(raw)
-        rel = parts[-1] if os.path.isabs(raw) or re.match(r"^[A-Za-z]:[\\/]", raw) else "/".join(parts)
+        rel = posixpath.normpath("/".join(parts))
+        if _is_absolute(raw):
+            inside = store.relative_path(raw) if os.path.isabs(raw) else ""
+            rel = inside if inside and not leaves_folder(inside) else parts[-1]
         report.unmatched += 1
     info = index.disk_info(rel)
     if info is not None and not store.has_item(rel):
@@ -459,7 +600,8 @@ def _tally_human(
 
 
 def _import_jsonl(store: Store, text: str, index: MediaIndex, report: ImportReport, as_human: bool, reviewer: str) -> None:
-    for line, raw_line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n only: JSON text may hold U+2028 and the other breaks str.splitlines knows.
+    for line, raw_line in enumerate(text.split("\n"), start=1):
         if not raw_line.strip():
             continue
         report.rows += 1
@@ -468,13 +610,21 @@ def _import_jsonl(store: Store, text: str, index: MediaIndex, report: ImportRepo
         except json.JSONDecodeError as exc:
             report.malformed.append(RowProblem(line, "", f"not JSON: {exc.msg}"))
             continue
+        except ValueError as exc:
+            report.malformed.append(RowProblem(line, "", f"not JSON: {exc}"))
+            continue
+        except RecursionError:
+            report.malformed.append(RowProblem(line, "", "not JSON we can read: nested too deeply"))
+            continue
         if not isinstance(obj, dict) or not isinstance(obj.get("path"), str) or not obj["path"].strip():
             report.malformed.append(RowProblem(line, "", "a line needs an object with a 'path'"))
             continue
         try:
             _import_jsonl_record(store, index, obj, line, report, as_human, reviewer)
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
             report.malformed.append(RowProblem(line, obj["path"], f"bad record: {exc}"))
+        except RecursionError:
+            report.malformed.append(RowProblem(line, obj["path"], "bad record: nested too deeply"))
 
 
 def _import_jsonl_record(
