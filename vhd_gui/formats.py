@@ -1,4 +1,4 @@
-"""Import and export of annotation files (DESIGN §5).
+"""Import and export of annotation files.
 
 Import: the VHD11K annotation files as published (CSV in UTF-8, Latin-1/cp1252 or UTF-16/32
 with or without a byte-order mark, or the same rows as JSON; ``imagePath`` or ``videoPath``;
@@ -14,6 +14,10 @@ label), ``jsonl`` with every item's whole record, and ``hf-metadata`` (``metadat
 Hugging Face imagefolder). Every export is written by :func:`open_output`: ``-`` is standard
 output, a regular file is replaced atomically (keeping its mode), a symlink's target is the file
 written, and a FIFO or a device is written through, never replaced.
+
+Paths in exports are the store's keys: a file name that is not valid UTF-8 is written in the
+escaped form of :mod:`vhd_gui.filenames` (each undecodable byte as ``\\xhh``, the name's
+backslashes doubled), and an import reads that form back to the same file.
 
 No Qt, no SQL: everything goes through :class:`vhd_gui.store.Store`.
 """
@@ -33,9 +37,10 @@ import sys
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TextIO
 
+from vhd_gui.filenames import is_escaped, to_key
 from vhd_gui.record import STATUS_DEBATED, STATUS_ERROR, DebateRecord, TurnRecord
 from vhd_gui.store import STATUSES, DecisionEntry, Filters, ItemRecord, Store
 
@@ -395,8 +400,14 @@ def name_variants(name: str) -> list[str]:
     return out
 
 
+def _slashed(raw: str) -> str:
+    """A row path with POSIX separators: a backslash separates too (a Windows path), except in
+    our own escaped keys (a name that is not UTF-8), where backslashes belong to the name."""
+    return raw if is_escaped(raw) else raw.replace("\\", "/")
+
+
 def _posix_parts(raw: str) -> list[str]:
-    return [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
+    return [p for p in _slashed(raw).split("/") if p not in ("", ".")]
 
 
 class MediaIndex:
@@ -428,7 +439,7 @@ class MediaIndex:
                 if name.startswith("."):
                     continue
                 full = os.path.join(folder, name)
-                rel = self._store.relative_path(full)
+                rel = to_key(PurePath(os.path.relpath(full, root)).as_posix())  # as the scan names it
                 with contextlib.suppress(OSError):
                     st = os.stat(full)
                     self._on_disk[rel] = (st.st_size, st.st_mtime)
@@ -460,7 +471,7 @@ class MediaIndex:
 
 def _is_absolute(raw: str) -> bool:
     """Absolute on any system: POSIX, a Windows drive, or a UNC share."""
-    text = raw.replace("\\", "/")
+    text = _slashed(raw)
     return text.startswith("/") or bool(re.match(r"^[A-Za-z]:/", text))
 
 
@@ -468,7 +479,7 @@ def climbs_out(raw: str) -> bool:
     """True for a relative row path that climbs above the project folder with ``..``."""
     if _is_absolute(raw):
         return False
-    normal = posixpath.normpath(raw.replace("\\", "/"))
+    normal = posixpath.normpath(_slashed(raw))
     return normal == ".." or normal.startswith("../")
 
 
