@@ -163,3 +163,17 @@ def test_batch_and_export_subprocesses_over_a_folder_with_such_names(odd_folder:
     )
     assert exported.returncode == 0, exported.stderr
     assert {r["imagePath"]: r["decision"] for r in json.loads(exported.stdout.decode("utf-8"))} == EXPECTED_KEYS
+
+
+def test_debate_of_one_such_file_prints_its_escaped_name(tmp_path: Path) -> None:
+    odd = _make(tmp_path, LATIN1_CAFE, RED)
+    env = {**os.environ, "VHD_KEY": TEST_KEY, "LC_ALL": "C.UTF-8"}
+    with FakeServer(api_key=TEST_KEY, answers={"judge": _judge_by_colour}) as srv:
+        out = subprocess.run(
+            [sys.executable, "-m", "vhd_gui", "debate", os.fsdecode(odd), "--json", "--rounds", "1",
+             "--base-url", srv.base_url, "--model", "fake-vlm", "--api-key-env", "VHD_KEY"],
+            env=env, capture_output=True, timeout=300,
+        )
+    assert out.returncode == 0 and b"Traceback" not in out.stderr, out.stderr
+    record = json.loads(out.stdout.decode("utf-8"))
+    assert record["path"].endswith("/" + KEY_CAFE) and record["decision"] == "yes"
