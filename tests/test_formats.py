@@ -390,6 +390,10 @@ def test_existing_mode_is_kept_and_a_new_file_follows_the_umask(labelled: Store,
     kept.chmod(0o640)
     export_store(labelled, "vhd11k-csv", kept)
     assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text().startswith("imagePath")
+    if os.geteuid() == 0:  # only root may give a file away: then the owner is kept too
+        os.chown(kept, 1234, 4321)
+        export_store(labelled, "vhd11k-csv", kept)
+        assert (kept.stat().st_uid, kept.stat().st_gid, stat.S_IMODE(kept.stat().st_mode)) == (1234, 4321, 0o640)
     old_umask = os.umask(0o027)
     try:
         export_store(labelled, "vhd11k-csv", tmp_path / "new.csv")

@@ -830,10 +830,10 @@ def _atomic_replace(real: Path, old: os.stat_result | None) -> Iterator[TextIO]:
     fd, tmp = _create_temp(real.parent, real.name)
     try:
         if old is not None:
-            os.fchmod(fd, stat.S_IMODE(old.st_mode))
             if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
                 with contextlib.suppress(PermissionError):
                     os.fchown(fd, old.st_uid, old.st_gid)
+            os.fchmod(fd, stat.S_IMODE(old.st_mode))  # after chown, which may clear set-id bits
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             yield fh
             fh.flush()
