@@ -7,6 +7,7 @@ import errno
 import io
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -468,9 +469,14 @@ def test_dev_full_is_an_error_and_stays_a_device(labelled: Store) -> None:
     assert out.stderr.decode().splitlines() == ["vhd-annotator export: cannot write /dev/full: No space left on device"]
 
 
-def test_a_folder_or_the_store_itself_is_refused(labelled: Store, tmp_path: Path) -> None:
+def test_a_folder_a_socket_or_the_store_itself_is_refused(labelled: Store, tmp_path: Path) -> None:
     out = export_cli("--store", str(labelled.path), "--format", "jsonl", "-o", str(tmp_path))
     assert out.returncode == 2 and b"is a folder" in out.stderr and len(out.stderr.splitlines()) == 1
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(tmp_path / "sock"))
+        out = export_cli("--store", str(labelled.path), "--format", "jsonl", "-o", str(tmp_path / "sock"))
+    assert out.returncode == 2 and out.stderr.decode().endswith("is a socket, which cannot be written as a file\n")
+    assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
     size = labelled.path.stat().st_size
     out = export_cli("--store", str(labelled.path), "--format", "jsonl", "-o", str(labelled.path))
     assert out.returncode == 2 and b"is the annotation store itself" in out.stderr

@@ -749,7 +749,7 @@ def open_output(target: str | os.PathLike[str]) -> Iterator[TextIO]:
       process may set it); a new one gets 0666 less the umask, as any program's new file.
     - Anything else that exists (a FIFO, a character or block device) is written through,
       never replaced: the reader of a FIFO gets the data, ``/dev/null`` stays a device.
-    - A folder is refused. Any write error (a full disk, ``/dev/full``, a closed pipe) is an
+    - A folder or a socket is refused. Any write error (a full disk, ``/dev/full``, a closed pipe) is an
       OSError from this context manager, never a silent success.
     """
     if is_stdout(target):
@@ -763,6 +763,8 @@ def open_output(target: str | os.PathLike[str]) -> Iterator[TextIO]:
         st = None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", os.fspath(target))
+    if st is not None and stat.S_ISSOCK(st.st_mode):
+        raise OSError(errno.ENXIO, "is a socket, which cannot be written as a file", os.fspath(target))
     if st is not None and not stat.S_ISREG(st.st_mode):
         with _write_through(real) as fh:
             yield fh
