@@ -7,12 +7,15 @@ import errno
 import io
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -604,3 +607,43 @@ def test_paths_that_climb_out_of_the_folder_are_refused(store: Store, tmp_path: 
     assert [line.split(": ")[1] for line in out.stderr.splitlines()] == ["line 2 ../../x.png", "line 3 sub/../../../etc/y.png", "line 4 ..\\..\\win.png"]
     assert "climbs out of the project folder" in out.stderr
     assert sorted(store.paths()) == ["dog.png", "fine.png", "inside/cat.png", "inside/new.png"]
+
+
+def _as_nobody(action: Any) -> int:
+    """Run ``action()`` in a forked child that has dropped root for uid/gid 65534; its exit code."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 3
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            code = action()
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_a_file_the_user_may_not_write_is_refused_not_replaced() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to write as another user")
+    shared = Path(tempfile.mkdtemp(prefix="vhd-ro-", dir="/tmp"))  # tmp_path is private to root
+    try:
+        shared.chmod(0o777)  # the folder is writable: only the file's own mode protects it
+        protected = shared / "final.csv"
+        protected.write_text("keep me\n")
+        protected.chmod(0o444)
+
+        def write(target: Path) -> int:
+            try:
+                with open_output(target) as fh:
+                    fh.write("new\n")
+            except PermissionError as exc:
+                return 10 if "read-only to you" in str(exc) else 11
+            return 0
+
+        assert _as_nobody(lambda: write(protected)) == 10
+        assert protected.read_text() == "keep me\n" and stat.S_IMODE(protected.stat().st_mode) == 0o444
+        assert _as_nobody(lambda: write(shared / "new.csv")) == 0  # a new file beside it is fine
+        assert (shared / "new.csv").stat().st_uid == 65534 and (shared / "new.csv").read_text() == "new\n"
+    finally:
+        shutil.rmtree(shared)

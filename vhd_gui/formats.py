@@ -749,7 +749,7 @@ def open_output(target: str | os.PathLike[str]) -> Iterator[TextIO]:
       process may set it); a new one gets 0666 less the umask, as any program's new file.
     - Anything else that exists (a FIFO, a character or block device) is written through,
       never replaced: the reader of a FIFO gets the data, ``/dev/null`` stays a device.
-    - A folder or a socket is refused. Any write error (a full disk, ``/dev/full``, a closed pipe) is an
+    - A folder, a socket, or a file you may not write (a rename could replace it) is refused. Any write error (a full disk, ``/dev/full``, a closed pipe) is an
       OSError from this context manager, never a silent success.
     """
     if is_stdout(target):
@@ -769,6 +769,8 @@ def open_output(target: str | os.PathLike[str]) -> Iterator[TextIO]:
         with _write_through(real) as fh:
             yield fh
     else:
+        if st is not None and not os.access(real, os.W_OK):  # as a shell's > would, respect it
+            raise PermissionError(errno.EACCES, "permission denied: the file is read-only to you", os.fspath(target))
         with _atomic_replace(real, st) as fh:
             yield fh
 
