@@ -59,12 +59,13 @@ class _Printer:
 
 async def _debate(path: Path, settings: Settings, as_json: bool) -> int:
     from vhd_gui.engine import FAIL_CONFIG, DebateEngine, DebateFailed, VerdictReached
+    from vhd_gui.filenames import to_key
 
     engine = DebateEngine(settings)
     printer = None if as_json else _Printer(sys.stdout, sys.stderr)
     last = None
     try:
-        async for ev in engine.run(path, label=str(path)):
+        async for ev in engine.run(path, label=to_key(path)):  # a name that is not UTF-8 is shown escaped
             if printer is not None:
                 printer.handle(ev)
             last = ev

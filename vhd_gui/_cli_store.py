@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
-from vhd_gui.formats import FormatError, default_export_path, export_store, import_file
+from vhd_gui.formats import ExportError, FormatError, default_export_path, export_store, import_file, is_stdout
 from vhd_gui.store import STORE_DIR_NAME, Store, StoreError
 
 MAX_PROBLEMS_SHOWN = 20
@@ -57,19 +57,33 @@ def run_export(args: argparse.Namespace) -> int:
     if not Path(args.store).is_file():
         raise UsageError(f"no annotation store at {args.store}")
     store = _open_store(args.store)
+    output = args.output or str(default_export_path(store, args.format))
     try:
-        output = Path(args.output) if args.output else default_export_path(store, args.format)
-        if output.is_dir():
-            raise UsageError(f"-o {output} is a folder; give a file name")
         written = export_store(store, args.format, output)
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"cannot write {exc.filename or 'the export'}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {_where(exc, output)}: {exc.strerror or exc}") from None
     finally:
         store.close()
+    # With -o - the data is on standard output: everything said about it goes to stderr.
+    say = sys.stderr if is_stdout(output) else sys.stdout
     if len(written) > 1:
-        print(f"images and videos need separate {args.format} files: writing {len(written)} files")
+        print(f"images and videos need separate {args.format} files: writing {len(written)} files", file=say)
     for f in written:
-        print(f"wrote {f.path} ({f.rows} rows{'' if f.kind == 'all' else ', ' + f.kind + 's'})")
-    if args.format == "hf-metadata" and written and written[0].path.parent.resolve() != store.root.resolve():
-        print(f"file_name values are relative to {store.root}: put metadata.jsonl there for an imagefolder")
+        name = "standard output" if is_stdout(output) else str(f.path)
+        print(f"wrote {name} ({f.rows} rows{'' if f.kind == 'all' else ', ' + f.kind + 's'})", file=say)
+    if (
+        args.format == "hf-metadata"
+        and written
+        and not is_stdout(output)
+        and written[0].path.parent.resolve() != store.root.resolve()
+    ):
+        print(f"file_name values are relative to {store.root}: put metadata.jsonl there for an imagefolder", file=say)
     return EXIT_OK
+
+
+def _where(exc: OSError, output: str) -> str:
+    if is_stdout(output):
+        return "standard output"
+    return str(exc.filename or output)

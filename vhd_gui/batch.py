@@ -275,7 +275,7 @@ class BatchRun:
         return row is not None and bool(row.human_label)
 
     async def _debate(self, path: str) -> VerdictReached | DebateFailed | None:
-        abs_path = self.store.root / path
+        abs_path = self.store.file_path(path)  # the real name, also when it is not UTF-8
         last: Any = None
         try:
             async for ev in self.engine.run(abs_path, label=path, use_cache=self.use_cache):

@@ -12,12 +12,14 @@ absurdly large) surfaces as one exception type, :class:`MediaError`, whose messa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import io
 import math
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vhd_gui.filenames import has_undecodable, to_key
 
 if TYPE_CHECKING:
     import cv2
@@ -80,7 +84,8 @@ class MediaError(Exception):
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path = Path(path)
         self.reason = " ".join(str(reason).split())  # one line, whatever the library said
-        super().__init__(f"{self.path}: {self.reason}")
+        # A name that is not UTF-8 is shown escaped, so the message can go to a store or a terminal.
+        super().__init__(f"{to_key(self.path)}: {self.reason}")
 
 
 def kind_of(path: str | os.PathLike[str]) -> str | None:
@@ -150,8 +155,8 @@ def _encode_jpeg(im: Image.Image, quality: int) -> bytes:
 
 @dataclass(frozen=True)
 class MediaFile:
-    path: Path
-    rel: str  # POSIX path relative to the scanned root
+    path: Path  # the real file (a name that is not UTF-8 keeps its bytes, see vhd_gui.filenames)
+    rel: str  # POSIX path relative to the scanned root, as a key: valid text, escaped if need be
     kind: str  # 'image' | 'video'
     size: int
     mtime: float
@@ -170,6 +175,9 @@ def scan(root: str | os.PathLike[str], *, follow_symlinks: bool = False) -> Iter
     ``.vhd-annotator/``), non-media files, broken links, and subfolders that can't be read.
     Symlinked *files* are listed; symlinked *folders* are entered only with
     ``follow_symlinks=True`` (each real folder once, so link loops end).
+
+    A name that is not valid UTF-8 is listed like any other: ``path`` opens it and ``rel`` is
+    its escaped key (:func:`vhd_gui.filenames.to_key`).
 
     Raises MediaError (on the first ``next()``) if ``root`` is missing or not a folder.
     """
@@ -230,7 +238,34 @@ def scan(root: str | os.PathLike[str], *, follow_symlinks: bool = False) -> Iter
             st = entry.stat()
         except OSError:
             continue  # vanished or unreadable entry
-        yield MediaFile(Path(entry.path), prefix + name, kind, st.st_size, st.st_mtime)
+        yield MediaFile(Path(entry.path), to_key(prefix + name), kind, st.st_size, st.st_mtime)
+
+
+@contextlib.contextmanager
+def _opencv_name(path: Path) -> Iterator[str]:
+    """A name OpenCV can open for ``path``.
+
+    OpenCV takes a path as UTF-8 text, and crashes the process on a str it cannot encode (a
+    file name that is not valid UTF-8). Such a file is opened here and handed over as
+    ``/proc/self/fd/N``, or where there is no /proc, as a symlink with a plain name in a
+    temporary folder; either is gone once the capture has opened the file itself.
+    """
+    name = os.fspath(path)
+    if not has_undecodable(name):
+        yield name
+        return
+    fd = os.open(name, os.O_RDONLY)
+    try:
+        proc = f"/proc/self/fd/{fd}"
+        if os.path.exists(proc):
+            yield proc
+            return
+        with tempfile.TemporaryDirectory(prefix="vhd-media-") as tmp:
+            link = os.path.join(tmp, "media" + path.suffix.encode("ascii", "replace").decode())
+            os.symlink(os.path.abspath(name), link)
+            yield link
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,7 +509,8 @@ def _open_capture(path: Path) -> cv2.VideoCapture:
     cv2 = _cv2()
     # FFmpeg explicitly: OpenCV's other backends would, for instance, open a lone image as a
     # one-frame "video".
-    cap = cv2.VideoCapture(os.fspath(path), cv2.CAP_FFMPEG)
+    with _opencv_name(path) as name:
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
         raise MediaError(path, "cannot open video: unsupported codec or container, or a corrupt file")

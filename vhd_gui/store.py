@@ -32,6 +32,7 @@ from operator import itemgetter
 from pathlib import Path, PurePath
 from typing import Any, NamedTuple
 
+from vhd_gui.filenames import has_undecodable, to_fs, to_key
 from vhd_gui.record import (
     STATUS_ACCEPTED,
     STATUS_DEBATED,
@@ -293,6 +294,11 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _as_key(posix: str) -> str:
+    """A path as the store keeps it: escaped when it holds bytes that are not UTF-8."""
+    return to_key(posix) if has_undecodable(posix) else posix
+
+
 def path_key(rel_path: str) -> str:
     return rel_path.casefold()
 
@@ -517,22 +523,31 @@ class Store:
 
     # ----------------------------------------------------------------- paths and items
 
-    def relative_path(self, path: str | os.PathLike[str]) -> str:
+    def relative_path(self, path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:
         """The key of an item: its path relative to the root, with POSIX separators.
 
-        An absolute path outside the root is kept absolute (in POSIX form).
+        An absolute path outside the root is kept absolute (in POSIX form). An absolute path is
+        a path on disk (bytes, or a str as :func:`os.fsdecode` gives it): its key is that of
+        :func:`vhd_gui.filenames.to_key`, escaped for a name that is not UTF-8. A relative path
+        is taken as a key and comes back unchanged, unless it holds undecodable bytes.
         """
-        text = os.fspath(path)
+        text = os.fsdecode(path)
         if os.path.isabs(text):
             try:
                 rel = os.path.relpath(text, self.root)
             except ValueError:  # another drive on Windows
-                return PurePath(text).as_posix()
+                return to_key(PurePath(text).as_posix())
             if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-                return PurePath(text).as_posix()
-            text = rel
+                return to_key(PurePath(text).as_posix())
+            posix = posixpath.normpath(PurePath(rel).as_posix())
+            return "" if posix == "." else to_key(posix)
         posix = posixpath.normpath(PurePath(text).as_posix())
-        return "" if posix == "." else posix
+        return "" if posix == "." else _as_key(posix)
+
+    def file_path(self, rel: str) -> Path:
+        """The file on disk of the item whose key is ``rel`` (the inverse of :meth:`relative_path`)."""
+        name = to_fs(rel)
+        return Path(name) if os.path.isabs(name) else self.root / name
 
     def upsert_items(self, items: Iterable[tuple[str, str, int | None, float | None]]) -> int:
         """Add or update items given as ``(path, kind, size, mtime)``; returns how many were given."""

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vhd_gui.filenames import to_fs
 from vhd_gui.record import STATUSES
 from vhd_gui.store import SORTS, Filters, ItemRow, Store
 from vhd_gui.ui._safe_view import veiled
@@ -183,7 +184,7 @@ class ItemListModel(QAbstractListModel):
     def _thumb_loaded(self, abs_path: str, image: QImage) -> None:
         if self.store is None:
             return
-        rel = self.store.relative_path(abs_path)
+        rel = self.store.relative_path(to_fs(abs_path))  # requests carry keys: back to the name on disk
         self.thumbs.remember(rel, image)
         i = self._index.get(rel)
         if i is not None:

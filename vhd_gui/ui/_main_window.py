@@ -453,7 +453,7 @@ class MainWindow(QMainWindow):
             def take(n: int) -> list[str]:
                 batch = list(islice(files, n))
                 if batch:
-                    store.upsert_items((str(m.path), m.kind, m.size, m.mtime) for m in batch)
+                    store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in batch)
                 return [m.rel for m in batch]
 
             size = FIRST_SCAN_BATCH
@@ -537,7 +537,7 @@ class MainWindow(QMainWindow):
 
     def abs_path(self, rel: str) -> str:
         assert self.store is not None
-        return str(self.store.root / rel) if not os.path.isabs(rel) else rel
+        return str(self.store.file_path(rel))  # the real name, also when it is not UTF-8
 
     def show_item(self, rel: str) -> None:
         if self.store is None:

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from vhd_gui.config import cache_dir
+from vhd_gui.filenames import to_fs
 from vhd_gui.media import MediaError, thumbnail_jpeg
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,9 @@ class ThumbnailLoader(QObject):
                     self._done.append((path, image))
 
     def _make(self, path: str) -> QImage:
+        disk = to_fs(path)  # requests carry keys (valid text for Qt); a name not in UTF-8 is escaped
         try:
-            st = os.stat(path)
+            st = os.stat(disk)
         except OSError:
             return QImage()
         target = self._folder / (cache_key(path, st.st_size, st.st_mtime) + ".jpg")
@@ -146,7 +148,7 @@ class ThumbnailLoader(QObject):
             pass
         if not data:
             try:
-                data = thumbnail_jpeg(path, THUMB_SIDE)
+                data = thumbnail_jpeg(disk, THUMB_SIDE)
             except MediaError:
                 return QImage()
             try:
