@@ -29,6 +29,8 @@ class TurnRecord:
     attempts: int = 1
     refused: bool = False  # a debater that refused the task
     from_cache: bool = False  # answered by the response cache: no request was sent
+    thinking: str = ""  # a reasoning model's thinking; never part of text, the transcript or the verdict
+    usage_estimated: bool = False  # the server reported no usage: token counts are our estimate
 
 
 @dataclass(slots=True)
@@ -64,6 +66,8 @@ class DebateRecord:
     error_kind: str = ""  # for status error: config | media | api | timeout | cancelled | internal
     error: str = ""
     judge_yes_prob: float | None = None  # P(first token is yes) when the server gave logprobs
+    usage_estimated: bool = False  # some turn's token counts are estimates (its server reported none)
+    verdict_note: str = ""  # why a flagged verdict is what it is (e.g. the judge's words were not Yes/No)
 
     def argument(self, role: str, round_: int) -> str | None:
         for t in self.turns:
