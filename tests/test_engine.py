@@ -22,7 +22,7 @@ from vhd_gui.engine import (
 )
 from vhd_gui.protocol import Role
 
-from fakeserver import FakeServer, Fault
+from fakeserver import BAD_ANSWERS, FakeServer, Fault
 from helpers import TEST_KEY, TEST_KEY_ENV, settings_for, settled_tasks, write_image, write_video
 
 pytestmark = pytest.mark.asyncio
@@ -375,3 +375,149 @@ async def test_a_server_without_logprobs_is_asked_again_without_them(monkeypatch
     assert [bool(b.get("logprobs")) for b in judged] == [True, False, False]  # asked once, then never again
     assert first[-1].record.judge_yes_prob is None
     assert [t.attempts for t in first[-1].record.turns if t.role == "judge"] == [1]
+
+
+# --------------------------------------------------------------------------- only an answer is a verdict
+
+BAD_ANSWER_REASONS = {
+    "html": "the server sent an HTML page (status 200) instead of a chat completion",
+    "not-json": "the server sent a body that is not JSON (status 200, text/plain) instead of a chat completion: 'upstream connect error",
+    "json-not-completion": "the server sent JSON that is not a chat completion (status 200)",
+    "no-choices": 'the server sent a completion with no choices ("choices": [])',
+    "content-null": "the server sent no content (content: null)",
+    "empty": "the server sent an empty answer",
+    "cut": "the answer was cut off: the stream ended after 3 chunk(s) before the server said it finished (no finish_reason, no [DONE])",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_ANSWER_REASONS))
+async def test_a_broken_answer_is_retried_then_a_failure_never_a_verdict(server: FakeServer, image: Path, tmp_path: Path, kind: str) -> None:
+    from vhd_gui.cache import ResponseCache
+
+    assert set(BAD_ANSWER_REASONS) == set(BAD_ANSWERS)
+    # Once: the judge's turn is asked again and the debate ends with the real verdict.
+    server.inject(Fault(kind, after_tokens=2), role="judge")
+    events = await run(DebateEngine(settings_for(server.base_url, retry_base_delay=0.01)), image)
+    retries = [ev for ev in events if isinstance(ev, TurnRetrying)]
+    assert [r.turn.role for r in retries] == [Role.JUDGE] and retries[0].reason.startswith(BAD_ANSWER_REASONS[kind])
+    assert isinstance(events[-1], VerdictReached) and events[-1].verdict.decision == "no"
+    assert [t.attempts for t in events[-1].record.turns if t.role == "judge"] == [2]
+
+    # Every attempt: a failed item naming what came back; nothing of the judge is cached.
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    server.inject(*[Fault(kind, after_tokens=2)] * 4, role="judge")
+    events = await run(DebateEngine(settings_for(server.base_url, retry_base_delay=0.01), cache=cache), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "api" and last.turn is not None and last.turn.role is Role.JUDGE
+    assert last.message.startswith(f"Judge: {BAD_ANSWER_REASONS[kind]}") and last.message.endswith("(gave up after 4 attempts)")
+    assert last.record.status == "error" and last.record.decision is None and last.record.judge_raw == ""
+    assert not any(isinstance(ev, (VerdictReached, TurnFinished)) and getattr(ev, "turn", None) == last.turn for ev in events)
+    assert cache.entries() == 4  # the four debater turns, which were complete
+
+    # The server mends: the cached debater turns are reused, the judge is asked and answers.
+    events = await run(DebateEngine(settings_for(server.base_url), cache=cache), image)
+    assert isinstance(events[-1], VerdictReached) and events[-1].verdict.decision == "no"
+    assert [t.from_cache for t in events[-1].record.turns] == [True, True, True, True, False]
+    cache.close()
+
+
+async def test_a_debater_turn_cut_in_the_middle_is_not_an_argument(server: FakeServer, image: Path) -> None:
+    server.inject(*[Fault("cut", after_tokens=3)] * 4, role="negative")
+    events = await run(DebateEngine(settings_for(server.base_url, retry_base_delay=0.01)), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.turn is not None and last.turn.role is Role.NEGATIVE
+    assert "cut off" in last.message
+    assert [t.role for t in last.record.turns] == ["affirmative"]  # what finished is kept, the cut turn is not
+
+
+async def test_a_server_that_ignores_stream_true_still_counts(make_server: Any, image: Path) -> None:
+    """A whole chat completion (JSON) instead of a stream is a complete answer."""
+    srv = make_server()
+    events_ok = await run(DebateEngine(settings_for(srv.base_url)), image)
+    assert isinstance(events_ok[-1], VerdictReached)
+    srv.force_whole_completion = True
+    events = await run(DebateEngine(settings_for(srv.base_url)), image)
+    assert isinstance(events[-1], VerdictReached) and events[-1].verdict.decision == "no"
+    assert events[-1].record.turns[0].text == events_ok[-1].record.turns[0].text
+
+
+async def test_the_judges_own_words_stay_a_flagged_verdict_and_say_why(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    for words, note in [
+        ("I'm sorry, but I can't help with that.", "the judge refused to answer"),
+        ("Probably harmful, given the knife.", "starts with neither Yes nor No"),
+    ]:
+        with FakeServer(api_key=SECRET, answers={"judge": words}) as srv:
+            events = await run(DebateEngine(settings_for(srv.base_url)), image)
+        rec = events[-1].record
+        assert isinstance(events[-1], VerdictReached) and rec.decision == "yes" and rec.flags == ["judge_unparsed"]
+        assert rec.judge_raw == words and note in rec.verdict_note
+
+
+async def test_the_cache_serves_only_answers_this_version_accepts(tmp_path: Path) -> None:
+    import sqlite3
+
+    from vhd_gui.cache import CACHE_FORMAT, ResponseCache
+
+    path = tmp_path / "c.sqlite"
+    # A cache file as the first version wrote it, holding an empty answer and a good one.
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE responses (key TEXT PRIMARY KEY, text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,"
+            " completion_tokens INTEGER NOT NULL, created REAL NOT NULL, hits INTEGER NOT NULL DEFAULT 0)"
+        )
+        conn.execute("INSERT INTO responses VALUES ('empty', '', 10, 0, 0, 0), ('old', 'No, fine.', 10, 3, 0, 0)")
+    conn.close()
+    cache = ResponseCache(path)
+    assert cache.get("empty") is None and cache.get("old") is None  # an older format is never served
+    cache.put("new", "No, fine.", 10, 3, thinking="calm")
+    hit = cache.get("new")
+    assert hit is not None and (hit.text, hit.thinking) == ("No, fine.", "calm")
+    with pytest.raises(ValueError, match="not cached"):
+        cache.put("blank", "  \n", 10, 0)
+    cache._conn.execute("INSERT INTO responses (key, text, prompt_tokens, completion_tokens, created, format) VALUES ('x', ' ', 1, 1, 0, ?)", (CACHE_FORMAT,))
+    assert cache.get("x") is None
+    cache.close()
+
+
+async def test_batch_cli_counts_broken_answers_as_failures_and_redo_mends_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from vhd_gui.cache import ResponseCache
+    from vhd_gui.store import Store
+
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    folder = tmp_path / "m"
+    write_image(folder / "a.jpg", (64, 48), (200, 10, 10))
+    write_image(folder / "b.jpg", (64, 48), (10, 200, 10))
+    config = tmp_path / "settings.toml"
+    config.write_text("[debate]\nretry_base_delay = 0.01\n")
+    store_path = tmp_path / "s.sqlite"
+    with FakeServer(api_key=SECRET, fault_rates={"html": 1.0}) as srv:
+        cmd = [sys.executable, "-m", "vhd_gui", "batch", str(folder), "--store", str(store_path), "--config", str(config),
+               "--base-url", srv.base_url, "--model", "fake-vlm", "--api-key-env", TEST_KEY_ENV]
+        out = subprocess.run(cmd, env=dict(os.environ), capture_output=True, text=True, timeout=300)
+        assert out.returncode == 1, out.stderr
+        assert "failed 2" in out.stderr and "done 0" in out.stderr
+        assert "HTML page (status 200) instead of a chat completion" in out.stderr
+        with Store.open(store_path) as st:
+            for name in ("a.jpg", "b.jpg"):
+                row = st.row(name)
+                assert row is not None and row.status == "error" and row.model_label is None
+                assert [d.decision for d in st.debates(name)] == [None]
+        cache = ResponseCache.default()
+        assert cache.entries() == 0
+        cache.close()
+
+        srv.fault_rates = {}  # the proxy is fixed
+        out = subprocess.run([*cmd, "--redo"], env=dict(os.environ), capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert "done 2" in out.stderr and "failed 0" in out.stderr
+        with Store.open(store_path) as st:
+            assert {n: st.row(n).model_label for n in ("a.jpg", "b.jpg")} == {"a.jpg": "no", "b.jpg": "no"}
+        cache = ResponseCache.default()
+        assert cache.entries() == 10  # the same cache file: now it holds the ten complete answers
+        cache.close()
+    assert SECRET not in out.stderr + out.stdout
