@@ -157,6 +157,7 @@ class FakeServer:
         chunk_chars: int = 0,
         send_usage: bool = True,
         reject_stream_options: bool = False,
+        list_models: bool = True,
     ) -> None:
         self.answers: dict[str, Answer] = dict(DEFAULT_ANSWERS)
         if answers:
@@ -174,6 +175,7 @@ class FakeServer:
         self.reasoning = dict(reasoning or {})  # per role: thinking streamed as delta.reasoning_content
         self.chunk_chars = chunk_chars  # >0: stream the answer in pieces of this many characters
         self.send_usage = send_usage  # False: no usage in any answer, as some servers do
+        self.list_models = list_models  # False: GET /models answers 404, as some gateways do
         self.force_whole_completion = False  # True: answer stream=true with one JSON completion
         self.reject_stream_options = reject_stream_options  # 400 to a request with stream_options
         self.faults: deque[Fault] = deque()  # consumed one per chat request, before rates apply
@@ -322,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ routes
     def do_GET(self) -> None:  # noqa: N802
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/").endswith("/models") and self.fake.list_models:
             if not self._authorized():
                 return
             self._send_json(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]})
@@ -479,6 +481,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "invalid_request_error",
                 "content_policy_violation",
             )
+        elif kind == "400-roles":
+            # A strict chat template's complaint (Mistral's wording), whatever the layout.
+            self._error(400, "Conversation roles must alternate user/assistant/user/assistant/...", "BadRequestError")
         elif kind == "401":
             self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         elif kind == "html":

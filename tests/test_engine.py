@@ -337,7 +337,7 @@ async def test_check_connection_reports_plainly(monkeypatch: pytest.MonkeyPatch,
 
     report = await DebateEngine(settings_for(server.base_url)).check_connection("judge")
     assert "the key was accepted" in report and "fake-vlm" in report
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="'nope' not found.*; it offers: fake-judge, fake-vlm$"):
         await DebateEngine(settings_for(server.base_url, model="nope")).check_connection("judge")
     monkeypatch.setenv(TEST_KEY_ENV, "wrong")
     with pytest.raises(ConfigError, match="rejected the API key"):
@@ -521,3 +521,53 @@ async def test_batch_cli_counts_broken_answers_as_failures_and_redo_mends_them(m
         assert cache.entries() == 10  # the same cache file: now it holds the ten complete answers
         cache.close()
     assert SECRET not in out.stderr + out.stdout
+
+
+# --------------------------------------------------------------------------- errors that say what to fix
+
+
+@pytest.mark.parametrize("style", ["openai", "vllm", "ollama", "litellm"])
+async def test_an_unknown_model_is_a_config_failure_naming_what_the_server_offers(make_server: Any, image: Path, style: str) -> None:
+    from fakeserver import UNKNOWN_MODEL_ERRORS
+
+    srv = make_server(unknown_model_style=style)
+    events = await run(DebateEngine(settings_for(srv.base_url, model="no-such-model", layout="chat")), image)
+    last = events[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "config"
+    assert f"model 'no-such-model' not found at {srv.base_url} ({UNKNOWN_MODEL_ERRORS[style][0]}:" in last.message
+    assert last.message.endswith("; it offers: fake-judge, fake-vlm")
+    assert "flat message layout" not in last.message  # the chat layout was used, but this is not about roles
+    assert srv.stats.requests == 1  # not retried
+
+
+async def test_an_unknown_model_without_a_model_list_is_still_named(make_server: Any, image: Path) -> None:
+    srv = make_server(unknown_model_style="litellm", list_models=False)
+    last = (await run(DebateEngine(settings_for(srv.base_url, model="gpt-9")), image))[-1]
+    assert isinstance(last, DebateFailed) and last.kind == "config"
+    assert "model 'gpt-9' not found" in last.message and "Invalid model name passed in model=gpt-9" in last.message
+    assert "offers" not in last.message
+
+
+async def test_the_strict_template_hint_needs_the_chat_layout_and_a_roles_message(server: FakeServer, image: Path) -> None:
+    server.inject("400-roles", role="affirmative")
+    flat = (await run(DebateEngine(settings_for(server.base_url, layout="flat")), image))[-1]
+    assert isinstance(flat, DebateFailed) and "roles must alternate" in flat.message and "flat message layout" not in flat.message
+    server.inject("400-roles", role="affirmative")
+    chat = (await run(DebateEngine(settings_for(server.base_url, layout="chat")), image))[-1]
+    assert isinstance(chat, DebateFailed) and chat.message.endswith("(a strict chat template? try the flat message layout)")
+
+
+async def test_debate_cli_exits_2_on_an_unknown_model_behind_a_gateway(monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv(TEST_KEY_ENV, SECRET)
+    with FakeServer(api_key=SECRET, unknown_model_style="litellm") as srv:
+        out = subprocess.run(
+            [sys.executable, "-m", "vhd_gui", "debate", str(image), "--base-url", srv.base_url, "--model", "gpt-9", "--api-key-env", TEST_KEY_ENV],
+            env=dict(os.environ), capture_output=True, text=True, timeout=300,
+        )
+    assert out.returncode == 2, out.stderr
+    assert "model 'gpt-9' not found" in out.stderr and "it offers: fake-judge, fake-vlm" in out.stderr
+    assert "flat message layout" not in out.stderr and "Traceback" not in out.stderr

@@ -1003,6 +1003,7 @@ class DebateEngine:
         key = ep.resolve_key()
         client = openai.AsyncOpenAI(api_key=key, base_url=ep.resolved_base_url(), timeout=min(20.0, self.settings.read_timeout), max_retries=0)
         del key
+        models: list[str] = []
         try:
             try:
                 models = [m.id async for m in client.models.list()]
@@ -1013,7 +1014,8 @@ class DebateEngine:
             )
         except Exception as exc:  # noqa: BLE001
             c = classify_error(exc, ep)
-            raise ConfigError(c.message) from None
+            offered = f"; it offers: {', '.join(sorted(models)[:20])}" if c.unknown_model and models else ""
+            raise ConfigError(c.message + offered) from None
         finally:
             await client.close()
         listed = "" if not models or ep.resolved_model() in models else f" (note: not in the server's list of {len(models)} models)"
