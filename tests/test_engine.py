@@ -571,3 +571,88 @@ async def test_debate_cli_exits_2_on_an_unknown_model_behind_a_gateway(monkeypat
     assert out.returncode == 2, out.stderr
     assert "model 'gpt-9' not found" in out.stderr and "it offers: fake-judge, fake-vlm" in out.stderr
     assert "flat message layout" not in out.stderr and "Traceback" not in out.stderr
+
+
+# --------------------------------------------------------------------------- thinking kept apart
+
+JUDGE_THINKING = "Yes, the knife could be violence... but the negative side is right."
+
+
+def _streamed(events: list[Any], cls: type, role: Role) -> str:
+    return "".join(ev.text for ev in events if isinstance(ev, cls) and ev.turn.role is role)
+
+
+async def test_reasoning_content_is_thinking_not_argument_nor_verdict(make_server: Any, image: Path, tmp_path: Path) -> None:
+    from vhd_gui.engine import ThinkingReceived
+
+    srv = make_server(reasoning={"affirmative": "Which side am I on? Harmful.", "judge": JUDGE_THINKING})
+    events = await run(DebateEngine(settings_for(srv.base_url)), image)
+    last = events[-1]
+    assert isinstance(last, VerdictReached) and last.verdict.decision == "no"  # the thinking's "Yes" is never read
+    assert _streamed(events, ThinkingReceived, Role.JUDGE) == JUDGE_THINKING
+    assert _streamed(events, TokenReceived, Role.JUDGE).strip() == "No, ordinary cooking scene."
+    rec = last.record
+    assert rec.judge_raw == "No, ordinary cooking scene."
+    aff = rec.turns[0]
+    assert aff.thinking == "Which side am I on? Harmful." and "Which side" not in aff.text
+    assert [t.thinking for t in rec.turns if t.role == "judge"] == [JUDGE_THINKING]
+    finished = [ev for ev in events if isinstance(ev, TurnFinished) and ev.turn.role is Role.JUDGE][0]
+    assert finished.thinking == JUDGE_THINKING and finished.text == "No, ordinary cooking scene."
+    # No agent is ever sent another's (or its own) thinking.
+    assert not any("Which side am I on" in json.dumps(body) for body in srv.requests)
+
+
+async def test_inline_think_blocks_split_across_chunks_are_kept_apart(make_server: Any, image: Path) -> None:
+    from vhd_gui.engine import ThinkingReceived
+
+    srv = make_server(
+        chunk_chars=3,  # every tag arrives in pieces: "<th", "ink", ">..."
+        answers={
+            "affirmative": "<think>I argue harmful.</think>1. A raised knife. 2. Fear. 3. Distress.",
+            "judge": f"<think>{JUDGE_THINKING}</think>\n\nNo, ordinary cooking scene.",
+        },
+    )
+    events = await run(DebateEngine(settings_for(srv.base_url)), image)
+    last = events[-1]
+    assert isinstance(last, VerdictReached) and last.verdict.decision == "no" and last.verdict.flags == ()
+    assert last.record.judge_raw == "No, ordinary cooking scene."
+    assert _streamed(events, ThinkingReceived, Role.JUDGE) == JUDGE_THINKING
+    assert "<" not in _streamed(events, TokenReceived, Role.JUDGE) and "think" not in _streamed(events, TokenReceived, Role.JUDGE)
+    aff = last.record.turns[0]
+    assert (aff.text, aff.thinking) == ("1. A raised knife. 2. Fear. 3. Distress.", "I argue harmful.")
+    assert not any("I argue harmful" in json.dumps(body) for body in srv.requests)
+
+
+async def test_a_closing_think_tag_without_an_opening_one_ends_the_thinking(make_server: Any, image: Path) -> None:
+    srv = make_server(answers={"judge": "Yes, maybe gore? Let me look again.</think>No, ordinary cooking scene."})
+    last = (await run(DebateEngine(settings_for(srv.base_url)), image))[-1]
+    assert isinstance(last, VerdictReached) and last.verdict.decision == "no"
+    judge = [t for t in last.record.turns if t.role == "judge"][0]
+    assert (judge.text, judge.thinking) == ("No, ordinary cooking scene.", "Yes, maybe gore? Let me look again.")
+
+
+async def test_an_answer_that_only_thinks_is_a_failed_attempt(make_server: Any, image: Path) -> None:
+    srv = make_server(answers={"judge": "<think>Hmm, yes or no?</think>"})
+    last = (await run(DebateEngine(settings_for(srv.base_url, retry_base_delay=0.01)), image))[-1]
+    assert isinstance(last, DebateFailed) and "the model only thought and gave no answer" in last.message
+    assert last.record.decision is None
+
+
+async def test_thinking_is_stored_apart_and_left_out_of_vhd11k_exports(make_server: Any, image: Path, tmp_path: Path) -> None:
+    from vhd_gui.formats import export_store
+    from vhd_gui.store import SCHEMA_VERSION, Store
+
+    srv = make_server(reasoning={"affirmative": "SECRET-THOUGHT about the knife"})
+    last = (await run(DebateEngine(settings_for(srv.base_url)), image))[-1]
+    store_path = tmp_path / "s.sqlite"
+    with Store.open(store_path, root=image.parent) as st:
+        assert st.schema_version == SCHEMA_VERSION
+        st.record_debate(last.record)
+        back = st.current_debate(image.name)
+        assert back is not None and back.turns[0].thinking == "SECRET-THOUGHT about the knife"
+        assert "SECRET-THOUGHT" not in back.turns[0].text
+        export_store(st, "vhd11k-csv", tmp_path / "out.csv")
+        export_store(st, "jsonl", tmp_path / "out.jsonl")
+    csv_text = "".join(p.read_text() for p in tmp_path.glob("out*.csv"))
+    assert "1. The scene shows a raised knife" in csv_text and "SECRET-THOUGHT" not in csv_text
+    assert "SECRET-THOUGHT" in (tmp_path / "out.jsonl").read_text()  # the whole record keeps it, apart

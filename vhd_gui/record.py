@@ -85,7 +85,8 @@ class DebateRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DebateRecord:
         d = dict(data)
-        d["turns"] = [TurnRecord(**t) for t in d.get("turns", [])]
+        turn_fields = set(TurnRecord.__dataclass_fields__)
+        d["turns"] = [TurnRecord(**{k: v for k, v in t.items() if k in turn_fields}) for t in d.get("turns", [])]
         d["endpoints"] = {k: EndpointInfo(**v) for k, v in (d.get("endpoints") or {}).items()}
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
