@@ -656,3 +656,65 @@ async def test_thinking_is_stored_apart_and_left_out_of_vhd11k_exports(make_serv
     csv_text = "".join(p.read_text() for p in tmp_path.glob("out*.csv"))
     assert "1. The scene shows a raised knife" in csv_text and "SECRET-THOUGHT" not in csv_text
     assert "SECRET-THOUGHT" in (tmp_path / "out.jsonl").read_text()  # the whole record keeps it, apart
+
+
+# --------------------------------------------------------------------------- servers that report less
+
+
+async def test_a_server_that_refuses_stream_options_is_asked_without_it_once_and_for_all(make_server: Any, image: Path) -> None:
+    srv = make_server(reject_stream_options=True)
+    engine = DebateEngine(settings_for(srv.base_url))
+    first = [ev async for ev in engine.run(image)]
+    await engine.close()
+    second = await run(DebateEngine(settings_for(srv.base_url)), image)  # a new engine remembers it too
+    assert isinstance(first[-1], VerdictReached) and isinstance(second[-1], VerdictReached)
+    assert ["stream_options" in body for body in srv.requests] == [True] + [False] * 10
+    assert not any(isinstance(ev, TurnRetrying) for ev in first + second)
+    assert [t.attempts for t in first[-1].record.turns] == [1] * 5
+    # Without stream_options this server reports no usage: every turn is counted by estimate.
+    assert all(t.usage_estimated and t.prompt_tokens > 0 for t in first[-1].record.turns)
+
+
+async def test_a_turn_without_usage_is_estimated_and_marked(make_server: Any, image: Path) -> None:
+    srv = make_server(send_usage=False)
+    events = await run(DebateEngine(settings_for(srv.base_url)), image)
+    rec = events[-1].record
+    assert isinstance(events[-1], VerdictReached)
+    assert rec.usage_estimated and all(t.usage_estimated for t in rec.turns)
+    assert all(ev.usage_estimated for ev in events if isinstance(ev, TurnFinished))
+    # The test server counts the way real ones roughly do (4 characters a token, 765 per image):
+    # the estimate lands close to what it would have reported.
+    assert rec.prompt_tokens == pytest.approx(srv.stats.prompt_tokens, rel=0.15)
+    assert all(t.completion_tokens > 0 for t in rec.turns)
+    # A server that does report usage is taken at its word.
+    srv.send_usage = True
+    rec2 = (await run(DebateEngine(settings_for(srv.base_url)), image))[-1].record
+    assert not rec2.usage_estimated and not any(t.usage_estimated for t in rec2.turns)
+
+
+async def test_a_token_budget_stops_a_batch_on_a_server_that_reports_no_usage(make_server: Any, tmp_path: Path) -> None:
+    from vhd_gui.batch import STOP_BUDGET, BatchRun
+    from vhd_gui.store import Store
+
+    srv = make_server(send_usage=False)
+    folder = tmp_path / "m"
+    paths = [write_image(folder / f"i{i}.jpg", (64, 48), (i * 40, 10, 10)).name for i in range(5)]
+    with Store.open(folder / "s.sqlite", root=folder) as store:
+        one = BatchRun(store, settings_for(srv.base_url), paths[:1], use_cache=False)
+        async for ev in one.run():
+            last = ev
+        per_item = last.progress.tokens
+        assert per_item > 0
+        run_ = BatchRun(store, settings_for(srv.base_url), paths[1:], concurrency=1, budget_tokens=int(per_item * 1.5), use_cache=False)
+        async for ev in run_.run():
+            last = ev
+    assert last.reason == STOP_BUDGET and last.progress.done == 2
+
+
+async def test_the_projected_debate_cost_covers_a_real_debate(server: FakeServer, image: Path) -> None:
+    from vhd_gui import tokens
+
+    rec = (await run(DebateEngine(settings_for(server.base_url)), image))[-1].record
+    projected = tokens.projected_debate_tokens(rounds=2, images=1, max_side=1024)
+    actual = rec.prompt_tokens + rec.completion_tokens
+    assert actual <= projected <= 3 * actual

@@ -585,7 +585,6 @@ class DebateEngine:
             "max_retries": 0,  # we retry ourselves, within the turn's deadline
             "model_info": _model_info(),
             "include_name_in_message": False,  # strict chat templates reject 'name'
-            "stream_options": {"include_usage": True},
         }
         if ep.temperature is not None:
             config["temperature"] = ep.temperature
