@@ -1,4 +1,4 @@
-"""A response cache: repeating an identical turn sends no request (issue: batch labelling).
+"""A response cache: repeating an identical turn sends no request (batch labelling).
 
 One SQLite file (WAL) in the platformdirs cache folder by default. A key covers everything
 that decides what a model is asked: server and model, sampling settings, the preset's

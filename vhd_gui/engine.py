@@ -1,9 +1,12 @@
 """One VHD11K debate as an async stream of plain events (asyncio, no Qt).
 
-Built on AutoGen AgentChat: every turn is an ``AssistantAgent`` with a streaming
-``OpenAIChatCompletionClient``, but the turn order is driven by our own loop (not a team),
-so the order is exact and the openai exception types reach us intact (DESIGN §3).
-AutoGen and openai are imported when the first debate starts, never at module import.
+Our own loop drives the turn order (exact order, openai's exception types intact). Each turn's
+request is described with AutoGen's message types and built by AutoGen's OpenAI client; the
+answer stream is read here, so that only a complete answer counts (a stream cut before the
+server said it finished, an empty answer or a page that is not a completion is a failed
+attempt) and a reasoning model's thinking stays apart from its argument. Every private
+AutoGen/openai name the engine needs lives in ``_autogen_adapter``. AutoGen and openai are
+imported when the first debate starts, never at module import.
 
 Requests are laid out so that what repeats comes first: the role's system prompt, then the
 judge's in-context examples, then the item's media, and only then the transcript that grows.

@@ -2,7 +2,7 @@
 
 Pure: no I/O beyond reading a preset file the caller names, no network, no Qt. The wording of
 every prompt lives in the preset files under ``vhd_gui/resources/presets`` (ours, not the
-paper's); this module only knows the protocol's facts (DESIGN §1).
+paper's); this module only knows the protocol's facts.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The record of one debate (DESIGN §5): what the engine produces, the store keeps and the
+"""The record of one debate: what the engine produces, the store keeps and the
 exports write. Plain dataclasses, no I/O, no Qt.
 """
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Item / debate status values (DESIGN §5)
+# Item / debate status values
 STATUS_NEW = "new"
 STATUS_DEBATED = "debated"
 STATUS_ACCEPTED = "accepted"
