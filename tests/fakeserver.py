@@ -383,7 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         role = role_of(body)
         fault = fake._next_fault(role)
-        if fault is not None and fault.kind not in ("malformed", "disconnect", "cut", "no-choices", "content-null", "empty"):
+        if fault is not None and fault.kind not in ("malformed", "disconnect", "cut", "no-choices", "content-null", "empty", "content-filter"):
             self._fault(fault)
             return
         prompt_tokens, cached = fake._account(body)
@@ -424,6 +424,13 @@ class _Handler(BaseHTTPRequestHandler):
         def event(obj: dict[str, Any]) -> None:
             self._chunk(b"data: " + json.dumps({**base, **obj}).encode() + b"\n\n")
 
+        if fault is not None and fault.kind == "content-filter":
+            # Azure's way of withholding an answer its filter stopped: finish_reason content_filter.
+            event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+            event({"choices": [{"index": 0, "delta": {}, "finish_reason": "content_filter"}]})
+            self._chunk(b"data: [DONE]\n\n")
+            self._chunk(b"")
+            return
         if fault is not None and fault.kind in ("no-choices", "content-null", "empty"):
             # A well-formed stream that carries no answer.
             if fault.kind == "no-choices":

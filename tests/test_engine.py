@@ -718,3 +718,12 @@ async def test_the_projected_debate_cost_covers_a_real_debate(server: FakeServer
     projected = tokens.projected_debate_tokens(rounds=2, images=1, max_side=1024)
     actual = rec.prompt_tokens + rec.completion_tokens
     assert actual <= projected <= 3 * actual
+
+
+async def test_an_answer_withheld_by_the_providers_filter_is_a_refusal(server: FakeServer, image: Path) -> None:
+    server.inject("content-filter", role="negative")
+    last = (await run(DebateEngine(settings_for(server.base_url)), image))[-1]
+    assert isinstance(last, VerdictReached)
+    assert last.verdict.decision == "yes" and last.record.flags == ["api_refused"]
+    assert "content filter" in last.record.judge_raw
+    assert server.stats.requests == 2  # not retried: the provider said no

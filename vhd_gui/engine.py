@@ -413,7 +413,9 @@ class _Answer:
         if self.first_logprob is None and choice.logprobs is not None and choice.logprobs.content:
             self.first_logprob = choice.logprobs.content[0]
         delta = choice.delta
-        extra = delta.model_extra or {}
+        if delta is None:  # a lenient parse of a chunk without one
+            return []
+        extra = getattr(delta, "model_extra", None) or {}
         return self._content(delta.content, extra.get("reasoning_content") or extra.get("reasoning"))
 
     def flush(self) -> list[tuple[str, str]]:
