@@ -716,8 +716,12 @@ async def test_the_projected_debate_cost_covers_a_real_debate(server: FakeServer
 
     rec = (await run(DebateEngine(settings_for(server.base_url)), image))[-1].record
     projected = tokens.projected_debate_tokens(rounds=2, images=1, max_side=1024)
-    actual = rec.prompt_tokens + rec.completion_tokens
-    assert actual <= projected <= 3 * actual
+    assert rec.prompt_tokens <= projected.prompt_tokens <= 3 * rec.prompt_tokens
+    assert rec.completion_tokens <= projected.completion_tokens
+    engine = DebateEngine(settings_for(server.base_url))
+    assert engine.projected_usage("image") == projected
+    video = engine.projected_usage("video")  # five frames instead of one image, in each of the five requests
+    assert video.prompt_tokens == projected.prompt_tokens + 5 * 4 * 765
 
 
 async def test_an_answer_withheld_by_the_providers_filter_is_a_refusal(server: FakeServer, image: Path) -> None:

@@ -635,6 +635,25 @@ class DebateEngine:
             self._examples[preset.content_hash] = out
             return out
 
+    def projected_usage(self, kind: str) -> tokens.Projection:
+        """The likely token use of one debate of a ``kind`` item with these settings, before
+        it starts: what a budget counts for a debate in flight (tokens.projected_debate_tokens)."""
+        s = self.settings
+        try:
+            preset = self.preset_for(kind)
+            example_images = sum(len(ex.files) for ex in preset.examples) if preset.examples_enabled else 0
+        except PresetError:
+            example_images = 0
+        limits = [ep.max_tokens for ep in s.endpoints.values() if ep.max_tokens]
+        return tokens.projected_debate_tokens(
+            rounds=s.rounds,
+            images=1 if kind == "image" else s.frames,
+            max_side=s.max_side,
+            critic=s.critic,
+            example_images=example_images,
+            answer_tokens=max(limits) if limits else None,
+        )
+
     # ------------------------------------------------------------------ one debate
     async def run(
         self, path: str | Path, *, media: PreparedMedia | None = None, label: str | None = None, use_cache: bool = True

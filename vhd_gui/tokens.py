@@ -17,6 +17,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,18 @@ def prompt_tokens(messages: Iterable[tuple[str, Iterable[str | tuple[int, int]]]
     return total
 
 
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """A debate's likely token use before it starts."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
 def projected_debate_tokens(
     *,
     rounds: int,
@@ -102,7 +115,7 @@ def projected_debate_tokens(
     example_images: int = 0,
     answer_tokens: int | None = None,
     prompt_text_tokens: int = 600,
-) -> int:
+) -> Projection:
     """What one debate will likely cost in tokens, before it starts (for a budget's ceiling).
 
     Each of the ``2 * rounds + 1`` requests (+1 with the critic) sends the system prompt and
@@ -114,9 +127,9 @@ def projected_debate_tokens(
     answer = answer_tokens if answer_tokens and answer_tokens > 0 else DEFAULT_ANSWER_TOKENS
     per_image = image_tokens(max_side, max_side)
     requests = 2 * rounds + 1 + (1 if critic else 0)
-    total = 0
+    prompt = 0
     for i in range(requests):
         transcript = i * (answer + MESSAGE_OVERHEAD)
         examples = example_images * per_image if i == 2 * rounds else 0
-        total += prompt_text_tokens + images * per_image + examples + transcript + answer
-    return total
+        prompt += prompt_text_tokens + images * per_image + examples + transcript
+    return Projection(prompt, requests * answer)
