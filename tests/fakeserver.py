@@ -175,6 +175,7 @@ class FakeServer:
         self.reasoning = dict(reasoning or {})  # per role: thinking streamed as delta.reasoning_content
         self.chunk_chars = chunk_chars  # >0: stream the answer in pieces of this many characters
         self.send_usage = send_usage  # False: no usage in any answer, as some servers do
+        self.zero_usage = False  # True: a usage whose counts are all 0, as some servers send
         self.list_models = list_models  # False: GET /models answers 404, as some gateways do
         self.force_whole_completion = False  # True: answer stream=true with one JSON completion
         self.reject_stream_options = reject_stream_options  # 400 to a request with stream_options
@@ -400,6 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
             "total_tokens": prompt_tokens + len(tokens),
             "prompt_tokens_details": {"cached_tokens": cached},
         }
+        if fake.zero_usage:
+            usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         if fake.first_token_delay and not fake.sleep(fake.first_token_delay):
             return
         if not body.get("stream") or fake.force_whole_completion:

@@ -686,8 +686,12 @@ async def test_a_turn_without_usage_is_estimated_and_marked(make_server: Any, im
     # the estimate lands close to what it would have reported.
     assert rec.prompt_tokens == pytest.approx(srv.stats.prompt_tokens, rel=0.15)
     assert all(t.completion_tokens > 0 for t in rec.turns)
+    # A usage of all zeros is no report either.
+    srv.send_usage = srv.zero_usage = True
+    rec0 = (await run(DebateEngine(settings_for(srv.base_url)), image))[-1].record
+    assert rec0.usage_estimated and rec0.prompt_tokens == pytest.approx(rec.prompt_tokens, rel=0.01)
     # A server that does report usage is taken at its word.
-    srv.send_usage = True
+    srv.zero_usage = False
     rec2 = (await run(DebateEngine(settings_for(srv.base_url)), image))[-1].record
     assert not rec2.usage_estimated and not any(t.usage_estimated for t in rec2.turns)
 

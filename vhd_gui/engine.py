@@ -392,10 +392,11 @@ class _Answer:
         return out
 
     def _usage(self, prompt: Any, completion: Any, cached: Any) -> None:
-        self.usage_reported = True
         self.prompt_tokens = int(prompt or 0)
         self.completion_tokens = int(completion or 0)
         self.cached_tokens = int(cached or 0)
+        # A usage of all zeros (some servers send one) says nothing: it is estimated instead.
+        self.usage_reported = self.prompt_tokens + self.completion_tokens > 0
 
     def feed(self, chunk: Any) -> list[tuple[str, str]]:
         """One ChatCompletionChunk of a stream."""
