@@ -735,3 +735,15 @@ async def test_an_answer_withheld_by_the_providers_filter_is_a_refusal(server: F
     assert last.verdict.decision == "yes" and last.record.flags == ["api_refused"]
     assert "content filter" in last.record.judge_raw
     assert server.stats.requests == 2  # not retried: the provider said no
+
+
+async def test_check_connection_names_a_proxy_page_instead_of_crashing(make_server: Any) -> None:
+    from vhd_gui.config import ConfigError
+
+    srv = make_server(fault_rates={"html": 1.0})
+    with pytest.raises(ConfigError, match=r"sent an HTML page \(status 200\) instead of a chat completion \(is the base URL right\?\)$"):
+        await DebateEngine(settings_for(srv.base_url)).check_connection("judge")
+    srv.fault_rates = {}
+    srv.answers["other"] = "<think>the user wants ok</think>ok"
+    report = await DebateEngine(settings_for(srv.base_url)).check_connection("judge")
+    assert report.endswith("replied 'ok'")

@@ -458,6 +458,10 @@ class _Answer:
         out = self._content(message.get("content"), message.get("reasoning_content") or message.get("reasoning"))
         return out + self.flush()
 
+    def text_so_far(self) -> str:
+        """The argument text received so far, without thinking, unchecked."""
+        return split_thinking("".join(self._text))[0].strip()
+
     def result(self) -> tuple[str, str]:
         """(argument text, thinking) of a complete answer; BadAnswer or ProviderRefused if not."""
         if not self.done and self.finish is None:
@@ -1028,14 +1032,24 @@ class DebateEngine:
         client = openai.AsyncOpenAI(api_key=key, base_url=ep.resolved_base_url(), timeout=min(20.0, self.settings.read_timeout), max_retries=0)
         del key
         models: list[str] = []
+        answer = _Answer()
         try:
             try:
                 models = [m.id async for m in client.models.list()]
             except openai.NotFoundError:
                 models = []  # some servers have no /models; the completion below decides
-            reply = await client.chat.completions.create(
+            except (openai.APIStatusError, openai.APIConnectionError):
+                raise
+            except Exception:  # noqa: BLE001 - a list that is not a model list: the completion below decides
+                models = []
+            raw = await client.chat.completions.with_raw_response.create(
                 model=ep.resolved_model(), messages=[{"role": "user", "content": "Reply with the single word: ok"}], max_tokens=5
             )
+            http = raw.http_response
+            # Read as the engine reads any answer: a proxy's HTML page is named, not a crash.
+            answer.feed_body(http.content, http.status_code, str(http.headers.get("content-type", "")))
+        except BadAnswer as exc:
+            raise ConfigError(f"{ep.resolved_base_url()}: {exc} (is the base URL right?)") from None
         except Exception as exc:  # noqa: BLE001
             c = classify_error(exc, ep)
             offered = f"; it offers: {', '.join(sorted(models)[:20])}" if c.unknown_model and models else ""
@@ -1043,8 +1057,8 @@ class DebateEngine:
         finally:
             await client.close()
         listed = "" if not models or ep.resolved_model() in models else f" (note: not in the server's list of {len(models)} models)"
-        answer = (reply.choices[0].message.content or "").strip() if reply.choices else ""
-        return f"{ep.resolved_base_url()} answered; the key was accepted; model {ep.resolved_model()!r} replied {answer[:40]!r}{listed}"
+        reply = answer.text_so_far()
+        return f"{ep.resolved_base_url()} answered; the key was accepted; model {ep.resolved_model()!r} replied {reply[:40]!r}{listed}"
 
 
 def _media_parts(images: Sequence[Any], kind: str) -> list[Any]:
