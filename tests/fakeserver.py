@@ -89,7 +89,7 @@ def request_units(body: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 # Answers that are not answers, each with status 200 (``Fault`` kinds).
-BAD_ANSWERS = ("html", "not-json", "json-not-completion", "no-choices", "content-null", "empty", "cut")
+BAD_ANSWERS = ("html", "not-json", "json-not-completion", "no-choices", "content-null", "empty", "cut", "empty-stream")
 
 # How servers say they have no such model: (status, body) with the model's name as {model}.
 UNKNOWN_MODEL_ERRORS: dict[str, tuple[int, Any]] = {
@@ -173,6 +173,7 @@ class FakeServer:
         self.reject_logprobs = reject_logprobs  # answer 400 to a request that asks for logprobs
         self.unknown_model_style = unknown_model_style  # whose unknown-model error to send
         self.reasoning = dict(reasoning or {})  # per role: thinking streamed as delta.reasoning_content
+        self.reasoning_field = "reasoning_content"  # DeepSeek, SGLang, older vLLM; newer vLLM says "reasoning"
         self.chunk_chars = chunk_chars  # >0: stream the answer in pieces of this many characters
         self.send_usage = send_usage  # False: no usage in any answer, as some servers do
         self.zero_usage = False  # True: a usage whose counts are all 0, as some servers send
@@ -384,7 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         role = role_of(body)
         fault = fake._next_fault(role)
-        if fault is not None and fault.kind not in ("malformed", "disconnect", "cut", "no-choices", "content-null", "empty", "content-filter"):
+        if fault is not None and fault.kind not in ("malformed", "disconnect", "cut", "no-choices", "content-null", "empty", "content-filter", "empty-stream"):
             self._fault(fault)
             return
         prompt_tokens, cached = fake._account(body)
@@ -427,6 +428,9 @@ class _Handler(BaseHTTPRequestHandler):
         def event(obj: dict[str, Any]) -> None:
             self._chunk(b"data: " + json.dumps({**base, **obj}).encode() + b"\n\n")
 
+        if fault is not None and fault.kind == "empty-stream":
+            self._chunk(b"")  # an event stream with no events at all
+            return
         if fault is not None and fault.kind == "content-filter":
             # Azure's way of withholding an answer its filter stopped: finish_reason content_filter.
             event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
@@ -449,7 +453,7 @@ class _Handler(BaseHTTPRequestHandler):
         for tok in think_tokens:
             if fake.token_delay and not fake.sleep(fake.token_delay):
                 return
-            event({"choices": [{"index": 0, "delta": {"reasoning_content": tok}, "finish_reason": None}]})
+            event({"choices": [{"index": 0, "delta": {fake.reasoning_field: tok}, "finish_reason": None}]})
         for i, tok in enumerate(tokens):
             if fault is not None and i == fault.after_tokens:
                 if fault.kind == "malformed":

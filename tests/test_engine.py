@@ -387,6 +387,7 @@ BAD_ANSWER_REASONS = {
     "content-null": "the server sent no content (content: null)",
     "empty": "the server sent an empty answer",
     "cut": "the answer was cut off: the stream ended after 3 chunk(s) before the server said it finished (no finish_reason, no [DONE])",
+    "empty-stream": "the server sent no answer: the stream ended before its first event",
 }
 
 
@@ -600,6 +601,10 @@ async def test_reasoning_content_is_thinking_not_argument_nor_verdict(make_serve
     assert finished.thinking == JUDGE_THINKING and finished.text == "No, ordinary cooking scene."
     # No agent is ever sent another's (or its own) thinking.
     assert not any("Which side am I on" in json.dumps(body) for body in srv.requests)
+    # Newer vLLM names the field "reasoning": the same thing.
+    srv.reasoning_field = "reasoning"
+    rec = (await run(DebateEngine(settings_for(srv.base_url)), image))[-1].record
+    assert [t.thinking for t in rec.turns if t.role == "judge"] == [JUDGE_THINKING] and rec.judge_raw == "No, ordinary cooking scene."
 
 
 async def test_inline_think_blocks_split_across_chunks_are_kept_apart(make_server: Any, image: Path) -> None:
