@@ -5,7 +5,12 @@ with ``stream_options.include_usage``), answers per debate role (read from the s
 simulates a provider's prefix cache (``prompt_tokens_details.cached_tokens``), and has
 switchable faults: 429 with Retry-After, 500, a 400 content-policy refusal, a hang, a
 malformed stream, a dropped connection, and strict role alternation as in Gemma/Mistral chat
-templates. It runs in a daemon thread: ``with FakeServer() as srv: srv.base_url``.
+templates. It also misbehaves the ways proxies and small servers do (an HTML page or a body
+that is not JSON with status 200, ``choices: []``, ``content: null``, an empty answer, a
+stream cut cleanly before it finished), speaks the unknown-model errors of OpenAI, vLLM,
+Ollama and LiteLLM, streams a reasoning model's thinking (``reasoning_content`` or inline
+``<think>``), and can send no usage or refuse ``stream_options``. It runs in a daemon thread:
+``with FakeServer() as srv: srv.base_url``.
 """
 
 from __future__ import annotations
@@ -84,9 +89,39 @@ def request_units(body: dict[str, Any]) -> list[tuple[str, int]]:
     return units
 
 
+# Answers that are not answers, each with status 200 (``Fault`` kinds).
+BAD_ANSWERS = ("html", "not-json", "json-not-completion", "no-choices", "content-null", "empty", "cut", "empty-stream")
+
+# How servers say they have no such model: (status, body) with the model's name as {model}.
+UNKNOWN_MODEL_ERRORS: dict[str, tuple[int, Any]] = {
+    # OpenAI: 404 with an error object and code model_not_found
+    "openai": (
+        404,
+        {"error": {"message": "The model `{model}` does not exist or you do not have access to it.", "type": "invalid_request_error", "param": None, "code": "model_not_found"}},
+    ),
+    # vLLM: 404, a flat error object
+    "vllm": (404, {"object": "error", "message": "The model `{model}` does not exist.", "type": "NotFoundError", "param": None, "code": 404}),
+    # Ollama's OpenAI-compatible endpoint: 404
+    "ollama": (404, {"error": {"message": "model '{model}' not found", "type": "api_error", "param": None, "code": None}}),
+    # The LiteLLM gateway: 400, the message itself an object
+    "litellm": (
+        400,
+        {
+            "error": {
+                "message": {"error": "/chat/completions: Invalid model name passed in model={model}. Call `/v1/models` to view available models for your key."},
+                "type": "None",
+                "param": "None",
+                "code": "400",
+            }
+        },
+    ),
+}
+
+
 @dataclass
 class Fault:
-    """One injected failure. ``kind``: 429, 500, 400-policy, 401, hang, malformed, disconnect."""
+    """One injected failure. ``kind``: 429, 500, 400-policy, 401, hang, malformed, disconnect,
+    or one of BAD_ANSWERS."""
 
     kind: str
     retry_after: float | None = None  # seconds, for 429
@@ -118,6 +153,12 @@ class FakeServer:
         seed: int = 0,
         logprobs_yes: float | None = None,
         reject_logprobs: bool = False,
+        unknown_model_style: str = "openai",
+        reasoning: dict[str, str] | None = None,
+        chunk_chars: int = 0,
+        send_usage: bool = True,
+        reject_stream_options: bool = False,
+        list_models: bool = True,
     ) -> None:
         self.answers: dict[str, Answer] = dict(DEFAULT_ANSWERS)
         if answers:
@@ -131,6 +172,15 @@ class FakeServer:
         self.retry_after = retry_after
         self.logprobs_yes = logprobs_yes
         self.reject_logprobs = reject_logprobs  # answer 400 to a request that asks for logprobs
+        self.unknown_model_style = unknown_model_style  # whose unknown-model error to send
+        self.reasoning = dict(reasoning or {})  # per role: thinking streamed as delta.reasoning_content
+        self.reasoning_field = "reasoning_content"  # DeepSeek, SGLang, older vLLM; newer vLLM says "reasoning"
+        self.chunk_chars = chunk_chars  # >0: stream the answer in pieces of this many characters
+        self.send_usage = send_usage  # False: no usage in any answer, as some servers do
+        self.zero_usage = False  # True: a usage whose counts are all 0, as some servers send
+        self.list_models = list_models  # False: GET /models answers 404, as some gateways do
+        self.force_whole_completion = False  # True: answer stream=true with one JSON completion
+        self.reject_stream_options = reject_stream_options  # 400 to a request with stream_options
         self.faults: deque[Fault] = deque()  # consumed one per chat request, before rates apply
         self.role_faults: dict[str, deque[Fault]] = {}  # consumed by requests of that role
         self.requests: list[dict[str, Any]] = []
@@ -253,6 +303,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_raw(self, status: int, ctype: str, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _error(self, status: int, message: str, type_: str, code: str | None = None, headers: dict[str, str] | None = None) -> None:
         self._send_json(status, {"error": {"message": message, "type": type_, "param": None, "code": code}}, headers)
 
@@ -270,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ routes
     def do_GET(self) -> None:  # noqa: N802
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/").endswith("/models") and self.fake.list_models:
             if not self._authorized():
                 return
             self._send_json(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]})
@@ -311,7 +368,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = body.get("model", "")
         if model not in fake.models:
-            self._error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
+            status, template = UNKNOWN_MODEL_ERRORS[fake.unknown_model_style]
+            self._send_json(status, json.loads(json.dumps(template).replace("{model}", str(model))))
+            return
+        if fake.reject_stream_options and "stream_options" in body:
+            # A server whose request schema forbids unknown fields (pydantic's wording).
+            message = "[{'type': 'extra_forbidden', 'loc': ('body', 'stream_options'), 'msg': 'Extra inputs are not permitted'}]"
+            self._send_json(400, {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": 400})
             return
         if fake.strict_alternation:
             problem = _alternation_problem(body.get("messages", []))
@@ -323,26 +386,38 @@ class _Handler(BaseHTTPRequestHandler):
             return
         role = role_of(body)
         fault = fake._next_fault(role)
-        if fault is not None and fault.kind not in ("malformed", "disconnect"):
+        if fault is not None and fault.kind not in ("malformed", "disconnect", "cut", "no-choices", "content-null", "empty", "content-filter", "empty-stream"):
             self._fault(fault)
             return
         prompt_tokens, cached = fake._account(body)
         text = fake.answer_for(role, body)
-        tokens = re.findall(r"\s*\S+", text) or [""]
+        if fake.chunk_chars > 0:
+            tokens = [text[i : i + fake.chunk_chars] for i in range(0, len(text), fake.chunk_chars)] or [""]
+        else:
+            tokens = re.findall(r"\s*\S+", text) or [""]
+        thinking = fake.reasoning.get(role, "")
+        think_tokens = re.findall(r"\s*\S+", thinking)
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": len(tokens),
             "total_tokens": prompt_tokens + len(tokens),
             "prompt_tokens_details": {"cached_tokens": cached},
         }
+        if fake.zero_usage:
+            usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         if fake.first_token_delay and not fake.sleep(fake.first_token_delay):
             return
-        if not body.get("stream"):
+        if not body.get("stream") or fake.force_whole_completion:
             msg = {"role": "assistant", "content": text}
+            if thinking:
+                msg["reasoning_content"] = thinking
             choice: dict[str, Any] = {"index": 0, "message": msg, "finish_reason": "stop"}
             if body.get("logprobs"):
                 choice["logprobs"] = {"content": _logprobs(tokens[:1], fake.logprobs_yes)}
-            self._send_json(200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model, "choices": [choice], "usage": usage})
+            whole = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model, "choices": [choice]}
+            if fake.send_usage:
+                whole["usage"] = usage
+            self._send_json(200, whole)
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -350,13 +425,46 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-        self._chunk(b"data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}).encode() + b"\n\n")
+
+        def event(obj: dict[str, Any]) -> None:
+            self._chunk(b"data: " + json.dumps({**base, **obj}).encode() + b"\n\n")
+
+        if fault is not None and fault.kind == "empty-stream":
+            self._chunk(b"")  # an event stream with no events at all
+            return
+        if fault is not None and fault.kind == "content-filter":
+            # Azure's way of withholding an answer its filter stopped: finish_reason content_filter.
+            event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+            event({"choices": [{"index": 0, "delta": {}, "finish_reason": "content_filter"}]})
+            self._chunk(b"data: [DONE]\n\n")
+            self._chunk(b"")
+            return
+        if fault is not None and fault.kind in ("no-choices", "content-null", "empty"):
+            # A well-formed stream that carries no answer.
+            if fault.kind == "no-choices":
+                event({"choices": []})
+            else:
+                content = None if fault.kind == "content-null" else ""
+                event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": None}]})
+                event({"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": "stop"}]})
+            self._chunk(b"data: [DONE]\n\n")
+            self._chunk(b"")
+            return
+        event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        for tok in think_tokens:
+            if fake.token_delay and not fake.sleep(fake.token_delay):
+                return
+            event({"choices": [{"index": 0, "delta": {fake.reasoning_field: tok}, "finish_reason": None}]})
         for i, tok in enumerate(tokens):
             if fault is not None and i == fault.after_tokens:
                 if fault.kind == "malformed":
                     self._chunk(b'data: {"id": "chatcmpl-fake", "choices": [{"delta": {"content": "brok\n\n')
                     self._chunk(b"")
                     self.close_connection = True
+                    return
+                if fault.kind == "cut":
+                    # end the body cleanly, as a proxy that timed out upstream does: no finish_reason, no [DONE]
+                    self._chunk(b"")
                     return
                 # disconnect: drop the connection without finishing the chunked body
                 self.close_connection = True
@@ -369,7 +477,7 @@ class _Handler(BaseHTTPRequestHandler):
                 choice["logprobs"] = {"content": _logprobs([tok], fake.logprobs_yes)}
             self._chunk(b"data: " + json.dumps({**base, "choices": [choice]}).encode() + b"\n\n")
         self._chunk(b"data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}).encode() + b"\n\n")
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if fake.send_usage and (body.get("stream_options") or {}).get("include_usage"):
             self._chunk(b"data: " + json.dumps({**base, "choices": [], "usage": usage}).encode() + b"\n\n")
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
@@ -388,8 +496,17 @@ class _Handler(BaseHTTPRequestHandler):
                 "invalid_request_error",
                 "content_policy_violation",
             )
+        elif kind == "400-roles":
+            # A strict chat template's complaint (Mistral's wording), whatever the layout.
+            self._error(400, "Conversation roles must alternate user/assistant/user/assistant/...", "BadRequestError")
         elif kind == "401":
             self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        elif kind == "html":
+            self._send_raw(200, "text/html; charset=utf-8", b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><h1>Please sign in</h1></body></html>\n")
+        elif kind == "not-json":
+            self._send_raw(200, "text/plain", b"upstream connect error or disconnect/reset before headers. reset reason: overflow")
+        elif kind == "json-not-completion":
+            self._send_json(200, {"status": "ok", "queued": True})
         elif kind == "hang":
             while self.fake.sleep(0.05):
                 pass

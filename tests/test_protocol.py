@@ -166,3 +166,19 @@ def test_transcript_labels_each_turn() -> None:
     text = transcript_text([Said(Turn(Role.AFFIRMATIVE, 0), "1. blood"), Said(Turn(Role.NEGATIVE, 0), "1. paint")])
     assert text.index("[Affirmative, round 1]") < text.index("[Negative, round 1]")
     assert transcript_text([]) == "The debate has not started yet."
+
+
+def test_think_blocks_are_split_off_wherever_the_pieces_break() -> None:
+    from vhd_gui.protocol import ThinkSplitter, split_thinking
+
+    text = "<think>is it <b>gore</b>? <thin</think>No, a calm <thinker> scene."
+    for i in range(len(text) + 1):
+        for j in range(i, len(text) + 1):
+            splitter = ThinkSplitter()
+            pieces = [p for part in (text[:i], text[i:j], text[j:]) for p in splitter.feed(part)] + splitter.flush()
+            answer = "".join(t for inside, t in pieces if not inside)
+            thinking = "".join(t for inside, t in pieces if inside)
+            assert (answer, thinking) == ("No, a calm <thinker> scene.", "is it <b>gore</b>? <thin"), (i, j)
+    assert split_thinking("No, fine.") == ("No, fine.", "")
+    assert split_thinking("hmm, yes?</think>No, fine.") == ("No, fine.", "hmm, yes?")
+    assert split_thinking("<think>unfinished") == ("", "unfinished")

@@ -1,4 +1,4 @@
-"""A response cache: repeating an identical turn sends no request (issue: batch labelling).
+"""A response cache: repeating an identical turn sends no request (batch labelling).
 
 One SQLite file (WAL) in the platformdirs cache folder by default. A key covers everything
 that decides what a model is asked: server and model, sampling settings, the preset's
@@ -27,6 +27,15 @@ CREATE TABLE IF NOT EXISTS responses (
     hits INTEGER NOT NULL DEFAULT 0
 )
 """
+# Columns added since the first version (a cache file made by an older version is upgraded).
+_ADDED_COLUMNS = {
+    "format": "INTEGER NOT NULL DEFAULT 1",
+    "thinking": "TEXT NOT NULL DEFAULT ''",
+}
+# Format 2: only answers checked complete (a finished stream, a non-empty argument), with the
+# thinking kept apart. Older entries may hold an empty or cut answer, or inline thinking:
+# they are ignored, never served.
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +43,12 @@ class CachedResponse:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    thinking: str = ""
+
+
+def servable(text: str) -> bool:
+    """Whether a cached answer may stand in for a request: a non-empty argument."""
+    return bool(text.strip())
 
 
 def cache_key(parts: dict[str, Any]) -> str:
@@ -56,6 +71,13 @@ class ResponseCache:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")  # a lost cache entry only costs a request
             self._conn.execute(_SCHEMA)
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(responses)")}
+            for name, decl in _ADDED_COLUMNS.items():
+                if name not in have:
+                    try:
+                        self._conn.execute(f"ALTER TABLE responses ADD COLUMN {name} {decl}")
+                    except sqlite3.OperationalError:  # another process added it meanwhile
+                        pass
         except sqlite3.Error as exc:
             raise CacheUnavailable(f"{self.path}: {exc}") from exc
         self.hits = 0
@@ -68,20 +90,28 @@ class ResponseCache:
         return cls(cache_dir() / "responses.sqlite")
 
     def get(self, key: str) -> CachedResponse | None:
+        """The cached answer for ``key``; None when there is none or it is one this version
+        would not accept (an older format, an empty answer)."""
         with self._lock:
-            row = self._conn.execute("SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)).fetchone()
-            if row is None:
+            row = self._conn.execute(
+                "SELECT text, prompt_tokens, completion_tokens, thinking, format FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None or row[4] < CACHE_FORMAT or not servable(row[0]):
                 self.misses += 1
                 return None
             self.hits += 1
             self._conn.execute("UPDATE responses SET hits = hits + 1 WHERE key = ?", (key,))
-        return CachedResponse(row[0], row[1], row[2])
+        return CachedResponse(row[0], row[1], row[2], row[3])
 
-    def put(self, key: str, text: str, prompt_tokens: int, completion_tokens: int) -> None:
+    def put(self, key: str, text: str, prompt_tokens: int, completion_tokens: int, *, thinking: str = "") -> None:
+        """Keep a complete answer. An empty one is refused: it is a failure, never an answer."""
+        if not servable(text):
+            raise ValueError("an empty answer is not cached")
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO responses (key, text, prompt_tokens, completion_tokens, created) VALUES (?, ?, ?, ?, ?)",
-                (key, text, prompt_tokens, completion_tokens, time.time()),
+                "INSERT OR REPLACE INTO responses (key, text, prompt_tokens, completion_tokens, created, thinking, format)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, text, prompt_tokens, completion_tokens, time.time(), thinking, CACHE_FORMAT),
             )
 
     def entries(self) -> int:

@@ -1,9 +1,12 @@
 """One VHD11K debate as an async stream of plain events (asyncio, no Qt).
 
-Built on AutoGen AgentChat: every turn is an ``AssistantAgent`` with a streaming
-``OpenAIChatCompletionClient``, but the turn order is driven by our own loop (not a team),
-so the order is exact and the openai exception types reach us intact (docs/ARCHITECTURE.md#known-pitfalls).
-AutoGen and openai are imported when the first debate starts, never at module import.
+Our own loop drives the turn order (exact order, openai's exception types intact). Each turn's
+request is described with AutoGen's message types and built by AutoGen's OpenAI client; the
+answer stream is read here, so that only a complete answer counts (a stream cut before the
+server said it finished, an empty answer or a page that is not a completion is a failed
+attempt) and a reasoning model's thinking stays apart from its argument. Every private
+AutoGen/openai name the engine needs lives in ``_autogen_adapter``. AutoGen and openai are
+imported when the first debate starts, never at module import.
 
 Requests are laid out so that what repeats comes first: the role's system prompt, then the
 judge's in-context examples, then the item's media, and only then the transcript that grows.
@@ -13,11 +16,11 @@ Providers' prefix caches (OpenAI, vLLM) then serve the repeated part.
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextvars
 import email.utils
+import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -26,12 +29,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vhd_gui import tokens
 from vhd_gui.config import ConfigError, RoleEndpoint, Settings
 from vhd_gui.protocol import (
+    Flag,
     Preset,
     PresetError,
     Role,
     Said,
+    ThinkSplitter,
     Turn,
     Verdict,
     api_refused_verdict,
@@ -39,8 +45,10 @@ from vhd_gui.protocol import (
     is_refusal,
     media_caption,
     resolve_preset,
+    split_thinking,
     transcript_text,
     turn_order,
+    unparsed_note,
 )
 from vhd_gui.record import STATUS_DEBATED, STATUS_ERROR, DebateRecord, EndpointInfo, TurnRecord
 
@@ -91,6 +99,15 @@ class TokenReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class ThinkingReceived:
+    """A piece of a reasoning model's thinking (``reasoning_content`` or an inline
+    ``<think>`` block): shown apart from the argument, never part of it."""
+
+    turn: Turn
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class TurnRetrying:
     """The turn failed and will start over after ``delay``: drop what it streamed so far."""
 
@@ -110,6 +127,8 @@ class TurnFinished:
     seconds: float
     refused: bool
     from_cache: bool = False  # answered by the response cache: no request was sent
+    thinking: str = ""  # the model's thinking, kept apart from ``text``
+    usage_estimated: bool = False  # the server reported no usage: the token counts are estimates
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +145,7 @@ class DebateFailed:
     record: DebateRecord
 
 
-Event = DebateStarted | TurnStarted | TokenReceived | TurnRetrying | TurnFinished | VerdictReached | DebateFailed
+Event = DebateStarted | TurnStarted | TokenReceived | ThinkingReceived | TurnRetrying | TurnFinished | VerdictReached | DebateFailed
 
 
 # --------------------------------------------------------------------------- errors
@@ -135,10 +154,16 @@ Event = DebateStarted | TurnStarted | TokenReceived | TurnRetrying | TurnFinishe
 class TurnError(Exception):
     """A turn that failed for good, with its failure kind."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, unknown_model: bool = False) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.unknown_model = unknown_model
+
+
+class BadAnswer(Exception):
+    """The server answered 200 but not with a complete answer (empty, cut, not a completion).
+    A failed attempt, retried like a 5xx: never a verdict, never cached."""
 
 
 class ProviderRefused(Exception):
@@ -152,15 +177,18 @@ class _Classified:
     message: str
     retry_after: float | None = None
     refused: bool = False
+    unknown_model: bool = False
 
 
-def classify_error(exc: BaseException, endpoint: RoleEndpoint) -> _Classified:
+def classify_error(exc: BaseException, endpoint: RoleEndpoint, *, layout: str = "flat") -> _Classified:
     """Sort an exception from a turn into retry / config / api / refused, with a plain reason."""
     import openai
 
     httpx = _httpx()
     url = endpoint.resolved_base_url()
     model = endpoint.resolved_model()
+    if isinstance(exc, BadAnswer):
+        return _Classified(True, FAIL_API, str(exc))
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         code, message = _error_fields(exc)
@@ -168,10 +196,12 @@ def classify_error(exc: BaseException, endpoint: RoleEndpoint) -> _Classified:
             return _Classified(False, FAIL_API, f"the provider refused the content: {message}", refused=True)
         if status == 401:
             return _Classified(False, FAIL_CONFIG, f"the server at {url} rejected the API key (401): check the key in ${endpoint.api_key_env}")
+        if status in (400, 404) and _is_unknown_model(code, message):
+            return _Classified(False, FAIL_CONFIG, f"model {model!r} not found at {url} ({status}: {message})", unknown_model=True)
         if status == 403:
             return _Classified(False, FAIL_CONFIG, f"the key has no access to model {model!r} at {url} (403): {message}")
         if status == 404:
-            return _Classified(False, FAIL_CONFIG, f"model {model!r} not found at {url} (404): check the model name or the base URL")
+            return _Classified(False, FAIL_CONFIG, f"the server at {url} answered 404 (not found): check the base URL ({message})")
         if status == 429:
             if code == "insufficient_quota" or "quota" in message.lower():
                 return _Classified(False, FAIL_CONFIG, f"the account behind this key has no quota left at {url}: {message}")
@@ -179,7 +209,7 @@ def classify_error(exc: BaseException, endpoint: RoleEndpoint) -> _Classified:
         if status >= 500 or status in (408, 409):
             return _Classified(True, FAIL_API, f"server error ({status}): {message}", _retry_after(exc.response))
         hint = ""
-        if "alternate" in message.lower() or "name" in message.lower():
+        if layout == "chat" and _ROLES_PROBLEM_RE.search(message):
             hint = " (a strict chat template? try the flat message layout)"
         return _Classified(False, FAIL_API, f"the server rejected the request ({status}): {message}{hint}")
     if isinstance(exc, openai.APITimeoutError):
@@ -195,6 +225,46 @@ def classify_error(exc: BaseException, endpoint: RoleEndpoint) -> _Classified:
         # A stream that cannot be decoded (bad JSON in an SSE event) or an error event mid-stream.
         return _Classified(True, FAIL_API, f"malformed answer from {url}: {exc}")
     return _Classified(False, FAIL_API, f"unexpected error: {type(exc).__name__}: {exc}")
+
+
+# What servers say about a model they do not have: OpenAI (404, code model_not_found), vLLM
+# (404 "The model `x` does not exist."), Ollama (404 "model 'x' not found"), the LiteLLM
+# gateway (400 "Invalid model name passed in model=x").
+_UNKNOWN_MODEL_RE = re.compile(
+    r"model\b.{0,120}?\b(?:does not exist|not found|is not (?:available|supported|served))|invalid model name|unknown model|no such model",
+    re.IGNORECASE | re.DOTALL,
+)
+# What a strict chat template says when messages do not alternate user/assistant.
+_ROLES_PROBLEM_RE = re.compile(r"alternat|\broles?\b|\b(?:user|assistant) message", re.IGNORECASE)
+
+
+def _is_unknown_model(code: str, message: str) -> bool:
+    return code == "model_not_found" or bool(_UNKNOWN_MODEL_RE.search(message))
+
+
+def _rejects_stream_options(exc: BaseException) -> bool:
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+        return False
+    code, message = _error_fields(exc)
+    return "stream_options" in message.lower() or "include_usage" in message.lower() or code == "stream_options"
+
+
+async def offered_models(endpoint: RoleEndpoint, timeout: float = 10.0) -> list[str] | None:
+    """The model names the endpoint's server lists at GET /models, or None if it does not say."""
+    import openai
+
+    try:
+        client = openai.AsyncOpenAI(api_key=endpoint.resolve_key(), base_url=endpoint.resolved_base_url(), timeout=timeout, max_retries=0)
+    except (ConfigError, openai.OpenAIError):
+        return None
+    try:
+        return sorted({m.id async for m in client.models.list()})
+    except Exception:  # noqa: BLE001 - the list is a courtesy; the failure stands without it
+        return None
+    finally:
+        await client.close()
 
 
 def _httpx() -> Any:
@@ -219,14 +289,24 @@ def _rejects_logprobs(exc: BaseException) -> bool:
 
 
 def _error_fields(exc: Any) -> tuple[str, str]:
+    """(code, message) of an error body in any of the shapes servers use: OpenAI's
+    ``{"error": {...}}``, vLLM's flat ``{"object": "error", "message": ...}``, Ollama's
+    ``{"error": "text"}`` and LiteLLM's ``{"error": {"message": {"error": "text"}}}``."""
     body = getattr(exc, "body", None)
     code = str(getattr(exc, "code", "") or "")
     message = str(getattr(exc, "message", "") or exc)
-    if isinstance(body, dict):
+    if isinstance(body, str) and body.strip():
+        message = body
+    elif isinstance(body, dict):
         err = body.get("error", body)
-        if isinstance(err, dict):
+        if isinstance(err, str) and err.strip():
+            message = err
+        elif isinstance(err, dict):
             code = str(err.get("code") or code or "")
-            message = str(err.get("message") or message)
+            inner = err.get("message")
+            if isinstance(inner, dict):
+                inner = inner.get("error") or inner.get("message") or json.dumps(inner)
+            message = str(inner or message)
     return code, message.strip()
 
 
@@ -260,129 +340,193 @@ def backoff_delay(attempt: int, retry_after: float | None, *, base: float = 0.5,
     return min(cap, base * (2 ** (attempt - 1))) * (0.75 + 0.5 * random.random())
 
 
+# --------------------------------------------------------------------------- answers
+
+_THINKING = "thinking"
+_TEXT = "text"
+
+# Endpoints (base URLs) that refused stream_options: asked without it for the rest of the process.
+_NO_STREAM_OPTIONS: set[str] = set()
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class _Answer:
+    """One answer as it arrives, and the check that it is complete before it counts.
+
+    The argument text and the thinking (``reasoning_content`` deltas, inline ``<think>``
+    blocks) are kept apart from the first byte on.
+    """
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._splitter = ThinkSplitter()
+        self.chunks = 0
+        self.choice_chunks = 0
+        self.saw_content = False
+        self.finish: str | None = None
+        self.done = False  # the server sent [DONE], or a whole completion
+        self.usage_reported = False
+        self.prompt_tokens = self.completion_tokens = self.cached_tokens = 0
+        self.first_logprob: Any = None
+
+    def _content(self, content: Any, reasoning: Any) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        if isinstance(reasoning, str) and reasoning:
+            self._thinking.append(reasoning)
+            out.append((_THINKING, reasoning))
+        if isinstance(content, str):
+            self.saw_content = True
+            out.extend(self._split(self._splitter.feed(content)))
+        return out
+
+    def _split(self, pieces: list[tuple[bool, str]]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for thinking, text in pieces:
+            (self._thinking if thinking else self._text).append(text)
+            out.append((_THINKING if thinking else _TEXT, text))
+        return out
+
+    def _usage(self, prompt: Any, completion: Any, cached: Any) -> None:
+        self.prompt_tokens = int(prompt or 0)
+        self.completion_tokens = int(completion or 0)
+        self.cached_tokens = int(cached or 0)
+        # A usage of all zeros (some servers send one) says nothing: it is estimated instead.
+        self.usage_reported = self.prompt_tokens + self.completion_tokens > 0
+
+    def feed(self, chunk: Any) -> list[tuple[str, str]]:
+        """One ChatCompletionChunk of a stream."""
+        self.chunks += 1
+        usage = chunk.usage
+        if usage is not None:
+            details = getattr(usage, "prompt_tokens_details", None)
+            self._usage(usage.prompt_tokens, usage.completion_tokens, getattr(details, "cached_tokens", 0))
+        if not chunk.choices:
+            return []
+        self.choice_chunks += 1
+        choice = chunk.choices[0]
+        if choice.finish_reason:
+            self.finish = str(choice.finish_reason)
+        if self.first_logprob is None and choice.logprobs is not None and choice.logprobs.content:
+            self.first_logprob = choice.logprobs.content[0]
+        delta = choice.delta
+        if delta is None:  # a lenient parse of a chunk without one
+            return []
+        extra = getattr(delta, "model_extra", None) or {}
+        return self._content(delta.content, extra.get("reasoning_content") or extra.get("reasoning"))
+
+    def flush(self) -> list[tuple[str, str]]:
+        return self._split(self._splitter.flush())
+
+    def feed_body(self, body: bytes, status: int, ctype: str) -> list[tuple[str, str]]:
+        """A whole body that is not an event stream: a completion, or what a proxy sent instead."""
+        text = body.decode("utf-8", "replace")
+        head = text.lstrip()[:300].lower()
+        if "html" in ctype.lower() or head.startswith(("<!doctype html", "<html")):
+            raise BadAnswer(f"the server sent an HTML page (status {status}) instead of a chat completion")
+        if not text.strip():
+            raise BadAnswer(f"the server sent an empty body (status {status}, {ctype}) instead of a chat completion")
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            raise BadAnswer(f"the server sent a body that is not JSON (status {status}, {ctype}) instead of a chat completion: {_shorten(text)!r}") from None
+        if isinstance(obj, dict) and obj.get("error"):
+            err = obj["error"]
+            message = err.get("message") if isinstance(err, dict) else err
+            raise BadAnswer(f"the server sent an error with status {status}: {_shorten(str(message))}")
+        if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
+            raise BadAnswer(f"the server sent JSON that is not a chat completion (status {status}): {_shorten(text)}")
+        # A server that ignored stream=true and sent the whole completion: as good as a stream.
+        self.done = True
+        self.chunks = 1
+        usage = obj.get("usage")
+        if isinstance(usage, dict):
+            details = usage.get("prompt_tokens_details")
+            self._usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), details.get("cached_tokens") if isinstance(details, dict) else 0)
+        if not obj["choices"]:
+            return []
+        self.choice_chunks = 1
+        choice = obj["choices"][0] if isinstance(obj["choices"][0], dict) else {}
+        self.finish = str(choice.get("finish_reason") or "") or None
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            message = {}
+        out = self._content(message.get("content"), message.get("reasoning_content") or message.get("reasoning"))
+        return out + self.flush()
+
+    def text_so_far(self) -> str:
+        """The argument text received so far, without thinking, unchecked."""
+        return split_thinking("".join(self._text))[0].strip()
+
+    def result(self) -> tuple[str, str]:
+        """(argument text, thinking) of a complete answer; BadAnswer or ProviderRefused if not."""
+        if not self.done and self.finish is None:
+            if self.chunks == 0:
+                raise BadAnswer("the server sent no answer: the stream ended before its first event")
+            raise BadAnswer(
+                f"the answer was cut off: the stream ended after {self.chunks} chunk(s) before the server said it finished"
+                " (no finish_reason, no [DONE])"
+            )
+        text, thinking = split_thinking("".join(self._text))
+        thinking = ("".join(self._thinking) + ("\n" + thinking if thinking else "")).strip()
+        text = text.strip()
+        if self.finish == "content_filter":
+            raise ProviderRefused("the provider's content filter withheld the answer (finish_reason content_filter)")
+        if not text:
+            if self.choice_chunks == 0:
+                raise BadAnswer('the server sent a completion with no choices ("choices": [])')
+            if thinking:
+                raise BadAnswer(f"the model only thought and gave no answer (finish_reason {self.finish or 'none'})")
+            if not self.saw_content:
+                raise BadAnswer("the server sent no content (content: null)")
+            raise BadAnswer("the server sent an empty answer")
+        return text, thinking
+
+
+def _estimate_prompt_tokens(messages: Sequence[Any]) -> int:
+    """A request's prompt tokens by our estimate (tokens.py), for a server that reports none."""
+    parts: list[tuple[str, list[str | tuple[int, int]]]] = []
+    for m in messages:
+        content = m.content
+        items = [content] if isinstance(content, str) else list(content)
+        parts.append(
+            (
+                type(m).__name__,
+                [x if isinstance(x, str) else (int(getattr(x, "width", 0) or 1024), int(getattr(x, "height", 0) or 1024)) for x in items],
+            )
+        )
+    return tokens.prompt_tokens(parts)
+
+
 # --------------------------------------------------------------------------- AutoGen glue
-
-# Per request: what the usage chunk said about cached prompt tokens. A context variable, so
-# that concurrent debates (batch) sharing one client never mix their numbers.
-_usage_details: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("vhd_usage_details", default=None)
-
-_CLIENT_CLASS: Any = None
 
 
 def _client_class() -> Any:
-    """Our subclass of AutoGen's OpenAI client (built on first use: lazy import)."""
-    global _CLIENT_CLASS
-    if _CLIENT_CLASS is not None:
-        return _CLIENT_CLASS
+    """AutoGen's OpenAI client: it turns our messages and a role's settings into a request."""
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
-    class _Client(OpenAIChatCompletionClient):
-        # AutoGen 0.7.5 drops prompt_tokens_details and leaves the HTTP stream to the garbage
-        # collector when cancelled. This replacement of its chunk source reads the cached
-        # tokens and closes the stream at once on cancel (pinned version: see pyproject).
-        async def _create_stream_chunks(self, tool_params: Any, oai_messages: Any, create_args: Any, cancellation_token: Any) -> Any:  # noqa: ARG002
-            stream = await self._client.chat.completions.create(messages=oai_messages, stream=True, **create_args)
-            sink = _usage_details.get()
-            try:
-                async for chunk in _fast_chunks(stream):
-                    usage = chunk.usage
-                    if usage is not None and sink is not None:
-                        details = usage.prompt_tokens_details
-                        sink["cached_tokens"] = int(getattr(details, "cached_tokens", 0) or 0)
-                    if sink is not None and "first_logprob" not in sink and chunk.choices:
-                        lp = chunk.choices[0].logprobs
-                        if lp is not None and lp.content:
-                            sink["first_logprob"] = lp.content[0]
-                    yield chunk
-            finally:
-                await stream.close()
-
-    _CLIENT_CLASS = _Client
-    return _Client
+    return OpenAIChatCompletionClient
 
 
 def _azure_client(ep: RoleEndpoint, config: dict[str, Any]) -> Any:
-    """AutoGen's Azure OpenAI client for a role whose provider is "azure", streaming through
-    the same chunk source as our OpenAI client. Its openai ``AsyncAzureOpenAI`` sends the
-    model name (the deployment) in the path /openai/deployments/{deployment}/chat/completions,
-    ``api-version`` in the query and the key in the ``api-key`` header."""
+    """AutoGen's Azure OpenAI client for a role whose provider is "azure". Its openai
+    ``AsyncAzureOpenAI`` sends the model name (the deployment) in the path
+    /openai/deployments/{deployment}/chat/completions, ``api-version`` in the query and the key in
+    the ``api-key`` header; the answer stream is read by the engine as for any other server."""
     from autogen_ext.models.openai import AzureOpenAIChatCompletionClient
 
-    class _AzureClient(AzureOpenAIChatCompletionClient):
-        _create_stream_chunks = _client_class()._create_stream_chunks
-
     args = {k: v for k, v in config.items() if k != "base_url"}  # ep.resolve_key() has checked that the endpoint is known
-    return _AzureClient(azure_endpoint=ep.resolved_base_url(), api_version=ep.resolved_api_version(), **args)
-
-
-async def _fast_chunks(stream: Any) -> Any:
-    """The chunks of an openai AsyncStream, parsed by pydantic-core instead of openai's
-    per-field Python construction (20x faster per chunk; the batch's event loop spent a third
-    of its time there). Anything unusual takes openai's own lenient path, and an error event
-    mid-stream raises openai.APIError exactly as the library does."""
-    import openai
-    import pydantic
-    from openai._streaming_cleanup import drain_response_async
-    from openai.types.chat import ChatCompletionChunk
-
-    response = stream.response
-    async for sse in stream._iter_events():  # pinned openai: see pyproject
-        data = sse.data
-        if data.startswith("[DONE]"):
-            # Read the rest, as openai does, so the connection is reused for the next turn.
-            if response.http_version == "HTTP/1.1":
-                await drain_response_async(response)
-            break
-        try:
-            yield ChatCompletionChunk.model_validate_json(data)
-            continue
-        except pydantic.ValidationError:
-            pass
-        obj = sse.json()  # malformed JSON raises ValueError here: the turn is retried
-        if isinstance(obj, dict) and obj.get("error"):
-            err = obj["error"]
-            message = err.get("message") if isinstance(err, dict) else None
-            raise openai.APIError(message if isinstance(message, str) and message else "An error occurred during streaming", request=response.request, body=err)
-        yield stream._client._process_response_data(data=obj, cast_to=ChatCompletionChunk, response=response)
-
-
-_IMAGE_CLASS: Any = None
+    return AzureOpenAIChatCompletionClient(azure_endpoint=ep.resolved_base_url(), api_version=ep.resolved_api_version(), **args)
 
 
 def _image_class() -> Any:
-    """An AutoGen Image that sends our prepared JPEG as is, instead of re-encoding it as PNG
-    on every request (which froze the GUI for 1.5 s on a 1080p image: docs/ARCHITECTURE.md#known-pitfalls)."""
-    global _IMAGE_CLASS
-    if _IMAGE_CLASS is not None:
-        return _IMAGE_CLASS
-    import io
+    from vhd_gui._autogen_adapter import jpeg_image_class
 
-    from autogen_core import Image
-    from PIL import Image as PILImage
-
-    class _JpegImage(Image):
-        def __init__(self, jpeg: bytes) -> None:
-            # Keep a lazily decoded PIL image for AutoGen code that asks for .image.
-            self._jpeg = jpeg
-            self._b64 = base64.b64encode(jpeg).decode("ascii")
-            self._uri = "data:image/jpeg;base64," + self._b64
-            self._pil: Any = None
-
-        @property
-        def image(self) -> Any:  # type: ignore[override]  # AutoGen sets it in __init__; ours decodes on demand
-            if self._pil is None:
-                self._pil = PILImage.open(io.BytesIO(self._jpeg)).convert("RGB")
-            return self._pil
-
-        def to_base64(self) -> str:
-            return self._b64
-
-        @property
-        def data_uri(self) -> str:
-            return self._uri
-
-    _IMAGE_CLASS = _JpegImage
-    return _JpegImage
+    return jpeg_image_class()
 
 
 def _model_info() -> dict[str, Any]:
@@ -462,7 +606,6 @@ class DebateEngine:
             "max_retries": 0,  # we retry ourselves, within the turn's deadline
             "model_info": _model_info(),
             "include_name_in_message": False,  # strict chat templates reject 'name'
-            "stream_options": {"include_usage": True},
         }
         if ep.temperature is not None:
             config["temperature"] = ep.temperature
@@ -503,10 +646,29 @@ class DebateEngine:
                 images: list[Any] = []
                 for p in paths:
                     prepared = await prepare_async(p, max_side=self.settings.max_side, frames=1)
-                    images.extend(jpeg_cls(im.jpeg) for im in prepared.images)
+                    images.extend(jpeg_cls(im.jpeg, im.width, im.height) for im in prepared.images)
                 out.append((images, answer))
             self._examples[preset.content_hash] = out
             return out
+
+    def projected_usage(self, kind: str) -> tokens.Projection:
+        """The likely token use of one debate of a ``kind`` item with these settings, before
+        it starts: what a budget counts for a debate in flight (tokens.projected_debate_tokens)."""
+        s = self.settings
+        try:
+            preset = self.preset_for(kind)
+            example_images = sum(len(ex.files) for ex in preset.examples) if preset.examples_enabled else 0
+        except PresetError:
+            example_images = 0
+        limits = [ep.max_tokens for ep in s.endpoints.values() if ep.max_tokens]
+        return tokens.projected_debate_tokens(
+            rounds=s.rounds,
+            images=1 if kind == "image" else s.frames,
+            max_side=s.max_side,
+            critic=s.critic,
+            example_images=example_images,
+            answer_tokens=max(limits) if limits else None,
+        )
 
     # ------------------------------------------------------------------ one debate
     async def run(
@@ -573,7 +735,7 @@ class DebateEngine:
             return
 
         jpeg_cls = _image_class()
-        media_images = [jpeg_cls(im.jpeg) for im in media.images]
+        media_images = [jpeg_cls(im.jpeg, im.width, im.height) for im in media.images]
         frames = len(media_images)
         yield DebateStarted(
             path=record.path,
@@ -596,13 +758,16 @@ class DebateEngine:
                 hit = self.cache.get(key) if (self.cache is not None and key is not None) else None
                 if hit is not None:
                     yield TurnStarted(turn, rt.endpoint.resolved_model(), 1)
+                    if hit.thinking:
+                        yield ThinkingReceived(turn, hit.thinking)
                     yield TokenReceived(turn, hit.text)
-                    outcome.update(text=hit.text, prompt_tokens=0, completion_tokens=0, cached_tokens=0, attempts=0, from_cache=True)
+                    outcome.update(text=hit.text, thinking=hit.thinking, prompt_tokens=0, completion_tokens=0, cached_tokens=0, attempts=0, from_cache=True)
                 else:
                     async for ev in self._run_turn(turn, rt, preset, media_images, examples if turn.role is Role.JUDGE else [], state, frames, outcome):
                         yield ev
                     if self.cache is not None and key is not None:
-                        self.cache.put(key, outcome["text"], outcome["prompt_tokens"], outcome["completion_tokens"])
+                        # Only a checked, complete answer gets here: _run_turn raises otherwise.
+                        self.cache.put(key, outcome["text"], outcome["prompt_tokens"], outcome["completion_tokens"], thinking=outcome["thinking"])
             except ProviderRefused as exc:
                 verdict = api_refused_verdict()
                 self._finish_record(record, verdict, state, started)
@@ -612,7 +777,13 @@ class DebateEngine:
             except TurnError as exc:
                 record.turns = list(state.turns)
                 self._sum_usage(record)
-                yield failed(exc.kind, f"{turn.label}: {exc.message}", turn)
+                message = exc.message
+                if exc.unknown_model:
+                    offered = await offered_models(rt.endpoint)
+                    if offered:
+                        shown = ", ".join(offered[:20]) + (f" and {len(offered) - 20} more" if len(offered) > 20 else "")
+                        message += f"; it offers: {shown}"
+                yield failed(exc.kind, f"{turn.label}: {message}", turn)
                 return
             text = outcome["text"]
             refused = turn.role.is_debater and is_refusal(text)
@@ -628,24 +799,30 @@ class DebateEngine:
                 attempts=outcome["attempts"],
                 refused=refused,
                 from_cache=bool(outcome.get("from_cache")),
+                thinking=outcome.get("thinking", ""),
+                usage_estimated=bool(outcome.get("usage_estimated")),
             )
             state.turns.append(tr)
             state.said.append(Said(turn, text))
             if turn.role is Role.JUDGE:
                 record.judge_raw = text
                 record.judge_yes_prob = outcome.get("yes_prob")
-            yield TurnFinished(turn, text, tr.prompt_tokens, tr.completion_tokens, tr.cached_tokens, tr.seconds, refused, bool(outcome.get("from_cache")))
+            yield TurnFinished(
+                turn, text, tr.prompt_tokens, tr.completion_tokens, tr.cached_tokens, tr.seconds, refused, tr.from_cache, tr.thinking, tr.usage_estimated
+            )
 
         debater_texts = [s_.text for s_ in state.said if s_.turn.role.is_debater]
         verdict = final_verdict(record.judge_raw, debater_texts)
         self._finish_record(record, verdict, state, started)
+        if Flag.JUDGE_UNPARSED.value in verdict.flags:
+            record.verdict_note = unparsed_note(record.judge_raw)
         yield VerdictReached(verdict, record)
 
     # ------------------------------------------------------------------ response cache
     def _cache_base(self, preset: Preset, media: PreparedMedia) -> dict[str, Any]:
         s = self.settings
         return {
-            "v": 1,
+            "v": 2,  # 2: answers are checked complete and kept apart from their thinking
             "preset": preset.content_hash,
             "layout": s.layout,
             "rounds": s.rounds,
@@ -677,6 +854,7 @@ class DebateEngine:
         record.prompt_tokens = sum(t.prompt_tokens for t in record.turns)
         record.completion_tokens = sum(t.completion_tokens for t in record.turns)
         record.cached_tokens = sum(t.cached_tokens for t in record.turns)
+        record.usage_estimated = any(t.usage_estimated for t in record.turns)
 
     def _finish_record(self, record: DebateRecord, verdict: Verdict, state: _DebateState, started: float) -> None:
         record.status = STATUS_DEBATED
@@ -700,11 +878,13 @@ class DebateEngine:
         frames: int,
         outcome: dict[str, Any],
     ) -> AsyncIterator[Event]:
-        """Stream one turn, retrying 429/5xx/timeouts/broken streams within the deadline."""
+        """Stream one turn, retrying 429/5xx/timeouts and broken, cut or empty answers within
+        the deadline. Only a complete answer ends the turn well."""
         s = self.settings
         loop = asyncio.get_running_loop()
         deadline = loop.time() + s.turn_timeout
         model = rt.endpoint.resolved_model()
+        messages = self._build_messages(turn, preset, media_images, examples, state, frames)
         attempt = 0
         while True:
             attempt += 1
@@ -712,38 +892,26 @@ class DebateEngine:
                 async with asyncio.timeout_at(deadline):
                     await self.gate.acquire()
             yield TurnStarted(turn, model, attempt)
-            sink: dict[str, Any] = {}
-            token = _usage_details.set(sink)
+            url = rt.endpoint.resolved_base_url()
+            ask_usage = url not in _NO_STREAM_OPTIONS
+            answer = _Answer()
             try:
                 async with asyncio.timeout_at(deadline):
-                    agent, messages = self._build_agent(turn, rt, preset, media_images, examples, state, frames)
-                    text, usage = None, None
-                    async for item in agent.on_messages_stream(messages, _cancellation_token()):
-                        chunk = _chunk_text(item)
-                        if chunk is not None:
-                            yield TokenReceived(turn, chunk)
-                            continue
-                        chat_message = getattr(item, "chat_message", None)
-                        if chat_message is not None:
-                            text = _message_text(chat_message)
-                            usage = getattr(chat_message, "models_usage", None)
-                if text is None:
-                    raise ValueError("the stream ended without a final answer")
-                outcome.update(
-                    text=text.strip(),
-                    prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                    completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                    cached_tokens=int(sink.get("cached_tokens", 0)),
-                    attempts=attempt,
-                    yes_prob=_yes_probability(sink.get("first_logprob")),
-                )
-                return
+                    async for kind, text in self._stream(rt, messages, ask_usage, answer):
+                        yield ThinkingReceived(turn, text) if kind == _THINKING else TokenReceived(turn, text)
+                text, thinking = answer.result()  # raises BadAnswer or ProviderRefused
             except TimeoutError:
                 raise TurnError(FAIL_TIMEOUT, f"no complete answer within the {s.turn_timeout:g} s turn deadline (attempt {attempt})") from None
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, ProviderRefused):
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted below; unknown errors end the debate
-                c = classify_error(exc, rt.endpoint)
+                if ask_usage and _rejects_stream_options(exc):
+                    # Some servers refuse stream_options: ask again without it, and never again
+                    # at this endpoint; the usage is then estimated.
+                    log.info("the server at %s refused stream_options; asking without it from now on", url)
+                    _NO_STREAM_OPTIONS.add(url)
+                    attempt -= 1
+                    continue
                 if turn.role is Role.JUDGE and self._logprobs and _rejects_logprobs(exc):
                     # Not every server offers log-probabilities: ask again without them.
                     log.info("the judge's server refused logprobs; asking without them from now on")
@@ -754,10 +922,11 @@ class DebateEngine:
                     rt = self._runtime(Role.JUDGE)
                     attempt -= 1
                     continue
+                c = classify_error(exc, rt.endpoint, layout=s.layout)
                 if c.refused:
                     raise ProviderRefused(c.message) from None
                 if not c.retry:
-                    raise TurnError(c.kind, c.message) from None
+                    raise TurnError(c.kind, c.message, unknown_model=c.unknown_model) from None
                 if attempt >= s.attempts:
                     raise TurnError(c.kind, f"{c.message} (gave up after {attempt} attempt{'s' if attempt != 1 else ''})") from None
                 delay = backoff_delay(attempt, c.retry_after, base=s.retry_base_delay)
@@ -766,34 +935,75 @@ class DebateEngine:
                 log.info("%s: attempt %d failed (%s); retrying in %.2f s", turn.label, attempt, c.message, delay)
                 yield TurnRetrying(turn, attempt, delay, c.message)
                 await asyncio.sleep(delay)
-            finally:
-                _usage_details.reset(token)
+                continue
+            estimated = not answer.usage_reported
+            if estimated:
+                prompt_tokens = _estimate_prompt_tokens(messages)
+                completion_tokens = tokens.text_tokens(text) + tokens.text_tokens(thinking)
+            else:
+                prompt_tokens, completion_tokens = answer.prompt_tokens, answer.completion_tokens
+            outcome.update(
+                text=text,
+                thinking=thinking,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cached_tokens=answer.cached_tokens,
+                usage_estimated=estimated,
+                attempts=attempt,
+                yes_prob=_yes_probability(answer.first_logprob),
+            )
+            return
 
-    def _build_agent(
+    async def _stream(self, rt: _RoleRuntime, messages: list[Any], ask_usage: bool, answer: _Answer) -> AsyncIterator[tuple[str, str]]:
+        """Send one request and read its answer into ``answer``, yielding (kind, text) pieces."""
+        from vhd_gui import _autogen_adapter as adapter
+
+        extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if ask_usage else {}
+        oai_messages, create_args = adapter.request_arguments(rt.client, messages, extra)
+        stream = await adapter.open_chat_stream(rt.client, oai_messages, create_args)
+        try:
+            response = stream.response
+            ctype = str(response.headers.get("content-type", ""))
+            if ctype and "event-stream" not in ctype.lower():
+                # Not a stream: a proxy's error page, a server that ignored stream=true, ...
+                body = await response.aread()
+                for piece in answer.feed_body(body, response.status_code, ctype):
+                    yield piece
+                return
+            async for payload in adapter.sse_payloads(stream):
+                if payload is adapter.DONE:
+                    answer.done = True
+                    break
+                for piece in answer.feed(payload):
+                    yield piece
+            for piece in answer.flush():
+                yield piece
+        finally:
+            await stream.close()
+
+    def _build_messages(
         self,
         turn: Turn,
-        rt: _RoleRuntime,
         preset: Preset,
         media_images: Sequence[Any],
         examples: Sequence[tuple[list[Any], str]],
         state: _DebateState,
         frames: int,
-    ) -> tuple[Any, list[Any]]:
-        """A fresh agent for this turn and the message(s) to hand it.
+    ) -> list[Any]:
+        """The AutoGen messages of one turn's request.
 
         flat: system + ONE user message [examples…, media…, caption, transcript, instruction].
         chat: system, example user/assistant pairs, a user message with the media, then the
               debate as messages (this agent's own turns as assistant), then the instruction.
+        The transcript holds the arguments only, never an agent's thinking.
         """
-        from autogen_agentchat.agents import AssistantAgent
-        from autogen_agentchat.messages import MultiModalMessage, TextMessage
-        from autogen_core.model_context import UnboundedChatCompletionContext
-        from autogen_core.models import AssistantMessage, UserMessage
+        from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 
         s = self.settings
         system = preset.system_prompt(turn.role, s.rounds, frames)
         instruction = preset.instruction(turn, s.rounds, frames)
         item_parts = _media_parts(media_images, preset.kind) + [media_caption(preset.kind, frames) + "\n" + preset.question.strip()]
+        messages: list[Any] = [SystemMessage(content=system)]
         if s.layout == "flat":
             content: list[Any] = []
             if examples:
@@ -805,29 +1015,19 @@ class DebateEngine:
                 content.append("End of examples. The item under review follows.")
             content.extend(item_parts)
             content.append(transcript_text(state.said) + "\n\n" + instruction)
-            context = UnboundedChatCompletionContext()
-            messages: list[Any] = [MultiModalMessage(content=content, source="moderator")]
-        else:
-            initial: list[Any] = []
-            for i, (images, answer) in enumerate(examples, 1):
-                initial.append(UserMessage(content=[f"Example {i}:", *images], source="moderator"))
-                initial.append(AssistantMessage(content=answer, source=turn.role.value))
-            initial.append(UserMessage(content=item_parts, source="moderator"))
-            for said in state.said:
-                if said.turn.role is turn.role:
-                    initial.append(AssistantMessage(content=said.text, source=turn.role.value))
-                else:
-                    initial.append(UserMessage(content=f"[{said.turn.label}]\n{said.text}", source=said.turn.role.value))
-            context = UnboundedChatCompletionContext(initial_messages=initial)
-            messages = [TextMessage(content=instruction, source="moderator")]
-        agent = AssistantAgent(
-            name=turn.role.value,
-            model_client=rt.client,
-            system_message=system,
-            model_client_stream=True,
-            model_context=context,
-        )
-        return agent, messages
+            messages.append(UserMessage(content=content, source="moderator"))
+            return messages
+        for i, (images, answer) in enumerate(examples, 1):
+            messages.append(UserMessage(content=[f"Example {i}:", *images], source="moderator"))
+            messages.append(AssistantMessage(content=answer, source=turn.role.value))
+        messages.append(UserMessage(content=item_parts, source="moderator"))
+        for said in state.said:
+            if said.turn.role is turn.role:
+                messages.append(AssistantMessage(content=said.text, source=turn.role.value))
+            else:
+                messages.append(UserMessage(content=f"[{said.turn.label}]\n{said.text}", source=said.turn.role.value))
+        messages.append(UserMessage(content=instruction, source="moderator"))
+        return messages
 
     # ------------------------------------------------------------------ connection test
     async def check_connection(self, role: Role | str = Role.JUDGE) -> str:
@@ -847,29 +1047,35 @@ class DebateEngine:
         else:
             client = openai.AsyncOpenAI(api_key=key, base_url=ep.resolved_base_url(), timeout=timeout, max_retries=0)
         del key
+        models: list[str] = []
+        answer = _Answer()
         try:
             try:
                 # Azure lists models, not deployments: there the tiny completion alone decides.
                 models = [] if ep.is_azure else [m.id async for m in client.models.list()]
             except openai.NotFoundError:
                 models = []  # some servers have no /models; the completion below decides
-            reply = await client.chat.completions.create(
+            except (openai.APIStatusError, openai.APIConnectionError):
+                raise
+            except Exception:  # noqa: BLE001 - a list that is not a model list: the completion below decides
+                models = []
+            raw = await client.chat.completions.with_raw_response.create(
                 model=ep.resolved_model(), messages=[{"role": "user", "content": "Reply with the single word: ok"}], max_tokens=5
             )
+            http = raw.http_response
+            # Read as the engine reads any answer: a proxy's HTML page is named, not a crash.
+            answer.feed_body(http.content, http.status_code, str(http.headers.get("content-type", "")))
+        except BadAnswer as exc:
+            raise ConfigError(f"{ep.resolved_base_url()}: {exc} (is the base URL right?)") from None
         except Exception as exc:  # noqa: BLE001
             c = classify_error(exc, ep)
-            raise ConfigError(c.message) from None
+            offered = f"; it offers: {', '.join(sorted(models)[:20])}" if c.unknown_model and models else ""
+            raise ConfigError(c.message + offered) from None
         finally:
             await client.close()
         listed = "" if not models or ep.resolved_model() in models else f" (note: not in the server's list of {len(models)} models)"
-        answer = (reply.choices[0].message.content or "").strip() if reply.choices else ""
-        return f"{ep.resolved_base_url()} answered; the key was accepted; model {ep.resolved_model()!r} replied {answer[:40]!r}{listed}"
-
-
-def _cancellation_token() -> Any:
-    from autogen_core import CancellationToken
-
-    return CancellationToken()
+        reply = answer.text_so_far()
+        return f"{ep.resolved_base_url()} answered; the key was accepted; model {ep.resolved_model()!r} replied {reply[:40]!r}{listed}"
 
 
 def _media_parts(images: Sequence[Any], kind: str) -> list[Any]:
@@ -880,19 +1086,6 @@ def _media_parts(images: Sequence[Any], kind: str) -> list[Any]:
         parts.append(f"Frame {i} of {len(images)}:")
         parts.append(im)
     return parts
-
-
-def _chunk_text(item: Any) -> str | None:
-    from autogen_agentchat.messages import ModelClientStreamingChunkEvent
-
-    if isinstance(item, ModelClientStreamingChunkEvent):
-        return item.content
-    return None
-
-
-def _message_text(message: Any) -> str:
-    content = getattr(message, "content", "")
-    return content if isinstance(content, str) else str(content)
 
 
 def _yes_probability(first: Any) -> float | None:

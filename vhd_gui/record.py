@@ -29,6 +29,8 @@ class TurnRecord:
     attempts: int = 1
     refused: bool = False  # a debater that refused the task
     from_cache: bool = False  # answered by the response cache: no request was sent
+    thinking: str = ""  # a reasoning model's thinking; never part of text, the transcript or the verdict
+    usage_estimated: bool = False  # the server reported no usage: token counts are our estimate
 
 
 @dataclass(slots=True)
@@ -64,6 +66,8 @@ class DebateRecord:
     error_kind: str = ""  # for status error: config | media | api | timeout | cancelled | internal
     error: str = ""
     judge_yes_prob: float | None = None  # P(first token is yes) when the server gave logprobs
+    usage_estimated: bool = False  # some turn's token counts are estimates (its server reported none)
+    verdict_note: str = ""  # why a flagged verdict is what it is (e.g. the judge's words were not Yes/No)
 
     def argument(self, role: str, round_: int) -> str | None:
         for t in self.turns:
@@ -81,7 +85,8 @@ class DebateRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DebateRecord:
         d = dict(data)
-        d["turns"] = [TurnRecord(**t) for t in d.get("turns", [])]
+        turn_fields = set(TurnRecord.__dataclass_fields__)
+        d["turns"] = [TurnRecord(**{k: v for k, v in t.items() if k in turn_fields}) for t in d.get("turns", [])]
         d["endpoints"] = {k: EndpointInfo(**v) for k, v in (d.get("endpoints") or {}).items()}
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})

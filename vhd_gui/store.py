@@ -48,7 +48,7 @@ from vhd_gui.record import (
 STORE_DIR_NAME = ".vhd-annotator"
 STORE_FILE_NAME = "annotations.sqlite"
 APP_NAME = "vhd-annotator"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 15_000
 LABELS = ("yes", "no")
 SORTS = ("name", "status", "mtime", "updated")
@@ -269,14 +269,33 @@ _V3 = """
 ALTER TABLE turns ADD COLUMN from_cache INTEGER NOT NULL DEFAULT 0;
 """
 
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)  # _MIGRATIONS[v - 1] takes a store to version v
+# Version 4: a reasoning model's thinking per turn, kept apart from its argument; token counts
+# that are estimates (the server reported no usage); why a flagged verdict is what it is.
+_V4 = """
+ALTER TABLE turns ADD COLUMN thinking TEXT NOT NULL DEFAULT '';
+ALTER TABLE turns ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE debates ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE debates ADD COLUMN verdict_note TEXT NOT NULL DEFAULT '';
+"""
+
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)  # _MIGRATIONS[v - 1] takes a store to version v
 
 _DEBATE_COLS = (
     "status, decision, harmful_type, judge_raw, flags, endpoints, preset_name, preset_hash, rounds,"
     " layout, frames_sent, media_sha256, prompt_tokens, completion_tokens, cached_tokens, seconds,"
-    " started_at, error_kind, error, judge_yes_prob"
+    " started_at, error_kind, error, judge_yes_prob, usage_estimated, verdict_note"
 )
-_TURN_COLS = "role, round, text, model, prompt_tokens, completion_tokens, cached_tokens, seconds, attempts, refused, from_cache"
+_TURN_COLS = (
+    "role, round, text, model, prompt_tokens, completion_tokens, cached_tokens, seconds, attempts, refused, from_cache,"
+    " thinking, usage_estimated"
+)
+
+
+def _marks(columns: str, extra: int) -> str:
+    """Placeholders for the comma-separated ``columns`` plus ``extra`` more."""
+    return ", ".join("?" * (columns.count(",") + 1 + extra))
+
+
 _ROW_COLS = (
     "path, kind, status, model_label, model_category, human_label, human_category, final_label,"
     " final_category, flags, mtime, updated_at"
@@ -600,12 +619,12 @@ class Store:
             item_id = self._require_item(rel)
             cur = c.execute(
                 f"INSERT INTO debates (item_id, {_DEBATE_COLS}, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f" VALUES ({_marks(_DEBATE_COLS, 2)})",
                 (item_id, *_debate_params(record), stamp),
             )
             debate_id = int(cur.lastrowid or 0)
             c.executemany(
-                f"INSERT INTO turns (debate_id, {_TURN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO turns (debate_id, {_TURN_COLS}) VALUES ({_marks(_TURN_COLS, 1)})",
                 [(debate_id, *_turn_params(t)) for t in record.turns],
             )
             self._refresh_item(item_id, updated_at=stamp)
@@ -1139,6 +1158,8 @@ def _debate_params(d: DebateRecord) -> tuple[Any, ...]:
         d.error_kind,
         d.error,
         d.judge_yes_prob,
+        1 if d.usage_estimated else 0,
+        d.verdict_note,
     )
 
 
@@ -1168,6 +1189,8 @@ def _debate_from_row(rel: str, kind: str, r: Sequence[Any], turns: list[TurnReco
         error_kind=r[17],
         error=r[18],
         judge_yes_prob=r[19],
+        usage_estimated=bool(r[20]),
+        verdict_note=r[21],
     )
 
 
@@ -1204,6 +1227,8 @@ def _turn_params(t: TurnRecord) -> tuple[Any, ...]:
         t.attempts,
         1 if t.refused else 0,
         1 if t.from_cache else 0,
+        t.thinking,
+        1 if t.usage_estimated else 0,
     )
 
 
@@ -1220,4 +1245,6 @@ def _turn_from_row(r: Sequence[Any]) -> TurnRecord:
         attempts=r[8],
         refused=bool(r[9]),
         from_cache=bool(r[10]),
+        thinking=r[11],
+        usage_estimated=bool(r[12]),
     )
