@@ -127,6 +127,7 @@ async def test_an_api_version_the_resource_does_not_serve_fails_without_retries(
     last = (await run(azure_settings(azure.endpoint, api_version="2023-03-15-preview"), image))[-1]
     assert isinstance(last, DebateFailed) and last.record.status == "error" and last.record.decision is None
     assert "API version not supported" in last.message
+    assert last.kind == "config" and "api_version '2023-03-15-preview'" in last.message  # what to fix, not an API error
     assert azure.paths == ["/openai/deployments/fake-vlm/chat/completions?api-version=2023-03-15-preview"]
 
 

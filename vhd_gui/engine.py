@@ -196,6 +196,10 @@ def classify_error(exc: BaseException, endpoint: RoleEndpoint, *, layout: str = 
             return _Classified(False, FAIL_API, f"the provider refused the content: {message}", refused=True)
         if status == 401:
             return _Classified(False, FAIL_CONFIG, f"the server at {url} rejected the API key (401): check the key in ${endpoint.api_key_env}")
+        if status == 404 and code == "DeploymentNotFound":  # Azure OpenAI: the model name is a deployment
+            return _Classified(False, FAIL_CONFIG, f"deployment {model!r} not found at {url}: check the deployment name (the model setting) and the endpoint", unknown_model=True)
+        if status == 400 and endpoint.is_azure and "api version" in message.lower():
+            return _Classified(False, FAIL_CONFIG, f"{url} does not serve api_version {endpoint.resolved_api_version()!r}: {message}")
         if status in (400, 404) and _is_unknown_model(code, message):
             return _Classified(False, FAIL_CONFIG, f"model {model!r} not found at {url} ({status}: {message})", unknown_model=True)
         if status == 403:
