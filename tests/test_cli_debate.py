@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from fakeserver import FakeServer
 from helpers import TEST_KEY, write_image, write_video
@@ -56,6 +58,18 @@ def test_debate_streams_turns_under_headers(server: FakeServer, tmp_path: Path) 
     assert positions == sorted(positions)
     assert "Verdict: NOT HARMFUL: ordinary cooking scene" in text
     assert KEY not in out.stdout + out.stderr
+
+
+def test_debate_prints_thinking_apart_and_marks_estimated_usage(make_server: Any, tmp_path: Path) -> None:
+    srv = make_server(api_key=KEY, reasoning={"judge": "The knife lies beside vegetables on a board."}, send_usage=False)
+    img = write_image(tmp_path / "knife.jpg")
+    out = cli("debate", str(img), "--base-url", srv.base_url, "--model", "fake-vlm", "--api-key-env", "CLI_KEY", env_extra={"CLI_KEY": KEY})
+    assert out.returncode == 0, out.stderr
+    judge = out.stdout[out.stdout.index("── Judge"):]
+    # the thinking comes first, marked as such, and the answer after its own marker
+    assert judge.index("[thinking] ") < judge.index("beside vegetables") < judge.index("[answer] ") < judge.index("No, ordinary cooking scene")
+    assert "Verdict: NOT HARMFUL: ordinary cooking scene" in out.stdout
+    assert re.search(r"\(\d+\.\d s, ~\d+ in / ~\d+ out\)", out.stdout)  # no usage from the server: our estimate, marked ~
 
 
 def test_debate_json_prints_one_record(server: FakeServer, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ class _Printer:
     def __init__(self, out: TextIO, err: TextIO) -> None:
         self.out, self.err = out, err
         self.color = out.isatty()
+        self._thinking = False  # inside a turn's thinking (printed dim, apart from the argument)
 
     def _dim(self, text: str) -> str:
         return f"\x1b[2m{text}\x1b[0m" if self.color else text
@@ -36,8 +37,18 @@ class _Printer:
             print(self._dim(f"{ev.path} ({ev.kind}{frames}) · preset {ev.preset_name} [{ev.preset_hash}] · {models}"), file=out)
         elif isinstance(ev, e.TurnStarted):
             retry = f" (attempt {ev.attempt})" if ev.attempt > 1 else ""
+            self._thinking = False
             print("\n" + self._bold(f"── {ev.turn.label} · {ev.model}{retry} ──"), file=out, flush=True)
+        elif isinstance(ev, e.ThinkingReceived):
+            if not self._thinking:
+                out.write(self._dim("[thinking] "))
+                self._thinking = True
+            out.write(self._dim(ev.text))
+            out.flush()
         elif isinstance(ev, e.TokenReceived):
+            if self._thinking:
+                out.write("\n" + self._dim("[answer] "))
+                self._thinking = False
             out.write(ev.text)
             out.flush()
         elif isinstance(ev, e.TurnRetrying):
@@ -45,7 +56,8 @@ class _Printer:
         elif isinstance(ev, e.TurnFinished):
             cached = f", {ev.cached_tokens} cached" if ev.cached_tokens else ""
             refused = " · REFUSED" if ev.refused else ""
-            print("\n" + self._dim(f"({ev.seconds:.1f} s, {ev.prompt_tokens} in{cached} / {ev.completion_tokens} out{refused})"), file=out, flush=True)
+            about = "~" if ev.usage_estimated else ""  # the server reported no usage: our estimate
+            print("\n" + self._dim(f"({ev.seconds:.1f} s, {about}{ev.prompt_tokens} in{cached} / {about}{ev.completion_tokens} out{refused})"), file=out, flush=True)
         elif isinstance(ev, e.VerdictReached):
             v, r = ev.verdict, ev.record
             word = "HARMFUL" if v.harmful else "NOT HARMFUL"
