@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from vhd_gui import __version__
 from vhd_gui._cli_common import EXIT_USAGE, UsageError, non_negative_float, positive_int
 
-SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics")
+SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics", "store")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -80,6 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--against", metavar="FILE", help="compare with the labels of another annotation file")
     p.add_argument("--by", choices=("kind", "category", "model"))
+
+    p = sub.add_parser("store", help="check a store, or recover what is readable of a damaged one")
+    actions = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    a = actions.add_parser("check", help="SQLite's full integrity check, without changing the file (exit 2 when damaged)")
+    a.add_argument("store", metavar="STORE")
+    a = actions.add_parser("recover", help="copy every readable row of STORE into a new store OUT and say what was lost")
+    a.add_argument("store", metavar="STORE")
+    a.add_argument("out", metavar="OUT", help="the new store (must not exist)")
+    a.add_argument(
+        "--method",
+        choices=("auto", "sqlite3-cli", "rows"),
+        default="auto",
+        help="sqlite3-cli: SQLite's .recover (the sqlite3 program); rows: read each table row by row;"
+        " auto (default): the first when the program is installed",
+    )
     return parser
 
 
@@ -107,7 +122,24 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
         from vhd_gui._cli_metrics import run_metrics
 
         return run_metrics
+    if command == "store":
+        from vhd_gui._cli_storecmd import run_store
+
+        return run_store
     raise AssertionError(command)
+
+
+def _store_problem(exc: Exception) -> str | None:
+    """The one line for a store problem no handler caught (damage met deep in a command), else None."""
+    import sqlite3
+
+    from vhd_gui.store import StoreError
+
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"a database cannot be used ({exc}); for the store, 'vhd-annotator store check STORE' says what is wrong"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,6 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"vhd-annotator {args.command}: interrupted", file=sys.stderr)
             return 130
+        except Exception as exc:
+            line = _store_problem(exc)
+            if line is None:
+                raise
+            print(f"vhd-annotator {args.command}: {line}", file=sys.stderr)
+            return EXIT_USAGE
     args, unknown = build_gui_parser().parse_known_args(args_list)
     if unknown:
         build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
