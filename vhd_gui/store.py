@@ -619,6 +619,7 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             store._check()
             store._check_kind()  # before anything is written: another program's file stays as it is
+            store._backup_before_upgrade()
             store._configure()
             store._migrate()
         except sqlite3.DatabaseError as exc:
@@ -666,7 +667,7 @@ class Store:
             self._conn.close()
             self._conn, self._snapshot = copy, snapshot
         self._configure()
-        self._migrate(backup=False)
+        self._migrate()
 
     @classmethod
     def for_folder(cls, folder: str | os.PathLike[str]) -> Store:
@@ -843,11 +844,10 @@ class Store:
                 (key, value),
             )
 
-    def _migrate(self, backup: bool = True) -> None:
-        """Bring the store to this version's schema, backing an existing store up first."""
-        self._check_kind()
+    def _backup_before_upgrade(self) -> None:
+        """An existing store older than this version is backed up before anything changes it."""
         version = self.schema_version
-        if backup and 0 < version < SCHEMA_VERSION:
+        if 0 < version < SCHEMA_VERSION:
             try:
                 self.backup(f"before-schema-{SCHEMA_VERSION}")
             except (OSError, sqlite3.Error) as exc:
@@ -855,6 +855,9 @@ class Store:
                     f"{self.path} needs an upgrade to schema {SCHEMA_VERSION}, but no backup could be written first"
                     f" into {backup_dir(self.path)} ({exc}); the store was left as it was"
                 ) from None
+
+    def _migrate(self) -> None:
+        """Bring the store to this version's schema."""
         with self.transaction():
             self._check_kind()  # another process may have upgraded it meanwhile
             version = self.schema_version
