@@ -593,6 +593,12 @@ def test_damage_beyond_the_tables_checked_at_open_is_named_when_read(tmp_path: P
     with pytest.raises(StoreDamaged):
         Store.open(path)  # small: the whole file is checked
     monkeypatch.setattr(store_module, "QUICK_CHECK_WHOLE_BYTES", 0)
+    with pytest.raises(StoreDamaged):
+        Store.open(path)  # big, but no backup today: the whole file is checked before the backup
+    assert list_backups(path) == []  # and a damaged file is never backed up
+    old = backup_dir(path) / f"annotations-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-daily.sqlite"
+    old.parent.mkdir()
+    old.write_bytes(b"")  # stands for today's backup
     with Store.open(path) as s:
         with pytest.raises(StoreDamaged, match="is damaged"), s.named_errors():
             list(s.iter_records())

@@ -563,6 +563,7 @@ class Store:
         # What went wrong on the side (a daily backup that could not be written): shown, not fatal.
         self.warnings: list[str] = []
         self._snapshot: Path | None = None  # private copy read instead of the file, removed on close
+        self._checked_whole = False  # whether the quick check at open covered the whole file
 
     @property
     def read_only(self) -> bool:
@@ -622,6 +623,7 @@ class Store:
             store._backup_before_upgrade()
             store._configure()
             store._migrate()
+            store._daily_backup()
         except sqlite3.DatabaseError as exc:
             store.close(optimize=False)
             raise _open_error(p, exc) from None
@@ -629,7 +631,6 @@ class Store:
             store.close(optimize=False)
             raise
         store.root = store._resolve_root(root)
-        store._daily_backup()
         return store
 
     @classmethod
@@ -703,18 +704,20 @@ class Store:
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA foreign_keys=ON")
 
-    def _check(self) -> None:
+    def _check(self, whole: bool = False) -> None:
         """SQLite's quick check (pages and records well formed, indexes in step with their tables).
 
-        A store up to QUICK_CHECK_WHOLE_BYTES is checked whole. A bigger one (the whole check
-        costs about a second at 100,000 debated items) has the tables checked that hold what
-        people decided and what the list shows (meta, items, decisions); the transcripts are
-        checked when read, where damage raises the same error, and by ``store check``.
+        A store up to QUICK_CHECK_WHOLE_BYTES (or with ``whole``) is checked whole. A bigger one
+        (the whole check costs one to two seconds at 100,000 debated items) has the tables checked
+        that hold what people decided and what the list shows (meta, items, decisions) at every
+        open, and the whole file once a day, before its daily backup; damage in a transcript is
+        otherwise met when it is read, which raises the same error (see :meth:`named_errors`).
         """
         c = self._conn
         size = c.execute("PRAGMA page_count").fetchone()[0] * c.execute("PRAGMA page_size").fetchone()[0]
         tables: list[str | None] = [None]
-        if size > QUICK_CHECK_WHOLE_BYTES:
+        self._checked_whole = whole or size <= QUICK_CHECK_WHOLE_BYTES
+        if not self._checked_whole:
             present = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             tables = [t for t in _CHECKED_AT_OPEN if t in present] or [None]
         for table in tables:
@@ -783,12 +786,15 @@ class Store:
             return write_backup(self._conn, self.path, reason)
 
     def _daily_backup(self) -> None:
-        """Once a day of use: a backup when the newest one is older than a day (a store with items)."""
+        """Once a day of use: the whole file checked, then backed up, when the newest backup is
+        older than a day (a store with items). Damage found raises StoreDamaged."""
         if self.read_only or self._conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None:
             return
         backups = list_backups(self.path)
         if backups and (datetime.now(UTC) - backups[0].taken_at).total_seconds() < DAILY_BACKUP_AFTER_S:
             return
+        if not self._checked_whole:
+            self._check(whole=True)  # a backup is only as good as the file it copies
         try:
             self.backup("daily")
         except (OSError, sqlite3.Error) as exc:

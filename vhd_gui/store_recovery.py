@@ -6,10 +6,10 @@ still read into a new store and says what it could not.
 
 Two ways of reading a damaged file:
 
-- ``sqlite3-cli``: the ``.recover`` command of the ``sqlite3`` program (Debian package
-  ``sqlite3``, SQLite 3.29 or newer). It reads every page it can, including pages no longer
-  reachable from the damaged tree, and is the better salvage: it is used when present.
-  Python's ``sqlite3`` module has no binding for it.
+- ``sqlite3-cli``: the ``.recover`` command of the ``sqlite3`` program (SQLite 3.29 or newer,
+  built with the ``sqlite_dbpage`` table). It reads every page it can, including pages no
+  longer reachable from the damaged tree, and is the better salvage: it is used when it works
+  here (tried on a small file first). Python's ``sqlite3`` module has no binding for it.
 - ``rows``: without that program, each table is read in rowid windows; a window that fails
   is read one rowid at a time, and the rows that cannot be read are counted.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -37,6 +36,7 @@ from vhd_gui.store import (
     STORE_DIR_NAME,
     Backup,
     Store,
+    StoreDamaged,
     StoreError,
     _connect_read_only,
     _open_error,
@@ -88,7 +88,10 @@ def check_store(path: str | os.PathLike[str], max_problems: int = 20) -> Health:
         try:
             problems = [str(r[0]) for r in conn.execute(f"PRAGMA integrity_check({int(max_problems)})")]
         except sqlite3.DatabaseError as exc:
-            raise _open_error(p, exc) from None
+            error = _open_error(p, exc)
+            if not isinstance(error, StoreDamaged):
+                raise error from None
+            problems = [f"the check itself stopped: {exc}"]
         if problems == ["ok"]:
             problems = []
         version = _schema_version(conn, p)
@@ -158,16 +161,26 @@ class Recovery:
 
 
 def sqlite3_cli() -> str | None:
-    """The ``sqlite3`` program when it has ``.recover`` (SQLite 3.29 or newer), else None."""
+    """The ``sqlite3`` program when its ``.recover`` works here, else None.
+
+    Having the command is not enough: ``.recover`` reads pages through the ``sqlite_dbpage``
+    table, which a program linked to a library built without it lacks (Debian 12's ``sqlite3``
+    3.40.1 is such a build: it fails with "SQL logic error"). So it is tried on a small file.
+    """
     exe = shutil.which("sqlite3")
     if exe is None:
         return None
-    try:
-        out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=30, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    m = re.match(r"(\d+)\.(\d+)", out.strip())
-    return exe if m and (int(m.group(1)), int(m.group(2))) >= (3, 29) else None
+    with tempfile.TemporaryDirectory(prefix="vhd-annotator-probe-") as tmp:
+        probe = Path(tmp) / "probe.sqlite"
+        with contextlib.closing(sqlite3.connect(probe)) as conn:
+            conn.execute("CREATE TABLE t (x)")
+            conn.execute("INSERT INTO t VALUES (42)")
+            conn.commit()
+        try:
+            out = subprocess.run([exe, "-readonly", str(probe), ".recover"], capture_output=True, text=True, timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+    return exe if out.returncode == 0 and "42" in out.stdout else None
 
 
 def recover_store(source: str | os.PathLike[str], out: str | os.PathLike[str], method: str = "auto") -> Recovery:
@@ -189,7 +202,7 @@ def recover_store(source: str | os.PathLike[str], out: str | os.PathLike[str], m
         raise StoreError(f"folder {dest.parent} does not exist")
     cli = sqlite3_cli() if method in ("auto", METHOD_CLI) else None
     if method == METHOD_CLI and cli is None:
-        raise StoreError("the sqlite3 program with .recover (SQLite 3.29 or newer) is not installed")
+        raise StoreError("no sqlite3 program whose .recover works here (it needs SQLite 3.29 or newer built with sqlite_dbpage)")
     work = Path(tempfile.mkdtemp(prefix=".vhd-annotator-recover-", dir=dest.parent))
     try:
         partial = work / "recovered.sqlite"
@@ -239,7 +252,7 @@ def _salvage(conn: sqlite3.Connection, src: Path, partial: Path, report: Recover
         raise StoreError(f"{src} was made by a newer vhd-annotator (schema {version}); recover it with that version")
     present = {r[0] for r in _safe_rows(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not present & set(TABLES):
-        raise StoreError(f"nothing readable in {src} looks like an annotation store")
+        raise StoreError(f"{src} is not an annotation store: nothing readable in it looks like one")
     out = Store.open(partial)
     try:
         oc = out._conn
