@@ -737,6 +737,12 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was made by a newer vhd-annotator (schema {version}, this one knows {SCHEMA_VERSION})")
 
+    @property
+    def copy_of(self) -> str:
+        """The read-only store this one was made as a writable copy of ('' for any other store)."""
+        with self._lock:
+            return self._get_meta("copy_of") or ""
+
     @contextlib.contextmanager
     def named_errors(self) -> Iterator[None]:
         """Turn an SQLite error met inside into the StoreError it stands for: damage found while
