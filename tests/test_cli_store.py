@@ -179,6 +179,10 @@ def test_read_only_mount_metrics_export_and_batch(tmp_path: Path, server: FakeSe
         assert out.returncode == 0, out.stderr
         assert len(target.read_text().splitlines()) == 3
         one_line_exit_2(cli("export", "--store", ro_store, "--format", "jsonl"), "read-only", "-o FILE")
+        csv_file = make_csv(tmp_path / "ann.csv", [["p2.png", "yes", "gore", "x", "y"]])
+        one_line_exit_2(cli("import", csv_file, "--store", ro_store), "cannot be written", "read-only file system")
+        check = cli("store", "check", ro_store)
+        assert check.returncode == 0 and "sound" in check.stdout and "3 items" in check.stdout
 
         requests = server.stats.requests
         line = one_line_exit_2(cli("batch", mnt, *server_args(server)), "read-only", "--store")
