@@ -162,7 +162,7 @@ def _open_batch_store(path: str | None, folder: Path) -> Store:
     replaced by an empty one elsewhere: the writable copy of the folder's store (the one the
     window makes), which a batch given that ``--store`` makes too when it does not exist yet.
     """
-    from vhd_gui.store import Store, StoreError, default_store_path, writable_copy_path
+    from vhd_gui.store import Store, StoreError, default_store_path, read_only_reason, writable_copy_path
 
     try:
         if path is None:
@@ -170,12 +170,11 @@ def _open_batch_store(path: str | None, folder: Path) -> Store:
         else:
             own = default_store_path(folder)
             target = Path(os.path.abspath(path))
-            if not target.exists() and target == writable_copy_path(own, folder) and own.is_file():
-                with Store.open(own, root=folder) as source:
-                    if source.read_only:  # start the copy from what the read-only store holds
-                        copy = source.writable_copy(target)
-                        print(f"store: {copy.path} starts as a copy of the read-only store {own}", file=sys.stderr)
-                        return copy
+            if not target.exists() and target == writable_copy_path(own, folder) and own.is_file() and read_only_reason(own):
+                with Store.open(own, root=folder) as source:  # start the copy from what the read-only store holds
+                    copy = source.writable_copy(target)
+                print(f"store: {copy.path} starts as a copy of the read-only store {own}", file=sys.stderr)
+                return copy
             store = Store.open(target, root=folder)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
