@@ -694,3 +694,26 @@ def test_daily_backups_once_a_day_and_bounded(tmp_path: Path) -> None:
     assert restored.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert restored.execute("SELECT count(*) FROM items").fetchone()[0] == 5
     restored.close()
+
+
+def test_the_daily_backup_can_run_beside_writes(tmp_path: Path) -> None:
+    """Opened without it, the daily backup runs later from a worker thread, on a connection of
+    its own, while the store keeps taking decisions."""
+    import threading
+
+    path = _project_with_store(tmp_path / "proj", items=200)
+    with Store.open(path, daily_backup=False) as s:
+        assert list_backups(path) == [] and s.daily_backup_due()
+        written: list[Path | None] = []
+        worker = threading.Thread(target=lambda: written.append(s.daily_backup()))
+        worker.start()
+        for i in range(50):
+            s.record_decision(f"img_{i:03}.png", "yes", note="beside the backup")
+        worker.join()
+        assert written[0] is not None and list_backups(path)[0].path == written[0]
+        assert not s.daily_backup_due() and s.daily_backup() is None
+        assert s.counts().reviewed == 200 // 5 + 40  # every decision kept
+    copy = sqlite3.connect(written[0])
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert 0 < copy.execute("SELECT count(*) FROM items").fetchone()[0] == 200
+    copy.close()

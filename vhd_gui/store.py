@@ -465,6 +465,32 @@ def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     return StoreError(f"cannot use the store {path}: {text}")
 
 
+def _quick_check(conn: sqlite3.Connection, path: Path, whole: bool) -> bool:
+    """SQLite's quick check (pages and records well formed, indexes in step with their tables);
+    returns whether it covered the whole file.
+
+    A store up to QUICK_CHECK_WHOLE_BYTES (or with ``whole``) is checked whole. A bigger one
+    (the whole check costs one to two seconds at 100,000 debated items) has the tables checked
+    that hold what people decided and what the list shows (meta, items, decisions) at every
+    open, and the whole file once a day, before its daily backup; damage in a transcript is
+    otherwise met when it is read, which raises the same error (see :meth:`named_errors`).
+    """
+    c = conn
+    size = c.execute("PRAGMA page_count").fetchone()[0] * c.execute("PRAGMA page_size").fetchone()[0]
+    tables: list[str | None] = [None]
+    whole = whole or size <= QUICK_CHECK_WHOLE_BYTES
+    if not whole:
+        present = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = [t for t in _CHECKED_AT_OPEN if t in present] or [None]
+    for table in tables:
+        pragma = f"PRAGMA quick_check({table})" if table else "PRAGMA quick_check(5)"
+        rows = [str(r[0]) for r in c.execute(pragma).fetchall()]
+        if rows != ["ok"]:
+            more = f" and {len(rows) - 1} more problems" if len(rows) > 1 else ""
+            raise StoreDamaged(path, f"quick check: {rows[0]}{more}")
+    return whole
+
+
 # --------------------------------------------------------------------------- backups
 
 BACKUP_KEEP_DAILY = 3  # the newest daily backups kept
@@ -579,6 +605,7 @@ class Store:
         *,
         create: bool = True,
         read_only: bool | None = None,
+        daily_backup: bool = True,
     ) -> Store:
         """Open (or create) the store at ``path``.
 
@@ -591,7 +618,8 @@ class Store:
 
         Every open runs SQLite's quick check: a damaged file raises :class:`StoreDamaged`
         (naming the newest backup) instead of being used. A writable store is backed up before
-        a schema upgrade and once a day of use (see :func:`write_backup`).
+        a schema upgrade and, unless ``daily_backup`` is False (the caller then runs
+        :meth:`daily_backup` itself, e.g. off a GUI thread), once a day of use.
         """
         p = Path(os.path.abspath(path))
         if p.is_dir():
@@ -623,7 +651,8 @@ class Store:
             store._backup_before_upgrade()
             store._configure()
             store._migrate()
-            store._daily_backup()
+            if daily_backup:
+                store.daily_backup()
         except sqlite3.DatabaseError as exc:
             store.close(optimize=False)
             raise _open_error(p, exc) from None
@@ -671,7 +700,7 @@ class Store:
         self._migrate()
 
     @classmethod
-    def for_folder(cls, folder: str | os.PathLike[str]) -> Store:
+    def for_folder(cls, folder: str | os.PathLike[str], *, daily_backup: bool = True) -> Store:
         """The default store of a project folder, or its fallback in the user data dir.
 
         An existing ``FOLDER/.vhd-annotator/annotations.sqlite`` is always the one used: when
@@ -684,16 +713,16 @@ class Store:
         target = default_store_path(absolute)
         fallback = fallback_store_path(absolute)
         if target.exists():
-            return cls.open(target, root=absolute)
+            return cls.open(target, root=absolute, daily_backup=daily_backup)
         # A folder that became writable again keeps using the fallback it already has.
         if fallback.exists() or not _dir_is_writable(target.parent):
             fallback.parent.mkdir(parents=True, exist_ok=True)
-            store = cls.open(fallback, root=absolute)
+            store = cls.open(fallback, root=absolute, daily_backup=daily_backup)
             store.fell_back = True
             if not store.read_only:
                 store._set_meta("root", str(absolute))
             return store
-        return cls.open(target, root=absolute)
+        return cls.open(target, root=absolute, daily_backup=daily_backup)
 
     def _configure(self) -> None:
         c = self._conn
@@ -704,28 +733,8 @@ class Store:
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA foreign_keys=ON")
 
-    def _check(self, whole: bool = False) -> None:
-        """SQLite's quick check (pages and records well formed, indexes in step with their tables).
-
-        A store up to QUICK_CHECK_WHOLE_BYTES (or with ``whole``) is checked whole. A bigger one
-        (the whole check costs one to two seconds at 100,000 debated items) has the tables checked
-        that hold what people decided and what the list shows (meta, items, decisions) at every
-        open, and the whole file once a day, before its daily backup; damage in a transcript is
-        otherwise met when it is read, which raises the same error (see :meth:`named_errors`).
-        """
-        c = self._conn
-        size = c.execute("PRAGMA page_count").fetchone()[0] * c.execute("PRAGMA page_size").fetchone()[0]
-        tables: list[str | None] = [None]
-        self._checked_whole = whole or size <= QUICK_CHECK_WHOLE_BYTES
-        if not self._checked_whole:
-            present = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            tables = [t for t in _CHECKED_AT_OPEN if t in present] or [None]
-        for table in tables:
-            pragma = f"PRAGMA quick_check({table})" if table else "PRAGMA quick_check(5)"
-            rows = [str(r[0]) for r in c.execute(pragma).fetchall()]
-            if rows != ["ok"]:
-                more = f" and {len(rows) - 1} more problems" if len(rows) > 1 else ""
-                raise StoreDamaged(self.path, f"quick check: {rows[0]}{more}")
+    def _check(self) -> None:
+        self._checked_whole = _quick_check(self._conn, self.path, whole=False)
 
     def _check_kind(self) -> None:
         """An SQLite file of some other program, or of a newer vhd-annotator, is not used."""
@@ -786,25 +795,63 @@ class Store:
             store._set_meta("copy_of", str(self.path))
         return store
 
-    def backup(self, reason: str = "daily") -> Path:
-        """Write a backup of this store now (see :func:`write_backup`); returns its path."""
-        with self._lock:
-            return write_backup(self._conn, self.path, reason)
-
-    def _daily_backup(self) -> None:
-        """Once a day of use: the whole file checked, then backed up, when the newest backup is
-        older than a day (a store with items). Damage found raises StoreDamaged."""
-        if self.read_only or self._conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None:
+    @contextlib.contextmanager
+    def _own_reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection of its own that reads the last committed state, so that a long read (a
+        backup, a whole check) holds neither this store's lock nor a writer back; the store's
+        connection (under the lock) where the file cannot be opened again (a private copy)."""
+        conn = None
+        if self._snapshot is None:
+            with contextlib.suppress(sqlite3.Error):
+                conn = _connect(_sqlite_uri(self.path, mode="ro"), uri=True)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if conn is None:
+            with self._lock:
+                yield self._conn
             return
-        backups = list_backups(self.path)
-        if backups and (datetime.now(UTC) - backups[0].taken_at).total_seconds() < DAILY_BACKUP_AFTER_S:
-            return
-        if not self._checked_whole:
-            self._check(whole=True)  # a backup is only as good as the file it copies
         try:
-            self.backup("daily")
-        except (OSError, sqlite3.Error) as exc:
-            self.warnings.append(f"could not write the daily backup into {backup_dir(self.path)}: {exc}")
+            yield conn
+        finally:
+            conn.close()
+
+    def backup(self, reason: str = "daily") -> Path:
+        """Write a backup of this store now (see :func:`write_backup`); returns its path.
+        Safe to call from a worker thread while the store is in use."""
+        with self._own_reader() as conn:
+            return write_backup(conn, self.path, reason)
+
+    def daily_backup_due(self) -> bool:
+        """Whether :meth:`daily_backup` would back up now: a writable store with items whose
+        newest backup is older than a day."""
+        if self.read_only:
+            return False
+        with self._lock:
+            if self._conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None:
+                return False
+        backups = list_backups(self.path)
+        return not backups or (datetime.now(UTC) - backups[0].taken_at).total_seconds() >= DAILY_BACKUP_AFTER_S
+
+    def daily_backup(self) -> Path | None:
+        """Once a day of use: the whole file checked, then backed up, when one is due.
+
+        Damage found raises StoreDamaged (and nothing is backed up: a backup is only as good
+        as the file it copies). A backup that cannot be written is added to ``warnings``.
+        Returns the backup written, if any. ``Store.open`` runs this unless asked not to; it is
+        safe to run from a worker thread (it reads through a connection of its own).
+        """
+        if not self.daily_backup_due():
+            return None
+        with self._own_reader() as conn:
+            if not self._checked_whole:
+                try:
+                    _quick_check(conn, self.path, whole=True)
+                except sqlite3.DatabaseError as exc:
+                    raise _open_error(self.path, exc) from None
+            try:
+                return write_backup(conn, self.path, "daily")
+            except (OSError, sqlite3.Error) as exc:
+                self.warnings.append(f"could not write the daily backup into {backup_dir(self.path)}: {exc}")
+                return None
 
     def _resolve_root(self, root: str | os.PathLike[str] | None) -> Path:
         if root:
