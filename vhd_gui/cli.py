@@ -129,19 +129,6 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
     raise AssertionError(command)
 
 
-def _store_problem(exc: Exception) -> str | None:
-    """The one line for a store problem no handler caught (damage met deep in a command), else None."""
-    import sqlite3
-
-    from vhd_gui.store import StoreError
-
-    if isinstance(exc, StoreError):
-        return str(exc)
-    if isinstance(exc, sqlite3.DatabaseError):
-        return f"a database cannot be used ({exc}); for the store, 'vhd-annotator store check STORE' says what is wrong"
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and (args_list[0] in SUBCOMMANDS or args_list[0] in ("-h", "--help", "--version")):
@@ -155,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"vhd-annotator {args.command}: interrupted", file=sys.stderr)
             return 130
         except Exception as exc:
-            line = _store_problem(exc)
+            from vhd_gui.store import store_problem
+
+            line = store_problem(exc)
             if line is None:
                 raise
             print(f"vhd-annotator {args.command}: {line}", file=sys.stderr)

@@ -465,6 +465,16 @@ def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     return StoreError(f"cannot use the store {path}: {text}")
 
 
+def store_problem(exc: BaseException) -> str | None:
+    """The one line for a store problem that reached the top of a command (a StoreError, or an
+    SQLite error met where nothing named it), else None: callers need not import sqlite3."""
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"a database cannot be used ({exc}); for the store, 'vhd-annotator store check STORE' says what is wrong"
+    return None
+
+
 def _quick_check(conn: sqlite3.Connection, path: Path, whole: bool) -> bool:
     """SQLite's quick check (pages and records well formed, indexes in step with their tables);
     returns whether it covered the whole file.
