@@ -256,7 +256,7 @@ def test_read_only_folder_falls_back_to_user_data_dir(tmp_path: Path) -> None:
         assert direct.root == folder
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through chmod; covered by the file-in-the-way test")
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through chmod: run as nobody below")
 def test_chmod_read_only_folder_falls_back(tmp_path: Path) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -535,26 +535,53 @@ def test_a_read_only_file_for_another_user_opens_read_only(tmp_path: Path) -> No
             except StoreReadOnly:
                 print("refused", s.read_only_reason, s.count(), s.counts().reviewed)
         """
-        env = _env() | {"HOME": str(base)}
-        # The test's Python may sit where 'nobody' cannot go (a root-only pyenv); the store
-        # needs only the standard library, so the system's Python of the same version will do.
-        pythons = [sys.executable] + [p for p in (f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}",) if os.path.exists(p)]
-        proc = None
-        for python in pythons:
-            try:
-                proc = subprocess.run([python, *_child(code)[1:]], env=env, capture_output=True, text=True, user=65534, group=65534)
-                break
-            except PermissionError:
-                continue
-        if proc is None:
-            pytest.skip(f"the user nobody can run none of {pythons}")
-        if proc.returncode and "vhd_gui" not in proc.stderr:
-            pytest.skip(f"the user nobody cannot run this Python or read the code: {proc.stderr.strip().splitlines()[-1:]}")
-        assert proc.returncode == 0, proc.stderr
+        proc = _as_nobody(code, base)
         assert proc.stdout.split() == ["refused", "the", "file", "is", "not", "writable", "30", "6"]
     finally:
         for p in base.rglob("*"):
             p.chmod(0o755 if p.is_dir() else 0o644)
+        shutil.rmtree(base)
+
+
+def _as_nobody(code: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as the user nobody (for whom permissions hold, unlike root), or skip."""
+    import site
+
+    env = _env() | {"HOME": str(home), "XDG_DATA_HOME": str(home / "data")}
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *site.getsitepackages()])
+    # The test's Python may sit where nobody cannot go (a root-only pyenv); the store needs
+    # only the standard library and platformdirs (pure Python, from this environment's
+    # site-packages), so the system's Python of the same version will do.
+    pythons = [sys.executable] + [p for p in (f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}",) if os.path.exists(p)]
+    for python in pythons:
+        try:
+            proc = subprocess.run([python, *_child(code)[1:]], env=env, capture_output=True, text=True, user=65534, group=65534)
+        except PermissionError:
+            continue
+        if proc.returncode and ("vhd_gui" not in proc.stderr or "ModuleNotFoundError" in proc.stderr):
+            continue  # this Python cannot read the code or lacks a dependency
+        assert proc.returncode == 0, proc.stderr
+        return proc
+    pytest.skip(f"the user nobody can run none of {pythons} with this code")
+
+
+def test_chmod_read_only_folder_falls_back_for_another_user() -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("needs root to run the code as another user")
+    base = Path(tempfile.mkdtemp(prefix="vhd-chmod-"))
+    try:
+        (base / "data").mkdir()
+        (base / "data").chmod(0o777)
+        (base / "ro").mkdir()
+        base.chmod(0o755)
+        (base / "ro").chmod(0o555)
+        code = f"""
+            from vhd_gui.store import Store
+            with Store.for_folder({str(base / "ro")!r}) as s:
+                print(s.fell_back, s.read_only, str(s.path).startswith({str(base / "data")!r}))
+        """
+        assert _as_nobody(code, base).stdout.split() == ["True", "False", "True"]
+    finally:
         shutil.rmtree(base)
 
 
