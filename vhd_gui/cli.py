@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "sqlite3-cli", "rows"),
         default="auto",
         help="sqlite3-cli: SQLite's .recover (the sqlite3 program); rows: read each table row by row;"
-        " auto (default): the first when the program is installed",
+        " auto (default): the first when it works on this machine, else the second",
     )
     return parser
 
