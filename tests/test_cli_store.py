@@ -316,3 +316,14 @@ def test_store_check_of_a_sound_store_and_files_that_are_no_store(tmp_path: Path
             else:
                 one_line_exit_2(cli(*argv), words)
     assert empty.stat().st_size == 0 and not (tmp_path / "r.sqlite").exists()
+
+
+def test_recover_of_a_schema_1_store_gives_a_current_store(tmp_path: Path) -> None:
+    source = tmp_path / "old.sqlite"
+    shutil.copyfile(Path(__file__).parent / "data" / "store_v1.sqlite", source)
+    out = cli("store", "recover", source, tmp_path / "new.sqlite", "--method", "rows")
+    assert out.returncode == 0, out.stdout + out.stderr
+    with Store.open(tmp_path / "new.sqlite") as s, Store.open(source) as upgraded:
+        assert s.schema_version == upgraded.schema_version
+        assert s.verdict_rows() == upgraded.verdict_rows()
+        assert s.get_record("cats/kitten.jpg").debate.turns == upgraded.get_record("cats/kitten.jpg").debate.turns  # type: ignore[union-attr]

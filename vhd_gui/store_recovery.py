@@ -345,6 +345,7 @@ def _finish(out: Store, meta: dict[str, str], src: Path) -> None:
     oc = out._conn
     rows = oc.execute("SELECT id, path FROM items").fetchall()
     oc.executemany("UPDATE items SET path_key = ? WHERE id = ?", [(path_key(p), i) for i, p in rows])
+    oc.execute("UPDATE debates SET recorded_at = started_at WHERE recorded_at = ''")  # rows from a schema 1 store
     for item_id, _ in rows:
         out._refresh_item(item_id, updated_at=None)
     if src.parent.name == STORE_DIR_NAME:
