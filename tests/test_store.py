@@ -744,3 +744,13 @@ def test_the_daily_backup_can_run_beside_writes(tmp_path: Path) -> None:
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert 0 < copy.execute("SELECT count(*) FROM items").fetchone()[0] == 200
     copy.close()
+
+
+def test_read_only_open_of_a_path_with_uri_characters_and_non_utf8_bytes(tmp_path: Path) -> None:
+    """Read-only opens go through an SQLite URI: '#', '?', '%' and bytes that are not UTF-8 in
+    the path must reach the right file."""
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9 #1?%20"))
+    path = _project_with_store(folder, items=5)
+    with Store.open(path, read_only=True) as s:
+        assert s.read_only and s.count() == 5 and s.counts().reviewed == 1
+        assert s.root == folder
