@@ -754,3 +754,13 @@ def test_read_only_open_of_a_path_with_uri_characters_and_non_utf8_bytes(tmp_pat
     with Store.open(path, read_only=True) as s:
         assert s.read_only and s.count() == 5 and s.counts().reviewed == 1
         assert s.root == folder
+
+
+def test_an_empty_sqlite_database_is_no_store_when_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "blank.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 7")  # a database with a header and no table
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not an annotation store"):
+        Store.open(path, read_only=True)

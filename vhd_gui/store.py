@@ -686,6 +686,8 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             store._check()
             store._check_kind()
+            if not store._has_meta_table():  # an empty database: nothing to read, nothing may be made
+                raise StoreError(f"{p} is an SQLite file but not an annotation store")
             if store.schema_version < SCHEMA_VERSION:
                 store._upgrade_privately()
         except sqlite3.DatabaseError as exc:
@@ -750,7 +752,7 @@ class Store:
         """An SQLite file of some other program, or of a newer vhd-annotator, is not used."""
         if not self._has_meta_table():
             tables = self._conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-            if tables or self.read_only or self._snapshot is not None:
+            if tables:
                 raise StoreError(f"{self.path} is an SQLite file but not an annotation store")
         version = self.schema_version
         if version > SCHEMA_VERSION:
