@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,4 +82,10 @@ def read_only_bind_mount(source: Path, at: Path) -> Iterator[Path]:
             pytest.skip(f"this machine does not allow a read-only remount: {ro.stderr.strip()}")
         yield at
     finally:
-        subprocess.run(["umount", str(at)], check=True)
+        # A worker thread (a thumbnail, the folder scan) may still hold a file for a moment.
+        for _ in range(100):
+            if subprocess.run(["umount", str(at)], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        else:
+            subprocess.run(["umount", "--lazy", str(at)], check=True)

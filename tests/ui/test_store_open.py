@@ -91,3 +91,27 @@ async def test_a_read_only_store_opens_its_copy_with_a_banner(
         again = await opened(make_window, mnt)
         assert again.store.path == chosen
     assert own.read_bytes() == before
+
+
+async def test_without_a_place_for_a_copy_the_banner_says_decisions_cannot_be_saved(
+    make_window: Any, tmp_path: Path, dialogs: Dialogs, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    project(src)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("the user data folder cannot be made here")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
+    with read_only_bind_mount(src, tmp_path / "mnt") as mnt:
+        w = await opened(make_window, mnt)
+        assert w.store.read_only and w.store.path == mnt / STORE_DIR_NAME / "annotations.sqlite"
+        assert w.store_banner.isVisible() and not w.store_banner.move_button.isVisible()
+        assert "decisions cannot be saved" in w.store_banner.text.text()
+        select(w, "p1.png")
+        await wait_until(lambda: w.current == "p1.png", what="p1 current")
+        key(qtbot, w, Qt.Key.Key_N)
+        # said, not lost: the scan could not add files to the store either, and said so
+        warnings = [(t, m) for k, t, m in dialogs.shown if k == "warning"]
+        assert {t for t, _ in warnings} <= {"The decision was not saved", "Cannot write the store"}
+        assert [m for t, m in warnings if t == "The decision was not saved"][0].count("read-only") >= 1
+        assert w.store.human_decision("p1.png") is None
+        w.close()
