@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
@@ -57,3 +62,30 @@ async def settled_tasks(rounds: int = 50) -> set[object]:
             break
         await asyncio.sleep(0.01)
     return others
+
+
+@contextlib.contextmanager
+def read_only_bind_mount(source: Path, at: Path) -> Iterator[Path]:
+    """``source`` seen read-only at ``at``: a real read-only bind mount (needs root; the test is
+    skipped, with the reason, on a machine that does not allow it). Unmounted afterwards."""
+    import pytest
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    at.mkdir(parents=True, exist_ok=True)
+    bind = subprocess.run(["mount", "--bind", str(source), str(at)], capture_output=True, text=True)
+    if bind.returncode:
+        pytest.skip(f"this machine does not allow a bind mount: {bind.stderr.strip()}")
+    try:
+        ro = subprocess.run(["mount", "-o", "remount,ro,bind", str(at)], capture_output=True, text=True)
+        if ro.returncode:
+            pytest.skip(f"this machine does not allow a read-only remount: {ro.stderr.strip()}")
+        yield at
+    finally:
+        # A worker thread (a thumbnail, the folder scan) may still hold a file for a moment.
+        for _ in range(100):
+            if subprocess.run(["umount", str(at)], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        else:
+            subprocess.run(["umount", "--lazy", str(at)], check=True)

@@ -1,5 +1,6 @@
 """The annotation store on real SQLite files: decisions, derived status, queries, durability,
-two processes, the read-only fallback and the migration from schema 1."""
+two processes, the read-only fallback and the migration from schema 1, stores on read-only
+mounts, damaged files and backups."""
 
 from __future__ import annotations
 
@@ -9,20 +10,30 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from vhd_gui import store as store_module
 from vhd_gui.record import DebateRecord, EndpointInfo, TurnRecord
 from vhd_gui.store import (
     SCHEMA_VERSION,
     STORE_DIR_NAME,
     Filters,
     Store,
+    StoreDamaged,
     StoreError,
+    StoreReadOnly,
+    backup_dir,
     fallback_store_path,
+    list_backups,
+    writable_copy_path,
 )
+
+from helpers import read_only_bind_mount
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -245,7 +256,7 @@ def test_read_only_folder_falls_back_to_user_data_dir(tmp_path: Path) -> None:
         assert direct.root == folder
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through chmod; covered by the file-in-the-way test")
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through chmod: run as nobody below")
 def test_chmod_read_only_folder_falls_back(tmp_path: Path) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -405,3 +416,351 @@ def test_endpoint_urls_never_keep_credentials(store: Store) -> None:
     assert got.endpoints["negative"].base_url == "http://localhost:8000/v1"
     raw = store.path.read_bytes() + Path(str(store.path) + "-wal").read_bytes()
     assert b"sk-secret" not in raw
+
+
+# --------------------------------------------------------------------------- read-only media
+
+
+def _project_with_store(folder: Path, items: int = 30) -> Path:
+    """A project folder whose store holds ``items`` debated items and a few human decisions."""
+    with Store.for_folder(folder) as s:
+        for i in range(items):
+            s.record_debate(debate(f"img_{i:03}.png", "yes" if i % 3 else "no"))
+        for i in range(0, items, 5):
+            s.record_decision(f"img_{i:03}.png", "no", note=f"n{i}")
+        return s.path
+
+
+def test_store_on_a_read_only_mount_opens_read_only_and_reads_everything(tmp_path: Path) -> None:
+    _project_with_store(tmp_path / "src")
+    with read_only_bind_mount(tmp_path / "src", tmp_path / "mnt") as mnt:
+        with Store.for_folder(mnt) as s:
+            assert s.read_only and "read-only file system" in s.read_only_reason
+            assert not s.fell_back and s.path == mnt / STORE_DIR_NAME / "annotations.sqlite"
+            assert s.count() == 30 and s.counts().reviewed == 6
+            assert s.decision_history("img_005.png")[0].note == "n5"
+            with pytest.raises(StoreReadOnly, match="read-only"):
+                s.record_decision("img_001.png", "yes")
+            assert s.human_decision("img_001.png") is None
+        # never an empty store elsewhere in its place
+        assert not fallback_store_path(mnt).exists()
+        with pytest.raises(StoreReadOnly):
+            Store.open(mnt / STORE_DIR_NAME / "annotations.sqlite", read_only=False)
+
+
+def _killed_writer(path: Path, start: int, count: int) -> None:
+    """A process that records decisions with checkpoints off and is then killed: what it wrote
+    is only in the -wal file."""
+    code = f"""
+        import os, signal
+        from vhd_gui.store import Store
+        s = Store.open({str(path)!r})
+        s._conn.execute("PRAGMA wal_autocheckpoint=0")
+        for i in range({start}, {start + count}):
+            s.record_decision(f"img_{{i:03}}.png", "yes", note="from the log")
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+    proc = subprocess.run(_child(code), env=_env())
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("shm", [True, False], ids=["with-shm", "without-shm"])
+def test_a_log_with_data_on_a_read_only_mount_is_read(tmp_path: Path, shm: bool) -> None:
+    path = _project_with_store(tmp_path / "src")
+    _killed_writer(path, 1, 4)  # img_001..img_004 decided only in the log
+    wal = Path(str(path) + "-wal")
+    assert wal.stat().st_size > 0
+    if not shm:
+        Path(str(path) + "-shm").unlink()
+    with read_only_bind_mount(tmp_path / "src", tmp_path / "mnt") as mnt:
+        ro_path = mnt / STORE_DIR_NAME / "annotations.sqlite"
+        # what ignoring the log would have shown: the test's case is real
+        raw = sqlite3.connect(f"file:{ro_path}?immutable=1", uri=True)
+        assert raw.execute("SELECT count(*) FROM decisions WHERE note = 'from the log'").fetchone()[0] == 0
+        raw.close()
+        with Store.open(ro_path, create=False) as s:
+            assert s.read_only
+            assert [s.human_decision(f"img_{i:03}.png").note for i in range(1, 5)] == ["from the log"] * 4  # type: ignore[union-attr]
+            assert s.counts().reviewed == 10
+        assert sorted(p.name for p in ro_path.parent.iterdir() if p.is_file()) == sorted(
+            ["annotations.sqlite", "annotations.sqlite-wal"] + (["annotations.sqlite-shm"] if shm else [])
+        )
+
+
+def test_an_old_store_on_a_read_only_mount_is_read_through_an_upgraded_copy(tmp_path: Path) -> None:
+    folder = tmp_path / "src"
+    (folder / STORE_DIR_NAME).mkdir(parents=True)
+    original = folder / STORE_DIR_NAME / "annotations.sqlite"
+    shutil.copyfile(DATA / "store_v1.sqlite", original)
+    before = original.read_bytes()
+    with read_only_bind_mount(folder, tmp_path / "mnt") as mnt:
+        with Store.for_folder(mnt) as s:
+            assert s.read_only and s.schema_version == SCHEMA_VERSION
+            assert s.counts().by_status["overridden"] == 1
+            assert s.paths(Filters(name_contains="KITTEN")) == ["cats/kitten.jpg"]
+    assert original.read_bytes() == before
+
+
+def test_a_writable_copy_takes_the_decisions_of_a_read_only_store(tmp_path: Path) -> None:
+    _project_with_store(tmp_path / "src")
+    with read_only_bind_mount(tmp_path / "src", tmp_path / "mnt") as mnt:
+        with Store.for_folder(mnt) as ro:
+            assert writable_copy_path(ro.path, mnt) == fallback_store_path(mnt)
+            with ro.writable_copy() as copy:
+                assert copy.path == fallback_store_path(mnt) and not copy.read_only and copy.root == mnt
+                assert copy.count() == 30 and copy.counts().reviewed == 6
+                copy.record_decision("img_001.png", "no", note="on the copy")
+        with Store.for_folder(mnt) as ro, ro.writable_copy() as again:  # found again, not made afresh
+            assert again.human_decision("img_001.png").note == "on the copy"  # type: ignore[union-attr]
+            assert ro.human_decision("img_001.png") is None
+        with Store.open(fallback_store_path(mnt)) as direct:  # opened by file, it knows its folder
+            assert direct.root == mnt
+
+
+def test_a_read_only_file_for_another_user_opens_read_only(tmp_path: Path) -> None:
+    """chmod where it applies: root writes through permissions, so the reader is 'nobody'."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("needs root to run the reader as another user")
+    base = Path(tempfile.mkdtemp(prefix="vhd-chmod-"))
+    try:
+        base.chmod(0o755)
+        path = _project_with_store(base / "proj")
+        for p in (path, path.parent, path.parent.parent):
+            p.chmod(0o444 if p.is_file() else 0o555)
+        code = f"""
+            from vhd_gui.store import Store, StoreReadOnly
+            s = Store.open({str(path)!r}, create=False)
+            try:
+                s.record_decision("img_001.png", "yes")
+            except StoreReadOnly:
+                print("refused", s.read_only_reason, s.count(), s.counts().reviewed)
+        """
+        proc = _as_nobody(code, base)
+        assert proc.stdout.split() == ["refused", "the", "file", "is", "not", "writable", "30", "6"]
+    finally:
+        for p in base.rglob("*"):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        shutil.rmtree(base)
+
+
+def _as_nobody(code: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as the user nobody (for whom permissions hold, unlike root), or skip."""
+    import site
+
+    env = _env() | {"HOME": str(home), "XDG_DATA_HOME": str(home / "data")}
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *site.getsitepackages()])
+    # The test's Python may sit where nobody cannot go (a root-only pyenv); the store needs
+    # only the standard library and platformdirs (pure Python, from this environment's
+    # site-packages), so the system's Python of the same version will do.
+    pythons = [sys.executable] + [p for p in (f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}",) if os.path.exists(p)]
+    for python in pythons:
+        try:
+            proc = subprocess.run([python, *_child(code)[1:]], env=env, capture_output=True, text=True, user=65534, group=65534)
+        except PermissionError:
+            continue
+        if proc.returncode and ("vhd_gui" not in proc.stderr or "ModuleNotFoundError" in proc.stderr):
+            continue  # this Python cannot read the code or lacks a dependency
+        assert proc.returncode == 0, proc.stderr
+        return proc
+    pytest.skip(f"the user nobody can run none of {pythons} with this code")
+
+
+def test_chmod_read_only_folder_falls_back_for_another_user() -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("needs root to run the code as another user")
+    base = Path(tempfile.mkdtemp(prefix="vhd-chmod-"))
+    try:
+        (base / "data").mkdir()
+        (base / "data").chmod(0o777)
+        (base / "ro").mkdir()
+        base.chmod(0o755)
+        (base / "ro").chmod(0o555)
+        code = f"""
+            from vhd_gui.store import Store
+            with Store.for_folder({str(base / "ro")!r}) as s:
+                print(s.fell_back, s.read_only, str(s.path).startswith({str(base / "data")!r}))
+        """
+        assert _as_nobody(code, base).stdout.split() == ["True", "False", "True"]
+    finally:
+        shutil.rmtree(base)
+
+
+# --------------------------------------------------------------------------- damage, backups
+
+
+def _pages_of(path: Path, table: str) -> list[int]:
+    conn = sqlite3.connect(path)
+    pages = [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", (table,))]
+    conn.close()
+    return pages
+
+
+def _overwrite_pages(path: Path, pages: list[int], page_size: int = 4096) -> None:
+    with open(path, "r+b") as f:
+        for n in pages:
+            f.seek((n - 1) * page_size)
+            f.write(bytes(range(256)) * (page_size // 256))
+
+
+def test_damage_in_the_middle_is_named_with_the_latest_backup(tmp_path: Path) -> None:
+    folder = tmp_path / "proj"
+    path = _project_with_store(folder, items=400)
+    with Store.open(path) as s:
+        backup = s.backup()
+    items = _pages_of(path, "items")
+    assert len(items) >= 3
+    _overwrite_pages(path, items[len(items) // 2 : len(items) // 2 + 1])
+    for opener in (lambda: Store.open(path), lambda: Store.for_folder(folder), lambda: Store.open(path, read_only=True)):
+        with pytest.raises(StoreDamaged) as caught:
+            opener()
+        message = str(caught.value)
+        assert "\n" not in message and "is damaged" in message
+        assert f"latest backup: {backup}" in message and "vhd-annotator store recover" in message
+        assert caught.value.backup == backup
+    assert not fallback_store_path(folder).exists()  # no store started elsewhere
+
+
+def test_damage_beyond_the_tables_checked_at_open_is_named_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big store has only its key tables checked at open; a damaged transcript page is then
+    met while reading, and named the same way."""
+    path = _project_with_store(tmp_path / "proj", items=400)
+    _overwrite_pages(path, _pages_of(path, "turns")[3:4])
+    with pytest.raises(StoreDamaged):
+        Store.open(path)  # small: the whole file is checked
+    monkeypatch.setattr(store_module, "QUICK_CHECK_WHOLE_BYTES", 0)
+    with pytest.raises(StoreDamaged):
+        Store.open(path)  # big, but no backup today: the whole file is checked before the backup
+    assert list_backups(path) == []  # and a damaged file is never backed up
+    old = backup_dir(path) / f"annotations-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-daily.sqlite"
+    old.parent.mkdir()
+    old.write_bytes(b"")  # stands for today's backup
+    with Store.open(path) as s:
+        with pytest.raises(StoreDamaged, match="is damaged"), s.named_errors():
+            list(s.iter_records())
+
+
+def test_not_a_store_empty_file_and_newer_schema_are_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    with pytest.raises(StoreError, match="empty file"):
+        Store.open(empty, create=False)
+    with pytest.raises(StoreError, match="empty file"):
+        Store.open(empty, read_only=True)
+    assert empty.stat().st_size == 0
+    with Store.open(empty) as s:  # asked to create: an empty file holds nothing to lose
+        assert s.schema_version == SCHEMA_VERSION
+    # an emptied store that has backups is damage, not a new store
+    folder = tmp_path / "proj"
+    path = _project_with_store(folder)
+    with Store.open(path) as s:
+        s.backup()
+    path.write_bytes(b"")
+    with pytest.raises(StoreDamaged, match="empty"):
+        Store.for_folder(folder)
+    assert path.stat().st_size == 0
+    # another program's SQLite file is not touched (not even its journal mode)
+    other = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not an annotation store"):
+        Store.open(other)
+    conn = sqlite3.connect(other)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+
+
+def test_backup_before_a_schema_upgrade_holds_the_old_store(tmp_path: Path) -> None:
+    target = tmp_path / "project" / STORE_DIR_NAME / "annotations.sqlite"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(DATA / "store_v1.sqlite", target)
+    with Store.open(target) as s:
+        assert s.schema_version == SCHEMA_VERSION
+    backups = list_backups(target)
+    assert [b.reason for b in backups][-1] == f"before-schema-{SCHEMA_VERSION}"
+    assert backups[0].path.parent == backup_dir(target) == target.with_name("annotations.sqlite.backups")
+    old = sqlite3.connect(backups[-1].path)
+    assert old.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
+    assert old.execute("SELECT count(*) FROM decisions").fetchone()[0] >= 2
+    old.close()
+
+
+def test_no_upgrade_without_a_backup(tmp_path: Path) -> None:
+    target = tmp_path / "annotations.sqlite"
+    shutil.copyfile(DATA / "store_v1.sqlite", target)
+    backup_dir(target).write_text("a file where the backups would go")
+    before = target.read_bytes()
+    with pytest.raises(StoreError, match="no backup could be written"):
+        Store.open(target)
+    assert target.read_bytes() == before
+
+
+def test_daily_backups_once_a_day_and_bounded(tmp_path: Path) -> None:
+    path = _project_with_store(tmp_path / "proj", items=5)
+    assert list_backups(path) == []  # a new, empty store needs none
+    Store.open(path).close()
+    first = list_backups(path)
+    assert [b.reason for b in first] == ["daily"]
+    Store.open(path).close()
+    assert list_backups(path) == first  # not twice in a day
+    # a day later: make the one backup look older
+    old = first[0].path
+    stamp = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y%m%dT%H%M%S%fZ")
+    old.rename(old.with_name(f"annotations-{stamp}-daily.sqlite"))
+    Store.open(path).close()
+    assert len(list_backups(path)) == 2
+    with Store.open(path) as s:
+        for _ in range(5):
+            s.backup()
+        s.backup(f"before-schema-{SCHEMA_VERSION}")
+    kept = list_backups(path)
+    assert sum(b.reason == "daily" for b in kept) == store_module.BACKUP_KEEP_DAILY
+    assert sum(b.reason != "daily" for b in kept) == 1
+    restored = sqlite3.connect(kept[0].path)
+    assert restored.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert restored.execute("SELECT count(*) FROM items").fetchone()[0] == 5
+    restored.close()
+
+
+def test_the_daily_backup_can_run_beside_writes(tmp_path: Path) -> None:
+    """Opened without it, the daily backup runs later from a worker thread, on a connection of
+    its own, while the store keeps taking decisions."""
+    import threading
+
+    path = _project_with_store(tmp_path / "proj", items=200)
+    with Store.open(path, daily_backup=False) as s:
+        assert list_backups(path) == [] and s.daily_backup_due()
+        written: list[Path | None] = []
+        worker = threading.Thread(target=lambda: written.append(s.daily_backup()))
+        worker.start()
+        for i in range(50):
+            s.record_decision(f"img_{i:03}.png", "yes", note="beside the backup")
+        worker.join()
+        assert written[0] is not None and list_backups(path)[0].path == written[0]
+        assert not s.daily_backup_due() and s.daily_backup() is None
+        assert s.counts().reviewed == 200 // 5 + 40  # every decision kept
+    copy = sqlite3.connect(written[0])
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert 0 < copy.execute("SELECT count(*) FROM items").fetchone()[0] == 200
+    copy.close()
+
+
+def test_read_only_open_of_a_path_with_uri_characters_and_non_utf8_bytes(tmp_path: Path) -> None:
+    """Read-only opens go through an SQLite URI: '#', '?', '%' and bytes that are not UTF-8 in
+    the path must reach the right file."""
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9 #1?%20"))
+    path = _project_with_store(folder, items=5)
+    with Store.open(path, read_only=True) as s:
+        assert s.read_only and s.count() == 5 and s.counts().reviewed == 1
+        assert s.root == folder
+
+
+def test_an_empty_sqlite_database_is_no_store_when_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "blank.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 7")  # a database with a header and no table
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not an annotation store"):
+        Store.open(path, read_only=True)

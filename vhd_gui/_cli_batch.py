@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError, settings_from_args
+
+if TYPE_CHECKING:
+    from vhd_gui.store import Store
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -63,13 +67,9 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     from vhd_gui.batch import STOP_BUDGET, STOP_CANCELLED, STOP_CONFIG, BatchRun, BatchStopped, ItemFinished
     from vhd_gui.cache import ResponseCache
     from vhd_gui.media import MediaError, scan
-    from vhd_gui.store import Store, StoreError
 
     settings = settings_from_args(args)
-    try:
-        store = Store.open(args.store, root=folder) if args.store else Store.for_folder(folder)
-    except (StoreError, OSError) as exc:
-        raise UsageError(f"cannot open the store: {exc}") from None
+    store = _open_batch_store(args.store, folder)
     err = sys.stderr
     where = f"store: {store.path}"
     if store.fell_back:
@@ -153,6 +153,44 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     if stopped.reason == STOP_CANCELLED:
         return 130
     return EXIT_ITEMS_FAILED if p.failed else EXIT_OK
+
+
+def _open_batch_store(path: str | None, folder: Path) -> Store:
+    """The store a batch writes into: ``--store``, else the folder's own store (or its fallback).
+
+    A store that cannot be written is refused with the ``--store`` to use instead, never
+    replaced by an empty one elsewhere: the writable copy of the folder's store (the one the
+    window makes), which a batch given that ``--store`` makes too when it does not exist yet.
+    """
+    from vhd_gui.store import Store, StoreError, default_store_path, read_only_reason, writable_copy_path
+
+    try:
+        if path is None:
+            store = Store.for_folder(folder)
+        else:
+            own = default_store_path(folder)
+            target = Path(os.path.abspath(path))
+            if not target.exists() and target == writable_copy_path(own, folder) and own.is_file() and read_only_reason(own):
+                with Store.open(own, root=folder) as source:  # start the copy from what the read-only store holds
+                    copy = source.writable_copy(target)
+                print(f"store: {copy.path} starts as a copy of the read-only store {own}", file=sys.stderr)
+                return copy
+            store = Store.open(target, root=folder)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot open the store: {exc.strerror or exc}") from None
+    for warning in store.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if store.read_only:
+        instead = writable_copy_path(store.path, folder)
+        made = "" if instead.exists() else " (made as a copy of it on first use)"
+        store.close()
+        raise UsageError(
+            f"the store {store.path} is read-only ({store.read_only_reason}) and a batch writes every verdict:"
+            f" run again with --store {instead}{made}"
+        )
+    return store
 
 
 def run_batch(args: argparse.Namespace) -> int:

@@ -9,14 +9,17 @@ standard library is imported at module level: `--version` and `--help` stay inst
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vhd_gui.config import Settings
+    from vhd_gui.store import Store
 
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # also: a store that is damaged, read-only where a write is needed, or not a store
 
 
 class UsageError(Exception):
@@ -51,3 +54,36 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         return apply_overrides(load_settings(getattr(args, "config", None)), args)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+
+
+def open_store(path: str, *, root: str | None = None, create: bool = False, write: bool = False) -> Store:
+    """The store at ``--store path`` for a command, or a UsageError with the one-line reason.
+
+    Without ``write`` a store that cannot be written (a read-only medium) opens read-only;
+    with it, such a store is refused. ``create`` makes a new store (and a missing
+    ``.vhd-annotator`` folder inside an existing project folder). Warnings from opening (a
+    daily backup that could not be written) go to standard error.
+    """
+    from vhd_gui.store import STORE_DIR_NAME, Store, StoreError
+
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--store {path} is a folder; give the store file (e.g. FOLDER/{STORE_DIR_NAME}/annotations.sqlite)")
+    if not create and not target.exists():
+        raise UsageError(f"no annotation store at {path}")
+    if create and target.parent.name == STORE_DIR_NAME and target.parent.parent.is_dir():
+        try:
+            target.parent.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--store {path}: cannot make {target.parent}: {exc.strerror or exc}") from None
+    if create and not target.parent.is_dir():
+        raise UsageError(f"--store {path}: folder {target.parent} does not exist")
+    try:
+        store = Store.open(target, root=root, create=create, read_only=False if write else None)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot open the store {path}: {exc.strerror or exc}") from None
+    for warning in store.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return store

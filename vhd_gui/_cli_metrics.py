@@ -18,22 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from vhd_gui import metrics
-from vhd_gui._cli_common import EXIT_OK, UsageError
+from vhd_gui._cli_common import EXIT_OK, UsageError, open_store
 from vhd_gui.store import Store, StoreError, VerdictRow
 
 _BY_TITLES = {"kind": "kind", "category": "human category", "model": "judge model / preset"}
-
-
-def _open(path: str) -> Store:
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"--store {path} is a folder; give the store file (e.g. FOLDER/.vhd-annotator/annotations.sqlite)")
-    if not target.is_file():
-        raise UsageError(f"no annotation store at {path}")
-    try:
-        return Store.open(target, create=False)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _rows(store: Store, against: str | None) -> tuple[list[VerdictRow], metrics.ReferenceLabels | None]:
@@ -53,10 +41,13 @@ def _rows(store: Store, against: str | None) -> tuple[list[VerdictRow], metrics.
 
 
 def run_metrics(args: argparse.Namespace) -> int:
-    store = _open(args.store)
+    store = open_store(args.store)
     try:
-        rows, reference = _rows(store, args.against)
+        with store.named_errors():
+            rows, reference = _rows(store, args.against)
         store_path = str(store.path)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
     finally:
         store.close()
     overall = metrics.agreement(rows)

@@ -6,25 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError, open_store
 from vhd_gui.formats import ExportError, FormatError, default_export_path, export_store, import_file, is_stdout
-from vhd_gui.store import STORE_DIR_NAME, Store, StoreError
+from vhd_gui.store import StoreError
 
 MAX_PROBLEMS_SHOWN = 20
-
-
-def _open_store(path: str, root: str | None = None, create: bool = False) -> Store:
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"--store {path} is a folder; give the store file (e.g. FOLDER/.vhd-annotator/annotations.sqlite)")
-    if create and target.parent.name == STORE_DIR_NAME and target.parent.parent.is_dir():
-        target.parent.mkdir(exist_ok=True)
-    if create and not target.parent.is_dir():
-        raise UsageError(f"--store {path}: folder {target.parent} does not exist")
-    try:
-        return Store.open(target, root=root, create=create)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -35,11 +21,14 @@ def run_import(args: argparse.Namespace) -> int:
         raise UsageError("--reviewer goes with --as human")
     if args.root and not Path(args.root).is_dir():
         raise UsageError(f"--root {args.root} is not a folder")
-    store = _open_store(args.store, root=args.root, create=True)
+    store = open_store(args.store, root=args.root, create=True, write=True)
     try:
-        report = import_file(store, source, as_human=args.as_ == "human", reviewer=args.reviewer or "")
+        with store.named_errors():
+            report = import_file(store, source, as_human=args.as_ == "human", reviewer=args.reviewer or "")
     except FormatError as exc:
         raise UsageError(f"{source}: {exc}") from None
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
     finally:
         store.close()
     what = "human decisions" if args.as_ == "human" else "debates"
@@ -54,13 +43,15 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    if not Path(args.store).is_file():
-        raise UsageError(f"no annotation store at {args.store}")
-    store = _open_store(args.store)
-    output = args.output or str(default_export_path(store, args.format))
+    store = open_store(args.store)
+    output = args.output or ""
     try:
-        written = export_store(store, args.format, output)
-    except ExportError as exc:
+        if store.read_only and not args.output:
+            raise UsageError(f"the store is read-only ({store.read_only_reason}), so the export cannot go beside it: give -o FILE")
+        output = args.output or str(default_export_path(store, args.format))
+        with store.named_errors():
+            written = export_store(store, args.format, output)
+    except (ExportError, StoreError) as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot write {_where(exc, output)}: {exc.strerror or exc}") from None

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from vhd_gui import __version__
 from vhd_gui._cli_common import EXIT_USAGE, UsageError, non_negative_float, positive_int
 
-SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics")
+SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics", "store")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -92,6 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--against", metavar="FILE", help="compare with the labels of another annotation file")
     p.add_argument("--by", choices=("kind", "category", "model"))
+
+    p = sub.add_parser("store", help="check a store, or recover what is readable of a damaged one")
+    actions = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    a = actions.add_parser("check", help="SQLite's full integrity check, without changing the file (exit 2 when damaged)")
+    a.add_argument("store", metavar="STORE")
+    a = actions.add_parser("recover", help="copy every readable row of STORE into a new store OUT and say what was lost")
+    a.add_argument("store", metavar="STORE")
+    a.add_argument("out", metavar="OUT", help="the new store (must not exist)")
+    a.add_argument(
+        "--method",
+        choices=("auto", "sqlite3-cli", "rows"),
+        default="auto",
+        help="sqlite3-cli: SQLite's .recover (the sqlite3 program); rows: read each table row by row;"
+        " auto (default): the first when it works on this machine, else the second",
+    )
     return parser
 
 
@@ -119,6 +134,10 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
         from vhd_gui._cli_metrics import run_metrics
 
         return run_metrics
+    if command == "store":
+        from vhd_gui._cli_storecmd import run_store
+
+        return run_store
     raise AssertionError(command)
 
 
@@ -134,6 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"vhd-annotator {args.command}: interrupted", file=sys.stderr)
             return 130
+        except Exception as exc:
+            from vhd_gui.store import store_problem
+
+            line = store_problem(exc)
+            if line is None:
+                raise
+            print(f"vhd-annotator {args.command}: {line}", file=sys.stderr)
+            return EXIT_USAGE
     args, unknown = build_gui_parser().parse_known_args(args_list)
     if unknown:
         build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")

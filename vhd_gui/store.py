@@ -22,9 +22,11 @@ import json
 import os
 import posixpath
 import re
+import shutil
 import sqlite3
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +52,8 @@ STORE_FILE_NAME = "annotations.sqlite"
 APP_NAME = "vhd-annotator"
 SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 15_000
+QUICK_CHECK_WHOLE_BYTES = 64 * 1024 * 1024  # bigger stores have their key tables checked at open
+_CHECKED_AT_OPEN = ("meta", "items", "decisions")
 LABELS = ("yes", "no")
 SORTS = ("name", "status", "mtime", "updated")
 
@@ -59,6 +63,23 @@ ACTION_UNDO = "undo"
 
 class StoreError(Exception):
     """The file is not an annotation store, was made by a newer version, or cannot be opened."""
+
+
+class StoreDamaged(StoreError):
+    """The file is an SQLite database whose pages do not check out: it was damaged.
+
+    ``backup`` is the newest backup of the store, if there is one; the message names it.
+    """
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        self.backup = latest_backup(path)
+        super().__init__(damage_message(path, detail, self.backup))
+
+
+class StoreReadOnly(StoreError):
+    """A write was asked of a store that is open read-only (a read-only medium or file)."""
 
 
 # --------------------------------------------------------------------------- public value types
@@ -352,6 +373,238 @@ def _dir_is_writable(directory: Path) -> bool:
     return True
 
 
+# --------------------------------------------------------------------------- read-only media
+
+
+def read_only_reason(path: Path) -> str:
+    """Why an existing store file cannot be written here ('' when it can).
+
+    A store in write-ahead-log mode also needs its folder (for the ``-wal`` and ``-shm`` files),
+    so a folder that takes no new file makes the store read-only too. For root, permissions do
+    not stop a write but a read-only mount does: ``os.access`` reports both.
+    """
+    folder = path.parent
+    if hasattr(os, "statvfs"):
+        with contextlib.suppress(OSError):
+            if os.statvfs(folder).f_flag & os.ST_RDONLY:
+                return "it is on a read-only file system"
+    if not os.access(path, os.W_OK):
+        return "the file is not writable"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "its folder is not writable"
+    for side in (_side_file(path, "-wal"), _side_file(path, "-shm")):
+        if side.exists() and not os.access(side, os.W_OK):
+            return f"{side.name} is not writable"
+    return ""
+
+
+def writable_copy_path(store_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Path:
+    """Where decisions made on a read-only store go: a copy in the user data dir.
+
+    A folder's own store (``FOLDER/.vhd-annotator/annotations.sqlite``) maps to the folder's
+    fallback store, so that opening the folder again finds the same copy; any other store file
+    maps to one stable copy per file path.
+    """
+    path = Path(os.path.abspath(store_path))
+    if root is not None and path == default_store_path(root):
+        return fallback_store_path(root)
+    if path.parent.name == STORE_DIR_NAME:
+        return fallback_store_path(path.parent.parent)
+    digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem)[:40] or "store"
+    return fallback_store_path(path.parent).with_name(f"{slug}-copy-{digest}.sqlite")
+
+
+def _side_file(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _sqlite_uri(path: Path, **params: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return "file:" + urllib.parse.quote(os.fsencode(path)) + (f"?{query}" if query else "")
+
+
+def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
+    return sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, uri=uri)
+
+
+def _connect_read_only(path: Path) -> tuple[sqlite3.Connection, Path | None]:
+    """A connection that never writes to ``path``, and the private folder it reads from, if any.
+
+    ``mode=ro`` first: it reads the write-ahead log too, but needs a ``-shm`` file it can use.
+    Where none can be made (a read-only medium without one) and the log holds transactions,
+    the file and its log are copied to a private temporary folder and read there (the log is
+    replayed into the copy); ``immutable=1`` would silently ignore those transactions. With an
+    empty or missing log, ``immutable=1`` reads the file as it is, without any lock.
+    """
+    conn = _connect(_sqlite_uri(path, mode="ro"), uri=True)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn, None
+    except sqlite3.OperationalError:
+        conn.close()  # "unable to open database file": no usable -shm
+    except sqlite3.Error:
+        conn.close()
+        raise
+    wal = _side_file(path, "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        snapshot = Path(tempfile.mkdtemp(prefix="vhd-annotator-readonly-"))
+        try:
+            shutil.copyfile(path, snapshot / "store.sqlite")
+            shutil.copyfile(wal, snapshot / "store.sqlite-wal")
+            return _connect(str(snapshot / "store.sqlite")), snapshot
+        except BaseException:
+            shutil.rmtree(snapshot, ignore_errors=True)
+            raise
+    return _connect(_sqlite_uri(path, mode="ro", immutable="1"), uri=True), None
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def _is_empty_file(path: Path) -> bool:
+    """A zero-byte file whose log holds nothing either: no store has ever been written to it."""
+    try:
+        if path.stat().st_size:
+            return False
+        wal = _side_file(path, "-wal")
+        return not (wal.is_file() and wal.stat().st_size > 0)
+    except OSError:
+        return False
+
+
+def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """An SQLite error met while opening, as the one line a person can act on."""
+    text = str(exc)
+    if "malformed" in text or "corrupt" in text:
+        return StoreDamaged(path, text)
+    if "not a database" in text:
+        if _looks_like_sqlite(path) or latest_backup(path) is not None:
+            return StoreDamaged(path, text)
+        return StoreError(f"{path} is not an annotation store ({text})")
+    return StoreError(f"cannot use the store {path}: {text}")
+
+
+def store_problem(exc: BaseException) -> str | None:
+    """The one line for a store problem that reached the top of a command (a StoreError, or an
+    SQLite error met where nothing named it), else None: callers need not import sqlite3."""
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"a database cannot be used ({exc}); for the store, 'vhd-annotator store check STORE' says what is wrong"
+    return None
+
+
+def _quick_check(conn: sqlite3.Connection, path: Path, whole: bool) -> bool:
+    """SQLite's quick check (pages and records well formed, indexes in step with their tables);
+    returns whether it covered the whole file.
+
+    A store up to QUICK_CHECK_WHOLE_BYTES (or with ``whole``) is checked whole. A bigger one
+    (the whole check costs one to two seconds at 100,000 debated items) has the tables checked
+    that hold what people decided and what the list shows (meta, items, decisions) at every
+    open, and the whole file once a day, before its daily backup; damage in a transcript is
+    otherwise met when it is read, which raises the same error (see :meth:`named_errors`).
+    """
+    c = conn
+    size = c.execute("PRAGMA page_count").fetchone()[0] * c.execute("PRAGMA page_size").fetchone()[0]
+    tables: list[str | None] = [None]
+    whole = whole or size <= QUICK_CHECK_WHOLE_BYTES
+    if not whole:
+        present = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = [t for t in _CHECKED_AT_OPEN if t in present] or [None]
+    for table in tables:
+        pragma = f"PRAGMA quick_check({table})" if table else "PRAGMA quick_check(5)"
+        rows = [str(r[0]) for r in c.execute(pragma).fetchall()]
+        if rows != ["ok"]:
+            more = f" and {len(rows) - 1} more problems" if len(rows) > 1 else ""
+            raise StoreDamaged(path, f"quick check: {rows[0]}{more}")
+    return whole
+
+
+# --------------------------------------------------------------------------- backups
+
+BACKUP_KEEP_DAILY = 3  # the newest daily backups kept
+BACKUP_KEEP_MIGRATION = 2  # the newest backups taken before a schema upgrade kept
+DAILY_BACKUP_AFTER_S = 24 * 3600
+BACKUP_DIR_SUFFIX = ".backups"
+_BACKUP_RE = re.compile(r"-(\d{8}T\d{12}Z)-(daily|before-schema-\d+)\.sqlite$")
+
+
+@dataclass(frozen=True, slots=True)
+class Backup:
+    path: Path
+    taken_at: datetime
+    reason: str  # "daily" or "before-schema-N"
+
+
+def backup_dir(store_path: str | os.PathLike[str]) -> Path:
+    """The folder that holds a store's backups: beside the file, named after it."""
+    path = Path(os.path.abspath(store_path))
+    return path.with_name(path.name + BACKUP_DIR_SUFFIX)
+
+
+def list_backups(store_path: str | os.PathLike[str]) -> list[Backup]:
+    """A store's backups, newest first (only files named the way this module names them)."""
+    folder = backup_dir(store_path)
+    stem = Path(store_path).stem
+    out: list[Backup] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            m = _BACKUP_RE.search(entry.name)
+            if m and entry.name.startswith(stem + "-") and entry.is_file():
+                taken = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+                out.append(Backup(Path(entry.path), taken, m.group(2)))
+    out.sort(key=lambda b: b.taken_at, reverse=True)
+    return out
+
+
+def latest_backup(store_path: str | os.PathLike[str]) -> Path | None:
+    backups = list_backups(store_path)
+    return backups[0].path if backups else None
+
+
+def damage_message(path: Path, detail: str, backup: Path | None) -> str:
+    """One line: what is wrong, where the newest backup is, and how to save what is readable."""
+    where = f"latest backup: {backup}" if backup else "no backup of it exists"
+    return (
+        f"{path} is damaged ({detail}); {where}; "
+        f"'vhd-annotator store recover {path} OUT' saves what is still readable into a new store OUT"
+    )
+
+
+def write_backup(conn: sqlite3.Connection, store_path: Path, reason: str) -> Path:
+    """Copy the database behind ``conn`` with SQLite's backup API into the store's backup folder,
+    then drop the oldest backups of the same kind beyond the number kept."""
+    folder = backup_dir(store_path)
+    folder.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    final = folder / f"{store_path.stem}-{stamp}-{reason}.sqlite"
+    partial = folder / f".{final.name}.partial"
+    try:
+        dest = sqlite3.connect(partial)
+        try:
+            conn.backup(dest)
+        finally:
+            dest.close()
+        os.replace(partial, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    daily = reason == "daily"
+    keep = BACKUP_KEEP_DAILY if daily else BACKUP_KEEP_MIGRATION
+    same_kind = [b for b in list_backups(store_path) if (b.reason == "daily") == daily]
+    for old in same_kind[keep:]:
+        with contextlib.suppress(OSError):
+            old.path.unlink()
+    return final
+
+
 # --------------------------------------------------------------------------- the store
 
 
@@ -366,59 +619,147 @@ class Store:
         self.path = path
         self.root = root
         self.fell_back = fell_back
+        # Read-only: why ('' when writable). Writes raise StoreReadOnly naming the reason.
+        self.read_only_reason = ""
+        # What went wrong on the side (a daily backup that could not be written): shown, not fatal.
+        self.warnings: list[str] = []
+        self._snapshot: Path | None = None  # private copy read instead of the file, removed on close
+        self._checked_whole = False  # whether the quick check at open covered the whole file
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.read_only_reason)
 
     # ----------------------------------------------------------------- opening
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        root: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        read_only: bool | None = None,
+        daily_backup: bool = True,
+    ) -> Store:
         """Open (or create) the store at ``path``.
 
         ``root`` is the project folder item paths are relative to. Without it: the folder that
         holds ``.vhd-annotator/``, else the root recorded in the store, else the store's folder.
+
+        ``read_only``: None opens the file for writing when it can be written and read-only
+        when it cannot (a read-only medium, a file or folder without write permission); True
+        always opens read-only; False raises :class:`StoreReadOnly` rather than open read-only.
+
+        Every open runs SQLite's quick check: a damaged file raises :class:`StoreDamaged`
+        (naming the newest backup) instead of being used. A writable store is backed up before
+        a schema upgrade and, unless ``daily_backup`` is False (the caller then runs
+        :meth:`daily_backup` itself, e.g. off a GUI thread), once a day of use.
         """
         p = Path(os.path.abspath(path))
-        if not create and not p.is_file():
-            raise StoreError(f"no annotation store at {p}")
         if p.is_dir():
             raise StoreError(f"{p} is a folder, not an annotation store")
+        exists = p.exists()
+        if not exists and (not create or read_only):
+            raise StoreError(f"no annotation store at {p}")
+        if exists and _is_empty_file(p):
+            if latest_backup(p) is not None:
+                raise StoreDamaged(p, "the file is empty (0 bytes), yet backups of it exist")
+            if not create or read_only:
+                raise StoreError(f"{p} is an empty file (0 bytes), not an annotation store")
+        reason = read_only_reason(p) if exists else ""
+        if read_only and not reason:
+            reason = "it was opened read-only"
+        if reason and read_only is False:
+            raise StoreReadOnly(f"{p} cannot be written: {reason}")
+        if reason:
+            return cls._open_read_only(p, root, reason)
         try:
-            conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+            conn = _connect(str(p))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {p}: {exc}") from None
         store = cls(conn, p, Path(os.path.abspath(root)) if root else p.parent)
         try:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            store._check()
+            store._check_kind()  # before anything is written: another program's file stays as it is
+            store._backup_before_upgrade()
             store._configure()
             store._migrate()
+            if daily_backup:
+                store.daily_backup()
         except sqlite3.DatabaseError as exc:
-            conn.close()
-            if "not a database" in str(exc):
-                raise StoreError(f"{p} is not an annotation store ({exc})") from None
-            raise StoreError(f"cannot use the store {p}: {exc}") from None
-        except StoreError:
-            conn.close()
+            store.close(optimize=False)
+            raise _open_error(p, exc) from None
+        except BaseException:
+            store.close(optimize=False)
             raise
         store.root = store._resolve_root(root)
         return store
 
     @classmethod
-    def for_folder(cls, folder: str | os.PathLike[str]) -> Store:
-        """The default store of a project folder, or its fallback in the user data dir."""
+    def _open_read_only(cls, p: Path, root: str | os.PathLike[str] | None, reason: str) -> Store:
+        try:
+            conn, snapshot = _connect_read_only(p)
+        except sqlite3.DatabaseError as exc:
+            raise _open_error(p, exc) from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {p}: {exc.strerror or exc}") from None
+        store = cls(conn, p, Path(os.path.abspath(root)) if root else p.parent)
+        store._snapshot = snapshot
+        try:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            store._check()
+            store._check_kind()
+            if not store._has_meta_table():  # an empty database: nothing to read, nothing may be made
+                raise StoreError(f"{p} is an SQLite file but not an annotation store")
+            if store.schema_version < SCHEMA_VERSION:
+                store._upgrade_privately()
+        except sqlite3.DatabaseError as exc:
+            store.close(optimize=False)
+            raise _open_error(p, exc) from None
+        except BaseException:
+            store.close(optimize=False)
+            raise
+        store.read_only_reason = reason
+        store.root = store._resolve_root(root)
+        return store
+
+    def _upgrade_privately(self) -> None:
+        """An older store that cannot be written is read through an upgraded private copy."""
+        if self._snapshot is None:
+            snapshot = Path(tempfile.mkdtemp(prefix="vhd-annotator-readonly-"))
+            copy = _connect(str(snapshot / "store.sqlite"))
+            self._conn.backup(copy)
+            self._conn.close()
+            self._conn, self._snapshot = copy, snapshot
+        self._configure()
+        self._migrate()
+
+    @classmethod
+    def for_folder(cls, folder: str | os.PathLike[str], *, daily_backup: bool = True) -> Store:
+        """The default store of a project folder, or its fallback in the user data dir.
+
+        An existing ``FOLDER/.vhd-annotator/annotations.sqlite`` is always the one used: when
+        it cannot be written (a read-only medium) it opens read-only and says why in
+        ``read_only_reason``; it is never silently replaced by another store. Only a folder
+        without a store of its own that cannot take one gets a store in the user data dir
+        (``fell_back``).
+        """
         absolute = Path(os.path.abspath(folder))
         target = default_store_path(absolute)
         fallback = fallback_store_path(absolute)
-        fell_back = False
+        if target.exists():
+            return cls.open(target, root=absolute, daily_backup=daily_backup)
         # A folder that became writable again keeps using the fallback it already has.
-        usable = not (fallback.exists() and not target.exists())
-        usable = usable and _dir_is_writable(target.parent) and (not target.exists() or os.access(target, os.W_OK))
-        if not usable:
-            target = fallback
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fell_back = True
-        store = cls.open(target, root=absolute)
-        store.fell_back = fell_back
-        if fell_back:
-            store._set_meta("root", str(absolute))
-        return store
+        if fallback.exists() or not _dir_is_writable(target.parent):
+            fallback.parent.mkdir(parents=True, exist_ok=True)
+            store = cls.open(fallback, root=absolute, daily_backup=daily_backup)
+            store.fell_back = True
+            if not store.read_only:
+                store._set_meta("root", str(absolute))
+            return store
+        return cls.open(target, root=absolute, daily_backup=daily_backup)
 
     def _configure(self) -> None:
         c = self._conn
@@ -428,6 +769,126 @@ class Store:
             raise StoreError(f"{self.path}: cannot use write-ahead logging (journal mode {mode})")
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA foreign_keys=ON")
+
+    def _check(self) -> None:
+        self._checked_whole = _quick_check(self._conn, self.path, whole=False)
+
+    def _check_kind(self) -> None:
+        """An SQLite file of some other program, or of a newer vhd-annotator, is not used."""
+        if not self._has_meta_table():
+            tables = self._conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+            if tables:
+                raise StoreError(f"{self.path} is an SQLite file but not an annotation store")
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was made by a newer vhd-annotator (schema {version}, this one knows {SCHEMA_VERSION})")
+
+    @property
+    def copy_of(self) -> str:
+        """The read-only store this one was made as a writable copy of ('' for any other store)."""
+        with self._lock:
+            return self._get_meta("copy_of") or ""
+
+    @contextlib.contextmanager
+    def named_errors(self) -> Iterator[None]:
+        """Turn an SQLite error met inside into the StoreError it stands for: damage found while
+        reading (pages the quick check at open did not cover) becomes StoreDamaged, naming the
+        newest backup, like damage found at open."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise _open_error(self.path, exc) from None
+
+    def writable_copy(self, dest: str | os.PathLike[str] | None = None) -> Store:
+        """A writable store holding everything this one holds, for a store that is read-only.
+
+        ``dest`` (default :func:`writable_copy_path`) is made with SQLite's backup API when it
+        does not exist yet, and opened as it is when it does (it holds the decisions made in it
+        since). It records the project folder and the store it copies.
+        """
+        target = Path(os.path.abspath(dest)) if dest is not None else writable_copy_path(self.path, self.root)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            try:
+                copy = sqlite3.connect(partial)
+                try:
+                    with self._lock:
+                        self._conn.backup(copy)
+                finally:
+                    copy.close()
+                os.link(partial, target)  # never replaces a file that appeared meanwhile
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                if not target.exists():
+                    os.replace(partial, target)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
+        store = Store.open(target, root=self.root, read_only=False)
+        if store.root != self.root or store._get_meta("copy_of") != str(self.path):
+            store._set_meta("root", str(self.root))
+            store._set_meta("copy_of", str(self.path))
+        return store
+
+    @contextlib.contextmanager
+    def _own_reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection of its own that reads the last committed state, so that a long read (a
+        backup, a whole check) holds neither this store's lock nor a writer back; the store's
+        connection (under the lock) where the file cannot be opened again (a private copy)."""
+        conn = None
+        if self._snapshot is None:
+            with contextlib.suppress(sqlite3.Error):
+                conn = _connect(_sqlite_uri(self.path, mode="ro"), uri=True)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if conn is None:
+            with self._lock:
+                yield self._conn
+            return
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def backup(self, reason: str = "daily") -> Path:
+        """Write a backup of this store now (see :func:`write_backup`); returns its path.
+        Safe to call from a worker thread while the store is in use."""
+        with self._own_reader() as conn:
+            return write_backup(conn, self.path, reason)
+
+    def daily_backup_due(self) -> bool:
+        """Whether :meth:`daily_backup` would back up now: a writable store with items whose
+        newest backup is older than a day."""
+        if self.read_only:
+            return False
+        with self._lock:
+            if self._conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None:
+                return False
+        backups = list_backups(self.path)
+        return not backups or (datetime.now(UTC) - backups[0].taken_at).total_seconds() >= DAILY_BACKUP_AFTER_S
+
+    def daily_backup(self) -> Path | None:
+        """Once a day of use: the whole file checked, then backed up, when one is due.
+
+        Damage found raises StoreDamaged (and nothing is backed up: a backup is only as good
+        as the file it copies). A backup that cannot be written is added to ``warnings``.
+        Returns the backup written, if any. ``Store.open`` runs this unless asked not to; it is
+        safe to run from a worker thread (it reads through a connection of its own).
+        """
+        if not self.daily_backup_due():
+            return None
+        with self._own_reader() as conn:
+            if not self._checked_whole:
+                try:
+                    _quick_check(conn, self.path, whole=True)
+                except sqlite3.DatabaseError as exc:
+                    raise _open_error(self.path, exc) from None
+            try:
+                return write_backup(conn, self.path, "daily")
+            except (OSError, sqlite3.Error) as exc:
+                self.warnings.append(f"could not write the daily backup into {backup_dir(self.path)}: {exc}")
+                return None
 
     def _resolve_root(self, root: str | os.PathLike[str] | None) -> Path:
         if root:
@@ -439,11 +900,15 @@ class Store:
             return Path(recorded)
         return self.path.parent
 
-    def close(self) -> None:
+    def close(self, optimize: bool = True) -> None:
         with self._lock:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("PRAGMA optimize")  # refresh planner statistics where useful
+            if optimize and not self.read_only:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA optimize")  # refresh planner statistics where useful
             self._conn.close()
+            if self._snapshot is not None:
+                shutil.rmtree(self._snapshot, ignore_errors=True)
+                self._snapshot = None
 
     def __enter__(self) -> Store:
         return self
@@ -475,17 +940,23 @@ class Store:
                 (key, value),
             )
 
-    def _migrate(self) -> None:
-        with self.transaction():
-            if not self._has_meta_table():
-                tables = self._conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-                if tables:
-                    raise StoreError(f"{self.path} is an SQLite file but not an annotation store")
-            version = self.schema_version
-            if version > SCHEMA_VERSION:
+    def _backup_before_upgrade(self) -> None:
+        """An existing store older than this version is backed up before anything changes it."""
+        version = self.schema_version
+        if 0 < version < SCHEMA_VERSION:
+            try:
+                self.backup(f"before-schema-{SCHEMA_VERSION}")
+            except (OSError, sqlite3.Error) as exc:
                 raise StoreError(
-                    f"{self.path} was made by a newer vhd-annotator (schema {version}, this one knows {SCHEMA_VERSION})"
-                )
+                    f"{self.path} needs an upgrade to schema {SCHEMA_VERSION}, but no backup could be written first"
+                    f" into {backup_dir(self.path)} ({exc}); the store was left as it was"
+                ) from None
+
+    def _migrate(self) -> None:
+        """Bring the store to this version's schema."""
+        with self.transaction():
+            self._check_kind()  # another process may have upgraded it meanwhile
+            version = self.schema_version
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _split_sql(_MIGRATIONS[target - 1]):
                     self._conn.execute(statement)
@@ -510,6 +981,8 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """Group writes into one commit (one fsync). Nested uses join the outer transaction."""
         with self._lock:
+            if self.read_only:
+                raise StoreReadOnly(f"{self.path} is open read-only ({self.read_only_reason}): nothing can be written to it")
             if self._depth:
                 self._depth += 1
                 try:

@@ -39,6 +39,7 @@ from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, DEFAULT_CATEGORIES, load_
 from vhd_gui.ui._batch_panel import SCOPE_ALL, SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
 from vhd_gui.ui._browser import BrowserWidget, ItemListModel
 from vhd_gui.ui._debate_view import DebateView
+from vhd_gui.ui._store_open import StoreBanner, choose_copy_place, open_store_for_window
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 from vhd_gui.ui._verdict_bar import VerdictBar
 from vhd_gui.ui._viewer import Viewer
@@ -174,6 +175,9 @@ class MainWindow(QMainWindow):
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(2, 2, 2, 2)
+        self.store_banner = StoreBanner()  # where decisions go when the store opened is read-only
+        self.store_banner.did_ask_to_move.connect(self._move_decisions)
+        lay.addWidget(self.store_banner)
         lay.addWidget(self.main, 1)
         lay.addWidget(self.verdict)
         self.setCentralWidget(central)
@@ -411,19 +415,22 @@ class MainWindow(QMainWindow):
         if path and self._confirm_stop_batch("Opening another store"):
             self.open_path(path)
 
+    def _move_decisions(self) -> None:
+        """The banner's button: the read-only store's copy goes to a file the person picks."""
+        if self.store is None or not self._confirm_stop_batch("Moving the decisions"):
+            return
+        target = choose_copy_place(self, self.store, self.qsettings)
+        if target is not None:
+            self.open_path(target)
+
     def open_path(self, path: str | os.PathLike[str]) -> bool:
         """Open a folder (its default store) or a store file, and start scanning its folder."""
         p = Path(path).expanduser()
-        try:
-            if p.is_dir():
-                store = Store.for_folder(p)
-            elif p.is_file():
-                store = Store.open(p, create=False)
-            else:
-                raise StoreError(f"{p} does not exist")
-        except (StoreError, OSError) as exc:
-            self._warn("Cannot open", str(exc))
+        # Damage: a dialog and nothing opened. Read-only: its writable copy and a banner.
+        opened = open_store_for_window(self, p, self.qsettings)
+        if opened is None:
             return False
+        store, banner = opened
         self._close_store()
         self.store = store
         self.model.store = store
@@ -434,6 +441,7 @@ class MainWindow(QMainWindow):
             where += f" (the folder is read-only, so the store is in your user data folder; annotation file: {self.annotation_path()})"
         self.status_store.setText(where)
         self.status_store.setToolTip(where)
+        self.store_banner.show_text(banner, can_move=not store.read_only)
         self._make_review_panel(store)
         self._refresh_categories()
         self._reload_list()
