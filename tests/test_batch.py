@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from vhd_gui.batch import STOP_BUDGET, STOP_CONFIG, STOP_DONE, BatchRun, BatchStopped, ItemFinished, RateLimiter, pending_items
+from vhd_gui.batch import STOP_BUDGET, STOP_CONFIG, STOP_DONE, STOP_ERROR, BatchRun, BatchStopped, ItemFinished, RateLimiter, pending_items
 from vhd_gui.cache import ResponseCache
 from vhd_gui.media import scan
 from vhd_gui.store import Store
@@ -260,3 +262,79 @@ def test_cli_summary_and_exit_code(tmp_path: Path) -> None:
     assert KEY not in out.stderr + out.stdout
     with Store.open(tmp_path / "s.sqlite") as st:
         assert {p: st.row(p).model_label for p in truth} == truth
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str = "2m") -> Iterator[Path]:
+    """A real, small file system (tmpfs) mounted at ``where``; skips when mounting is not allowed."""
+    where.mkdir(parents=True, exist_ok=True)
+    if not shutil.which("mount"):
+        pytest.skip("no mount command here")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (root and CAP_SYS_ADMIN needed): {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill_disk(folder: Path, leave: int) -> Path:
+    """Take all but ``leave`` bytes of the file system that holds ``folder``."""
+    filler = folder / "filler.bin"
+    free = shutil.disk_usage(folder).free
+    with open(filler, "wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+    assert shutil.disk_usage(folder).free <= leave
+    return filler
+
+
+def test_a_full_disk_stops_the_batch_with_its_reason_and_keeps_what_finished(tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 12)
+    with small_tmpfs(tmp_path / "small") as disk:
+        store_path = disk / "s.sqlite"
+        with Store.open(store_path, root=tmp_path / "m") as st:
+            st.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in scan(tmp_path / "m"))
+        filler = fill_disk(disk, 192 * 1024)  # room for a few debates, not for twelve
+        env = {**os.environ, "VHD_KEY": KEY}
+        with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}) as srv:
+            out = subprocess.run(
+                [sys.executable, "-m", "vhd_gui", "batch", str(tmp_path / "m"), "--store", str(store_path), "--no-cache",
+                 "--concurrency", "1", "--base-url", srv.base_url, "--model", "fake-vlm", "--api-key-env", "VHD_KEY"],
+                env=env, capture_output=True, text=True, timeout=300,
+            )
+            requests = srv.stats.requests
+        assert out.returncode == 1, out.stderr
+        assert "Traceback" not in out.stderr
+        assert "failed 0" not in out.stderr and "· failed 1 ·" in out.stderr
+        stop_lines = [line for line in out.stderr.splitlines() if line.startswith("stopped: ")]
+        assert len(stop_lines) == 1 and "database or disk is full" in stop_lines[0], out.stderr
+        filler.unlink()
+        with Store.open(store_path) as st:
+            assert st.integrity_check() == "ok"
+            recorded = {p: st.debates(p) for p in truth}
+        kept = {p: d for p, d in recorded.items() if d}
+        # What finished before the disk filled is committed, whole and right; nothing after it was started.
+        assert 1 <= len(kept) < 12
+        assert f"done {len(kept)} ·" in out.stderr
+        for rel, debates in kept.items():
+            assert [d.decision for d in debates] == [truth[rel]] and len(debates[0].turns) == 5
+        assert requests == 5 * (len(kept) + 1)
+
+
+@pytest.mark.asyncio
+async def test_an_exception_anywhere_stops_the_run_and_is_counted(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 6)
+    store = open_store(tmp_path / "m")
+    paths = sorted(truth)
+
+    def skip(path: str) -> bool:
+        if path == paths[3]:
+            raise LookupError("the window's list changed under the batch")
+        return False
+
+    stopped = await drain(BatchRun(store, settings_for(server.base_url), paths, concurrency=1, skip=skip, use_cache=False))
+    assert stopped.reason == STOP_ERROR
+    assert "LookupError: the window's list changed under the batch" in stopped.progress.stop_message
+    assert stopped.progress.done == 3
+    assert [p for p in paths if store.debates(p)] == paths[:3]

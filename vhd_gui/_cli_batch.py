@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import collections
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ class _ProgressLine:
 
 
 async def _batch(args: argparse.Namespace, folder: Path) -> int:
-    from vhd_gui.batch import STOP_BUDGET, STOP_CANCELLED, STOP_CONFIG, BatchRun, BatchStopped, ItemFinished
+    from vhd_gui.batch import STOP_BUDGET, STOP_CANCELLED, STOP_CONFIG, STOP_ERROR, BatchRun, BatchStopped, ItemFinished
     from vhd_gui.cache import ResponseCache
     from vhd_gui.media import MediaError, scan
     from vhd_gui.store import Store, StoreError
@@ -79,8 +80,13 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
         found = list(scan(folder))
     except MediaError as exc:
         raise UsageError(str(exc)) from None
-    with store.transaction():
-        store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in found)
+    try:
+        with store.transaction():
+            store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in found)
+    except sqlite3.Error as exc:
+        print(f"vhd-annotator batch: stopped before any debate: the store {store.path} cannot take the item list: {exc}", file=err)
+        store.close()
+        return EXIT_ITEMS_FAILED
     paths = [m.rel for m in found]
     cache = None if args.no_cache else ResponseCache.default()
     run = BatchRun(
@@ -149,9 +155,14 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     elif stopped.reason == STOP_CONFIG:
         print("stopped: the configuration is wrong (see above); no more items were started.", file=err)
         return EXIT_USAGE
+    elif stopped.reason == STOP_ERROR:
+        print(f"stopped: {p.stop_message}", file=err)
+        print("every debate that finished before it is saved; fix the cause and run the same command again to go on.", file=err)
     store.close()
     if stopped.reason == STOP_CANCELLED:
         return 130
+    if stopped.reason == STOP_ERROR:
+        return EXIT_ITEMS_FAILED
     return EXIT_ITEMS_FAILED if p.failed else EXIT_OK
 
 

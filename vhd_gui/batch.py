@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,12 +22,18 @@ from vhd_gui.engine import FAIL_CONFIG, DebateEngine, DebateFailed, VerdictReach
 from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN
 from vhd_gui.store import Store
 
+log = logging.getLogger(__name__)
+
 DONE_STATUSES = (STATUS_DEBATED, STATUS_ACCEPTED, STATUS_OVERRIDDEN)
 
 STOP_DONE = "done"
 STOP_BUDGET = "budget"
 STOP_CANCELLED = "cancelled"
 STOP_CONFIG = "config"
+STOP_ERROR = "error"  # an item raised (the store refused a write, a full disk, a bug): see Progress.stop_message
+
+FAIL_STORE = "store"  # the debate ended but the store could not record it
+FAIL_INTERNAL = "internal"  # an exception nobody expected
 
 
 class RateLimiter:
@@ -77,6 +85,7 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     failures: list[ItemFailure] = field(default_factory=list)
     stop_reason: str = ""
+    stop_message: str = ""  # one line: why the run stopped early (an error), '' otherwise
     paused: bool = False
 
     @property
@@ -110,7 +119,7 @@ class ItemStarted:
 @dataclass(frozen=True, slots=True)
 class ItemFinished:
     path: str
-    event: VerdictReached | DebateFailed
+    event: VerdictReached | DebateFailed | None  # None: the item raised (see progress.failures)
     progress: Progress
 
 
@@ -185,8 +194,7 @@ class BatchRun:
             self._todo = self._todo[:limit]
         self.redo = redo
         self.progress = Progress(total=len(self._todo), skipped=skipped)
-        self._resume = asyncio.Event()
-        self._resume.set()
+        self._wake = asyncio.Event()  # resume() and cancel() wake the dispatcher
         self._cancelled = False
         self._stop_starting = ""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -194,15 +202,14 @@ class BatchRun:
     # ------------------------------------------------------------------ control
     def pause(self) -> None:
         self.progress.paused = True
-        self._resume.clear()
 
     def resume(self) -> None:
         self.progress.paused = False
-        self._resume.set()
+        self._wake.set()
 
     def cancel(self) -> None:
         self._cancelled = True
-        self._resume.set()
+        self._wake.set()
         for task in list(self._tasks):
             task.cancel()
 
@@ -215,44 +222,7 @@ class BatchRun:
     # ------------------------------------------------------------------ the run
     async def run(self) -> AsyncIterator[BatchEvent]:
         queue: asyncio.Queue[BatchEvent | None] = asyncio.Queue()
-        items = collections.deque(self._todo)
-
-        async def worker() -> None:
-            while items and not self._cancelled and not self._stop_starting:
-                await self._resume.wait()
-                if self._cancelled or self._stop_starting or not items:
-                    break
-                if self.over_budget():
-                    self._stop_starting = STOP_BUDGET
-                    break
-                path = items.popleft()
-                if not self.redo and self._decided_meanwhile(path):
-                    self.progress.skipped += 1
-                    self.progress.total -= 1
-                    continue
-                if self.skip is not None and self.skip(path):
-                    self.progress.skipped += 1
-                    self.progress.total -= 1
-                    continue
-                self.progress.running += 1
-                await queue.put(ItemStarted(path))
-                try:
-                    last = await self._debate(path)
-                finally:
-                    self.progress.running -= 1
-                if last is None:  # cancelled
-                    break
-                await queue.put(ItemFinished(path, last, self.progress))
-
-        async def supervise() -> None:
-            workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
-            self._tasks.update(workers)
-            try:
-                await asyncio.gather(*workers, return_exceptions=True)
-            finally:
-                await queue.put(None)
-
-        supervisor = asyncio.create_task(supervise())
+        supervisor = asyncio.create_task(self._dispatch(queue))
         try:
             while (ev := await queue.get()) is not None:
                 yield ev
@@ -270,6 +240,85 @@ class BatchRun:
         p.stop_reason = STOP_CANCELLED if self._cancelled else (self._stop_starting or STOP_DONE)
         yield BatchStopped(p.stop_reason, p)
 
+    async def _dispatch(self, queue: asyncio.Queue[BatchEvent | None]) -> None:
+        """Start items while there are free slots, and wait for the running ones to end.
+
+        Every exception of an item (a store that cannot take the write, a full disk, a bug)
+        is counted as a failure of that item and stops the run: nothing is gathered and dropped.
+        """
+        items = collections.deque(self._todo)
+        running: set[asyncio.Task[None]] = set()
+        wake = asyncio.create_task(self._wake.wait())
+        try:
+            while not self._cancelled:
+                if not self._stop_starting and not self.progress.paused:
+                    try:
+                        self._fill(items, running, queue)
+                    except Exception as exc:  # noqa: BLE001 - a failing store read stops the run, with its reason
+                        self._break_run("", exc)
+                if not running:
+                    if self._stop_starting or not items:
+                        break
+                    # Paused with nothing running: wait for resume() or cancel().
+                if wake.done():
+                    self._wake.clear()
+                    wake = asyncio.create_task(self._wake.wait())
+                await asyncio.wait([*running, wake], return_when=asyncio.FIRST_COMPLETED)
+            if running:  # cancelled: the running debates are dropped unrecorded
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+        finally:
+            wake.cancel()
+            await queue.put(None)
+
+    def _fill(self, items: collections.deque[str], running: set[asyncio.Task[None]], queue: asyncio.Queue[BatchEvent | None]) -> None:
+        while items and len(running) < self.concurrency and not self._stop_starting:
+            if self.over_budget():
+                self._stop_starting = STOP_BUDGET
+                return
+            path = items.popleft()
+            if (not self.redo and self._decided_meanwhile(path)) or (self.skip is not None and self.skip(path)):
+                self.progress.skipped += 1
+                self.progress.total -= 1
+                continue
+            self.progress.running += 1
+            queue.put_nowait(ItemStarted(path))
+            task = asyncio.create_task(self._item(path, queue))
+            running.add(task)
+            self._tasks.add(task)
+            task.add_done_callback(running.discard)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _item(self, path: str, queue: asyncio.Queue[BatchEvent | None]) -> None:
+        event: VerdictReached | DebateFailed | None = None
+        try:
+            event = await self._debate(path)
+            if event is None:
+                return  # cancelled: dropped unrecorded
+        except asyncio.CancelledError:
+            return
+        except Exception as exc:  # noqa: BLE001 - counted and reported, never dropped
+            self._break_run(path, exc)
+        finally:
+            self.progress.running -= 1
+        await queue.put(ItemFinished(path, event, self.progress))
+
+    def _break_run(self, path: str, exc: BaseException) -> None:
+        """Count ``path`` (if any) as failed and stop starting items, with a one-line reason."""
+        kind = FAIL_STORE if isinstance(exc, (sqlite3.Error, OSError)) else FAIL_INTERNAL
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        what = "the store could not take the result" if kind == FAIL_STORE else "an internal error"
+        message = f"{what}: {type(exc).__name__}: {text}"
+        log.debug("batch stopped on %s", path or "(no item)", exc_info=exc)
+        p = self.progress
+        if path:
+            p.failed += 1
+            p.failures.append(ItemFailure(path, kind, message))
+        if not p.stop_message:
+            p.stop_message = f"{path}: {message}" if path else message
+        self._stop_starting = STOP_ERROR
+
     def _decided_meanwhile(self, path: str) -> bool:
         row = self.store.row(path)
         return row is not None and bool(row.human_label)
@@ -282,7 +331,8 @@ class BatchRun:
                 last = ev
         except asyncio.CancelledError:
             return None
-        assert isinstance(last, (VerdictReached, DebateFailed))
+        if not isinstance(last, (VerdictReached, DebateFailed)):
+            raise RuntimeError(f"the debate of {path} ended without a verdict or a failure")
         rec = last.record
         # Commit first: only a recorded debate counts, so a crash never loses or repeats one.
         self.store.record_debate(rec)

@@ -289,3 +289,27 @@ async def test_a_token_budget_and_rpm_from_the_panel(make_window: Any, eight_ima
     assert panel.progress.done == 1
     assert "budget is spent" in panel.counts.text()
     assert sum(w.store.get_record(p).debate is not None for p in w.model.paths) == 1
+
+
+async def test_a_full_disk_stops_the_batch_and_the_panel_says_why(make_window: Any, tmp_path: Path, qtbot: Any, server: FakeServer) -> None:
+    from test_batch import fill_disk, small_tmpfs
+
+    folder = tmp_path / "many"
+    for i in range(12):
+        write_image(folder / f"img_{i:02d}.png", (96, 64), (20 * i, 120, 200))
+    with small_tmpfs(folder / ".vhd-annotator") as disk:  # the store's own folder is a small disk
+        w = await opened(make_window, folder)
+        panel = w.batch_panel
+        filler = fill_disk(disk, 192 * 1024)
+        panel.concurrency.setValue(1)
+        assert panel.start(SCOPE_ALL)
+        assert await stopped(w) == "error"
+        text = panel.counts.text()
+        assert "Stopped by an error" in text and "database or disk is full" in text, text
+        assert " 0 failed" not in text and panel.progress.failed == 1
+        assert panel.failures.count() == 1 and "disk is full" in panel.failures.item(0).text()
+        done = panel.progress.done
+        assert 1 <= done < 11
+        filler.unlink()
+        assert sum(w.store.get_record(p).debate is not None for p in w.model.paths) == done
+        w.close()

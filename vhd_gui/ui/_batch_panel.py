@@ -56,6 +56,7 @@ STOP_WORDS = {
     "budget": "Stopped: the budget is spent",
     "cancelled": "Cancelled",
     "config": "Stopped: the endpoint settings are wrong (see the failure below)",
+    "error": "Stopped by an error",
 }
 
 
@@ -440,6 +441,8 @@ class BatchPanel(QWidget):
     def _finished(self, reason: str) -> None:
         p = self.progress
         words = STOP_WORDS.get(reason, "Stopped by an internal error")
+        if p is not None and p.stop_message:
+            words += f" ({p.stop_message}). Every debate that finished before it is saved"
         if p is not None:
             self._show_progress(p)
             self.counts.setText(f"{words}. " + self._count_words(p))
