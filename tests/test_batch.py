@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -336,5 +338,115 @@ async def test_an_exception_anywhere_stops_the_run_and_is_counted(server: FakeSe
     stopped = await drain(BatchRun(store, settings_for(server.base_url), paths, concurrency=1, skip=skip, use_cache=False))
     assert stopped.reason == STOP_ERROR
     assert "LookupError: the window's list changed under the batch" in stopped.progress.stop_message
-    assert stopped.progress.done == 3
+    assert stopped.progress.done == 3 and stopped.progress.failed == 1  # the item it broke on counts
+    assert stopped.progress.failures[0].path == paths[3] and stopped.progress.failures[0].kind == "internal"
     assert [p for p in paths if store.debates(p)] == paths[:3]
+
+
+# ---------------------------------------------------------------- one queue per store: claims
+
+
+def test_a_claim_is_exclusive_fences_the_write_and_comes_back_when_it_runs_out(tmp_path: Path) -> None:
+    from vhd_gui.record import DebateRecord
+    from vhd_gui.store import ClaimLost
+
+    store = Store.open(tmp_path / "s.sqlite", root=tmp_path)
+    store.add_item("a.png", "image")
+    mine = store.claim_item("a.png", "batch A", lease_seconds=60)
+    assert mine is not None and mine.attempts == 1
+    assert store.claim_item("a.png", "batch B", lease_seconds=60) is None  # live: nobody else gets it
+    holder = store.claim_holder("a.png")
+    assert holder is not None and holder.owner == "batch A" and holder.attempts == 1
+    assert store.claim_holder("a.png", other_than="batch A") is None
+    assert [c.path for c in store.claims()] == ["a.png"]
+    renewed = store.renew_claim(mine, lease_seconds=0.2)
+    assert renewed is not None and renewed.lease_until < mine.lease_until
+    while store.claim_holder("a.png") is not None:  # the lease runs out (a killed holder)
+        time.sleep(0.05)
+    assert store.claims() == [] and len(store.claims(include_expired=True)) == 1
+    theirs = store.claim_item("a.png", "batch B", lease_seconds=60)
+    assert theirs is not None and theirs.attempts == 2
+    # The first holder comes back to life: it can neither renew nor record.
+    assert store.renew_claim(mine, lease_seconds=60) is None
+    record = DebateRecord(path="a.png", kind="image", status="debated", decision="no")
+    with pytest.raises(ClaimLost, match="batch B has it now"):
+        store.record_claimed_debate(record, mine)
+    assert store.debates("a.png") == []
+    store.record_claimed_debate(record, theirs)
+    assert [d.decision for d in store.debates("a.png")] == ["no"]
+    assert store.claims(include_expired=True) == []  # the claim ended with the result
+    # Releasing gives an item back at once, without an attempt counted.
+    again = store.claim_item("a.png", "batch C", lease_seconds=60)
+    assert again is not None and again.attempts == 1
+    store.release_claim(again)
+    assert store.claim_holder("a.png") is None
+    store.close()
+
+
+def _batch_cmd(folder: Path, base_url: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "vhd_gui", "batch", str(folder), "--no-cache", "--base-url", base_url,
+            "--model", "fake-vlm", "--api-key-env", "VHD_KEY", *extra]
+
+
+def _image_of(body: dict[str, Any]) -> str:
+    user = [m for m in body["messages"] if m["role"] == "user"][-1]
+    return [p["image_url"]["url"] for p in user["content"] if p.get("type") == "image_url"][-1]
+
+
+def test_two_batch_processes_on_one_store_share_the_work_and_pay_once(tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 24)
+    env = {**os.environ, "VHD_KEY": KEY}
+    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}, token_delay=0.003) as srv:
+        cmd = _batch_cmd(tmp_path / "m", srv.base_url, "--concurrency", "2")
+        children = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [c.communicate(timeout=600)[1] for c in children]
+        assert [c.returncode for c in children] == [0, 0], outs
+        requests = list(srv.requests)
+    # Every item was asked for exactly once: its five turns, by one process.
+    per_item = collections.Counter(_image_of(b) for b in requests)
+    assert len(per_item) == 24 and set(per_item.values()) == {5}
+    with Store.open(tmp_path / "m" / ".vhd-annotator" / "annotations.sqlite") as st:
+        for rel, decision in truth.items():
+            assert [d.decision for d in st.debates(rel)] == [decision], rel
+        assert st.claims(include_expired=True) == []
+    done = [int(re.search(r"^done (\d+) ·", o, re.M).group(1)) for o in outs]  # type: ignore[union-attr]
+    assert sum(done) == 24 and all(done), outs  # both did a share
+
+
+def test_a_killed_batch_s_claims_come_back_after_their_lease(tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 12)
+    env = {**os.environ, "VHD_KEY": KEY}
+    store_path = tmp_path / "m" / ".vhd-annotator" / "annotations.sqlite"
+    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}, token_delay=0.02) as srv:
+        child = subprocess.Popen(_batch_cmd(tmp_path / "m", srv.base_url, "--concurrency", "3", "--claim-lease", "2"),
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        held: list[Any] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not held:
+            if store_path.exists():
+                with Store.open(store_path) as st:
+                    if st.counts().by_status.get("debated", 0) >= 2:
+                        held = st.claims()
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert held, "the batch never held a claim while it ran"
+        with Store.open(store_path) as st:
+            orphaned = st.claims(include_expired=True)
+            assert orphaned and all(f"pid {child.pid}" in c.owner for c in orphaned)
+            done_before = {p for p in truth if st.debates(p)}
+            # Live claims keep the items from everybody else until they run out...
+            while st.claims():
+                time.sleep(0.1)
+            # ...then they are back in the queue, with the attempt counted.
+            retaken = st.claim_item(orphaned[0].path, "test", lease_seconds=60)
+            assert retaken is not None and retaken.attempts == orphaned[0].attempts + 1
+            st.release_claim(retaken)
+        before = srv.stats.requests
+        rerun = subprocess.run(_batch_cmd(tmp_path / "m", srv.base_url), env=env, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr
+        assert srv.stats.requests - before == 5 * (12 - len(done_before))
+    with Store.open(store_path) as st:
+        for rel, decision in truth.items():
+            assert [d.decision for d in st.debates(rel)] == [decision], rel
+        assert st.claims(include_expired=True) == []

@@ -101,6 +101,7 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
         use_cache=not args.no_cache,
         cache=cache,
         limit=args.limit,
+        lease_seconds=args.claim_lease,
     )
     later = f" ({run.left_for_later} more left for later by --limit)" if run.left_for_later else ""
     print(f"{len(paths)} items in {folder}; {run.progress.skipped} already done or decided, {run.progress.total} to debate{later}"
@@ -137,7 +138,8 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     assert stopped is not None
     p = stopped.progress
     bar.show(p, final=True)
-    print(f"done {p.done} · skipped {p.skipped} · failed {p.failed} · {p.tokens} tokens ({p.cached_tokens} prompt tokens cached)"
+    elsewhere = f" ({p.done_elsewhere} done meanwhile by another batch on this store)" if p.done_elsewhere else ""
+    print(f"done {p.done} · skipped {p.skipped}{elsewhere} · failed {p.failed} · {p.tokens} tokens ({p.cached_tokens} prompt tokens cached)"
           f" · estimated ${p.cost_usd:.2f} · wall time {_fmt_duration(time.monotonic() - started)}", file=err)
     if cache is not None:
         print(f"response cache: {cache.hits} hits, {cache.misses} misses ({cache.path})", file=err)

@@ -9,6 +9,8 @@ standard library is imported at module level: `--version` and `--help` stay inst
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,6 +43,40 @@ def non_negative_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {value}")
     return value
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """An option type: a whole number from ``low`` to ``high`` (a typo of 10000 rounds is refused at once)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}: {value:,}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in its messages
+    return parse
+
+
+def float_between(low: float, high: float, *, low_inclusive: bool = True) -> Callable[[str], float]:
+    """An option type: a finite number from ``low`` (or above it) to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        above_low = value >= low if low_inclusive else value > low
+        if not (math.isfinite(value) and above_low and value <= high):
+            bound = f"from {low:g}" if low_inclusive else f"above {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound} to {high:g}: {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

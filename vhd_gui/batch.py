@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -20,7 +23,7 @@ from typing import Any
 from vhd_gui.config import Settings
 from vhd_gui.engine import FAIL_CONFIG, DebateEngine, DebateFailed, VerdictReached
 from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN
-from vhd_gui.store import Store
+from vhd_gui.store import Claim, ClaimLost, Store, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,10 @@ STOP_BUDGET = "budget"
 STOP_CANCELLED = "cancelled"
 STOP_CONFIG = "config"
 STOP_ERROR = "error"  # an item raised (the store refused a write, a full disk, a bug): see Progress.stop_message
+
+DEFAULT_LEASE_SECONDS = 60.0  # a claim not renewed for this long goes back to the queue
+DEFERRED_POLL_SECONDS = 2.0  # how often items another run holds are looked at again
+_HELD = object()  # _claim(): another run holds the item
 
 FAIL_STORE = "store"  # the debate ended but the store could not record it
 FAIL_INTERNAL = "internal"  # an exception nobody expected
@@ -74,7 +81,9 @@ class ItemFailure:
 @dataclass
 class Progress:
     total: int = 0  # items this run will consider (after skipping)
-    skipped: int = 0  # already done or decided by a person
+    skipped: int = 0  # already done or decided by a person, or done by another run meanwhile
+    done_elsewhere: int = 0  # of the skipped: debated by another run on the same store during this one
+    lost: int = 0  # of those: this run's claim ran out and another run took the item over (not recorded here)
     done: int = 0
     failed: int = 0
     running: int = 0
@@ -151,12 +160,23 @@ def pending_items(store: Store, paths: Iterable[str], *, redo: bool = False) -> 
     return todo, len(paths) - len(todo)
 
 
+def default_owner(what: str = "batch") -> str:
+    """How a claim names its holder for the people who see it: what, where, which process."""
+    return f"{what} on {socket.gethostname()} (pid {os.getpid()})"
+
+
 class BatchRun:
     """One batch over a list of item paths (relative to the store's root).
 
     Iterate ``run()`` for events. ``pause()`` stops starting items (the running ones
     finish), ``resume()`` goes on, ``cancel()`` stops at once: running debates are dropped
     unrecorded, so the next run does them again.
+
+    Each item is claimed in the store before its debate and its result recorded only while the
+    claim holds, so several runs on one store (two terminals, a terminal and the window) share
+    the work and never debate an item twice. A claim lasts ``lease_seconds`` and is renewed
+    while the debate runs; the claims of a killed run come back to the queue when they run out.
+    An item another run holds is tried again once this run's own queue is empty.
     """
 
     def __init__(
@@ -175,9 +195,13 @@ class BatchRun:
         skip: Callable[[str], bool] | None = None,
         engine: DebateEngine | None = None,
         limit: int | None = None,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         self.store = store
         self.settings = settings
         self.concurrency = concurrency
@@ -185,6 +209,8 @@ class BatchRun:
         self.budget_usd = budget_usd
         self.skip = skip
         self.use_cache = use_cache
+        self.owner = owner or default_owner()
+        self.lease_seconds = lease_seconds
         self.limiter = RateLimiter(rpm) if rpm else None
         self.engine = engine or DebateEngine(settings, cache=cache if use_cache else None, gate=self.limiter)
         self._owns_engine = engine is None
@@ -194,10 +220,14 @@ class BatchRun:
             self._todo = self._todo[:limit]
         self.redo = redo
         self.progress = Progress(total=len(self._todo), skipped=skipped)
+        self._began = now_iso()  # with redo: an item recorded after this was done by another run
         self._wake = asyncio.Event()  # resume() and cancel() wake the dispatcher
         self._cancelled = False
         self._stop_starting = ""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._claims: dict[str, Claim] = {}  # the claims this run holds, by path
+        self._item_tasks: dict[str, asyncio.Task[None]] = {}
+        self._lost: set[str] = set()  # items whose claim was taken over while their debate ran
 
     # ------------------------------------------------------------------ control
     def pause(self) -> None:
@@ -218,6 +248,11 @@ class BatchRun:
         if self.budget_tokens is not None and p.tokens >= self.budget_tokens:
             return True
         return self.budget_usd is not None and p.cost_usd >= self.budget_usd
+
+    @property
+    def held_paths(self) -> list[str]:
+        """The items this run has claimed right now."""
+        return sorted(self._claims)
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> AsyncIterator[BatchEvent]:
@@ -247,68 +282,180 @@ class BatchRun:
         is counted as a failure of that item and stops the run: nothing is gathered and dropped.
         """
         items = collections.deque(self._todo)
+        held_elsewhere: list[str] = []  # claimed by another run: tried again when the queue is empty
+        retry_at = 0.0
+        poll = min(DEFERRED_POLL_SECONDS, self.lease_seconds / 2)
         running: set[asyncio.Task[None]] = set()
         wake = asyncio.create_task(self._wake.wait())
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not self._cancelled:
+                if not items and held_elsewhere and time.monotonic() >= retry_at:
+                    items.extend(held_elsewhere)
+                    held_elsewhere.clear()
+                    retry_at = time.monotonic() + poll
                 if not self._stop_starting and not self.progress.paused:
                     try:
-                        self._fill(items, running, queue)
-                    except Exception as exc:  # noqa: BLE001 - a failing store read stops the run, with its reason
-                        self._break_run("", exc)
+                        self._fill(items, held_elsewhere, running, queue)
+                    except Exception as exc:  # noqa: BLE001 - a failing store stops the run, with its reason
+                        self._break_run("", exc, "the store could not be read")
+                if heartbeat.done() and not self._stop_starting:
+                    self._break_run(
+                        "", heartbeat.exception() or RuntimeError("the claim heartbeat stopped"), "the store could not renew the claims"
+                    )
                 if not running:
-                    if self._stop_starting or not items:
+                    if self._stop_starting or not (items or held_elsewhere):
                         break
-                    # Paused with nothing running: wait for resume() or cancel().
+                    # Paused, or waiting for another run's items: wait for resume(), cancel() or the poll.
                 if wake.done():
                     self._wake.clear()
                     wake = asyncio.create_task(self._wake.wait())
-                await asyncio.wait([*running, wake], return_when=asyncio.FIRST_COMPLETED)
+                timeout = max(0.0, retry_at - time.monotonic()) if held_elsewhere and not items else None
+                await asyncio.wait([*running, wake], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             if running:  # cancelled: the running debates are dropped unrecorded
                 for task in running:
                     task.cancel()
                 await asyncio.gather(*running, return_exceptions=True)
         finally:
             wake.cancel()
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await heartbeat
+            self._release_all()
             await queue.put(None)
 
-    def _fill(self, items: collections.deque[str], running: set[asyncio.Task[None]], queue: asyncio.Queue[BatchEvent | None]) -> None:
+    def _fill(
+        self,
+        items: collections.deque[str],
+        held_elsewhere: list[str],
+        running: set[asyncio.Task[None]],
+        queue: asyncio.Queue[BatchEvent | None],
+    ) -> None:
         while items and len(running) < self.concurrency and not self._stop_starting:
             if self.over_budget():
                 self._stop_starting = STOP_BUDGET
                 return
             path = items.popleft()
-            if (not self.redo and self._decided_meanwhile(path)) or (self.skip is not None and self.skip(path)):
-                self.progress.skipped += 1
-                self.progress.total -= 1
+            try:
+                if self.skip is not None and self.skip(path):
+                    self._skip(path)
+                    continue
+                claim = self._claim(path)
+            except Exception as exc:  # noqa: BLE001 - the item could not even start: it failed, and the run stops
+                self._break_run(path, exc, store_words="the store could not take its claim")
+                queue.put_nowait(ItemFinished(path, None, self.progress))
+                return
+            if claim is None:
                 continue
+            if claim is _HELD:
+                held_elsewhere.append(path)
+                continue
+            assert isinstance(claim, Claim)
+            self._claims[path] = claim
             self.progress.running += 1
             queue.put_nowait(ItemStarted(path))
             task = asyncio.create_task(self._item(path, queue))
             running.add(task)
             self._tasks.add(task)
+            self._item_tasks[path] = task
             task.add_done_callback(running.discard)
             task.add_done_callback(self._tasks.discard)
+
+    def _skip(self, path: str, elsewhere: bool = False) -> None:
+        self.progress.skipped += 1
+        self.progress.total -= 1
+        if elsewhere:
+            self.progress.done_elsewhere += 1
+
+    def _claim(self, path: str) -> Claim | object | None:
+        """This run's claim on ``path``; _HELD while another run holds it; None: skipped (done meanwhile)."""
+        if self._settled_meanwhile(path):
+            return None
+        if self.store.claim_holder(path, other_than=None) is not None:
+            return _HELD
+        claim = self.store.claim_item(path, self.owner, self.lease_seconds)
+        if claim is None:
+            return _HELD
+        # Another run may have recorded it between the look above and the claim.
+        if self._settled_meanwhile(path):
+            self.store.release_claim(claim)
+            return None
+        return claim
+
+    def _settled_meanwhile(self, path: str) -> bool:
+        """True (and counted as skipped) when the item needs no debate from this run any more:
+        a person decided it, or another run debated it since this run made its list."""
+        row = self.store.row(path)
+        if row is None:
+            return False
+        if self.redo:
+            # Redo debates every item again, once: one recorded after this run began is done.
+            if row.human_label is None and row.status in DONE_STATUSES and row.updated_at > self._began:
+                self._skip(path, elsewhere=True)
+                return True
+            return False
+        if row.human_label:
+            self._skip(path)
+            return True
+        if row.status in DONE_STATUSES:
+            self._skip(path, elsewhere=True)
+            return True
+        return False
+
+    async def _heartbeat(self) -> None:
+        """Renew this run's claims while their debates run; a claim taken over drops its debate."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            for path, claim in list(self._claims.items()):
+                renewed = self.store.renew_claim(claim, self.lease_seconds)
+                if path not in self._claims:
+                    continue  # finished meanwhile
+                if renewed is None:
+                    self._lost.add(path)
+                    del self._claims[path]
+                    task = self._item_tasks.get(path)
+                    if task is not None:
+                        task.cancel()
+                else:
+                    self._claims[path] = renewed
+
+    def _release_all(self) -> None:
+        """Give back the claims of debates that were dropped (cancelled); their leases end now."""
+        for claim in list(self._claims.values()):
+            with contextlib.suppress(Exception):  # a store that cannot write: the lease runs out instead
+                self.store.release_claim(claim)
+        self._claims.clear()
 
     async def _item(self, path: str, queue: asyncio.Queue[BatchEvent | None]) -> None:
         event: VerdictReached | DebateFailed | None = None
         try:
             event = await self._debate(path)
-            if event is None:
-                return  # cancelled: dropped unrecorded
+            if event is None and path not in self._lost:
+                return  # cancelled: dropped unrecorded (the claim is given back)
         except asyncio.CancelledError:
-            return
+            if path not in self._lost:
+                return
+        except ClaimLost:
+            self._lost.add(path)
         except Exception as exc:  # noqa: BLE001 - counted and reported, never dropped
             self._break_run(path, exc)
         finally:
             self.progress.running -= 1
+            self._item_tasks.pop(path, None)
+            claim = self._claims.pop(path, None)
+            if claim is not None and event is None:
+                with contextlib.suppress(Exception):
+                    self.store.release_claim(claim)
+        if path in self._lost:
+            self._skip(path, elsewhere=True)
+            self.progress.lost += 1
         await queue.put(ItemFinished(path, event, self.progress))
 
-    def _break_run(self, path: str, exc: BaseException) -> None:
+    def _break_run(self, path: str, exc: BaseException, store_words: str = "the store could not take the result") -> None:
         """Count ``path`` (if any) as failed and stop starting items, with a one-line reason."""
         kind = FAIL_STORE if isinstance(exc, (sqlite3.Error, OSError)) else FAIL_INTERNAL
         text = " ".join(str(exc).split()) or type(exc).__name__
-        what = "the store could not take the result" if kind == FAIL_STORE else "an internal error"
+        what = store_words if kind == FAIL_STORE else "an internal error"
         message = f"{what}: {type(exc).__name__}: {text}"
         log.debug("batch stopped on %s", path or "(no item)", exc_info=exc)
         p = self.progress
@@ -318,10 +465,6 @@ class BatchRun:
         if not p.stop_message:
             p.stop_message = f"{path}: {message}" if path else message
         self._stop_starting = STOP_ERROR
-
-    def _decided_meanwhile(self, path: str) -> bool:
-        row = self.store.row(path)
-        return row is not None and bool(row.human_label)
 
     async def _debate(self, path: str) -> VerdictReached | DebateFailed | None:
         abs_path = self.store.root / path
@@ -334,13 +477,18 @@ class BatchRun:
         if not isinstance(last, (VerdictReached, DebateFailed)):
             raise RuntimeError(f"the debate of {path} ended without a verdict or a failure")
         rec = last.record
-        # Commit first: only a recorded debate counts, so a crash never loses or repeats one.
-        self.store.record_debate(rec)
         p = self.progress
+        # What was spent counts even if the result cannot be recorded: it was paid for.
         p.prompt_tokens += rec.prompt_tokens
         p.cached_tokens += rec.cached_tokens
         p.completion_tokens += rec.completion_tokens
         p.cost_usd += self.settings.cost_usd(rec.prompt_tokens, rec.cached_tokens, rec.completion_tokens)
+        claim = self._claims.get(path)
+        if claim is None:
+            raise ClaimLost(f"the claim on {path} was taken over")
+        # Commit first: only a recorded debate counts, so a crash never loses or repeats one.
+        self.store.record_claimed_debate(rec, claim)
+        del self._claims[path]
         if isinstance(last, VerdictReached):
             p.done += 1
         else:

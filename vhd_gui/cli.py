@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from vhd_gui import __version__
-from vhd_gui._cli_common import EXIT_USAGE, UsageError, non_negative_float, positive_int
+from vhd_gui._cli_common import EXIT_USAGE, UsageError, float_between, non_negative_float, positive_int
 
 SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics")
 
@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--budget-tokens", type=positive_int, metavar="N")
     p.add_argument("--rpm", type=positive_int, metavar="N", help="at most N requests per minute")
     p.add_argument("--no-cache", action="store_true", help="do not reuse cached responses")
+    p.add_argument(
+        "--claim-lease",
+        type=float_between(1, 86_400),
+        default=60.0,
+        metavar="S",
+        help="seconds an item's claim lasts unless renewed (default 60): a killed batch's items go back to the queue after this",
+    )
     _add_common(p)
 
     p = sub.add_parser("import", help="import an annotation file into a store")

@@ -313,3 +313,35 @@ async def test_a_full_disk_stops_the_batch_and_the_panel_says_why(make_window: A
         filler.unlink()
         assert sum(w.store.get_record(p).debate is not None for p in w.model.paths) == done
         w.close()
+
+
+async def test_run_on_an_item_another_batch_has_claimed_says_so_and_the_panel_leaves_it(
+    make_window: Any, eight_images: Path, qtbot: Any, server: FakeServer
+) -> None:
+    from vhd_gui.store import Store
+
+    w = await opened(make_window, eight_images)
+    # A batch in another process (its own connection to the same store file) holds img_5.
+    with Store.open(w.store.path, create=False) as other:
+        claim = other.claim_item("img_5.png", "batch on far-host (pid 4242)", lease_seconds=600)
+        assert claim is not None
+        select(w, "img_5.png")
+        key(qtbot, w, Qt.Key.Key_R)
+        assert not w.debate_running and server.stats.requests == 0
+        assert "Another batch is debating this item" in w.statusBar().currentMessage()
+        assert "far-host (pid 4242)" in w.debate.status.text()
+
+        # The window's own batch shares the queue: it leaves the claimed item to its holder ...
+        select(w, "img_0.png")
+        panel = w.batch_panel
+        assert panel.start(SCOPE_ALL)
+        await wait_until(lambda: panel.progress.done == N_IMAGES - 2, timeout=60, what="every free item")
+        assert panel.is_running and w.store.get_record("img_5.png").debate is None
+        # ... and skips it once the other batch has recorded its verdict.
+        from vhd_gui.record import DebateRecord
+
+        other.record_claimed_debate(DebateRecord(path="img_5.png", kind="image", status="debated", decision="yes"), claim)
+        assert await stopped(w) == "done"
+    assert panel.progress.done_elsewhere == 1 and "done meanwhile by another batch" in panel.counts.text()
+    assert [d.decision for d in w.store.debates("img_5.png")] == ["yes"]
+    assert server.stats.requests == 5 * (N_IMAGES - 2)

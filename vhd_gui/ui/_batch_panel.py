@@ -328,7 +328,7 @@ class BatchPanel(QWidget):
         if not paths:
             self.counts.setText("No item to run: select some in the list first." if scope == SCOPE_SELECTED else "No item to run.")
             return False
-        from vhd_gui.batch import BatchRun
+        from vhd_gui.batch import BatchRun, default_owner
 
         kind = self.budget_kind.currentData()
         self.left_to_person = []
@@ -351,6 +351,7 @@ class BatchPanel(QWidget):
             use_cache=self.use_cache.isChecked() and self.cache is not None,
             cache=self.cache,
             skip=skip,
+            owner=default_owner("the batch of a window"),
         )
         self._save_prefs()
         self.store = store
@@ -472,6 +473,8 @@ class BatchPanel(QWidget):
         if p.running:
             bits.append(f"{p.running} running")
         text = " · ".join(bits)
+        if p.done_elsewhere:
+            text += f" ({p.done_elsewhere} done meanwhile by another batch on this store)"
         if self.left_to_person:
             n = len(self.left_to_person)
             text += f" ({n} left to you: {'it was' if n == 1 else 'they were'} open in the window)"
