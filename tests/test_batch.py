@@ -21,7 +21,19 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from vhd_gui.batch import STOP_BUDGET, STOP_CONFIG, STOP_DONE, STOP_ERROR, BatchRun, BatchStopped, ItemFinished, RateLimiter, pending_items
+from vhd_gui.batch import (
+    DEAD_SERVER_AFTER,
+    STOP_BUDGET,
+    STOP_CONFIG,
+    STOP_DONE,
+    STOP_ERROR,
+    STOP_SERVER,
+    BatchRun,
+    BatchStopped,
+    ItemFinished,
+    RateLimiter,
+    pending_items,
+)
 from vhd_gui.cache import ResponseCache
 from vhd_gui.media import scan
 from vhd_gui.store import Store
@@ -450,3 +462,77 @@ def test_a_killed_batch_s_claims_come_back_after_their_lease(tmp_path: Path) -> 
         for rel, decision in truth.items():
             assert [d.decision for d in st.debates(rel)] == [decision], rel
         assert st.claims(include_expired=True) == []
+
+
+# ---------------------------------------------------------------- a dead server stops the run early
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_stops_answering_stops_the_run_after_a_few_items(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 10)
+    store = open_store(tmp_path / "m")
+    s = settings_for(server.base_url, turn_timeout=3, attempts=2, retry_base_delay=0.01)
+    run = BatchRun(store, s, sorted(truth), concurrency=1, use_cache=False)
+    async for ev in run.run():
+        if isinstance(ev, ItemFinished) and run.progress.done == 2 and not server.fault_rates:
+            server.fault_rates = {"hang": 1.0}  # from now on every request hangs
+        last = ev
+    assert isinstance(last, BatchStopped) and last.reason == STOP_SERVER
+    p = last.progress
+    assert p.done >= 2 and [f.kind for f in p.failures[-DEAD_SERVER_AFTER:]] == ["timeout"] * DEAD_SERVER_AFTER
+    assert p.stop_message.startswith("the server stopped answering: 3 items in a row failed (no answer in time)")
+    # The rest was never started: no request, no record, so a rerun does them.
+    started = {path for path in truth if store.debates(path)}
+    assert len(started) == p.done + p.failed < 10
+    assert all(store.row(path).status == "new" for path in truth if path not in started)
+
+
+def _server_process(*args: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "fakeserver.py"), "--api-key", KEY, *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+@pytest.mark.asyncio
+async def test_a_killed_server_is_a_server_that_stopped_answering_not_a_wrong_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, KEY)
+    truth = make_folder(tmp_path / "m", 10)
+    store = open_store(tmp_path / "m")
+    proc, base_url = _server_process()
+    try:
+        run = BatchRun(store, settings_for(base_url, retry_base_delay=0.01), sorted(truth), concurrency=1, use_cache=False)
+        async for ev in run.run():
+            if isinstance(ev, ItemFinished) and run.progress.done == 2 and proc.poll() is None:
+                proc.kill()  # connections refused from now on
+                proc.wait()
+            last = ev
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert isinstance(last, BatchStopped) and last.reason == STOP_SERVER, last.progress.failures
+    assert "the connection was refused or broke" in last.progress.stop_message
+    assert last.progress.failed == DEAD_SERVER_AFTER and last.progress.done in (2, 3)
+
+
+def test_cli_stops_early_on_a_dead_server_and_refuses_numbers_out_of_range(tmp_path: Path) -> None:
+    make_folder(tmp_path / "m", 8)
+    env = {**os.environ, "VHD_KEY": KEY}
+    with FakeServer(api_key=KEY, fault_rates={"hang": 1.0}) as srv:
+        out = subprocess.run(_batch_cmd(tmp_path / "m", srv.base_url, "--concurrency", "1", "--timeout", "0.5", "--store", str(tmp_path / "s.sqlite")),
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr
+    assert "stopped: the server stopped answering: 3 items in a row failed (no answer in time)" in out.stderr
+    assert "· failed 3 ·" in out.stderr and "Traceback" not in out.stderr
+    with Store.open(tmp_path / "s.sqlite") as st:
+        assert st.counts().by_status == {**st.counts().by_status, "error": 3, "new": 5}
+    for option, value, words in (("--rounds", "200", "must be at most 10"), ("--concurrency", "5000", "must be at most 64"),
+                                 ("--timeout", "inf", "must be a finite number"), ("--timeout", "0", "must be more than 0"),
+                                 ("--frames", "0", "must be at least 1"), ("--max-side", "100000", "must be at most 8,192"),
+                                 ("--rpm", "10000000", "must be at most 100,000"), ("--limit", "x", "not a whole number"),
+                                 ("--budget-usd", "nan", "must be a finite number"), ("--budget-tokens", "1e13", "not a whole number"),
+                                 ("--claim-lease", "0", "must be at least 1")):
+        bad = subprocess.run(_batch_cmd(tmp_path / "m", "http://127.0.0.1:9/v1", option, value), env=env, capture_output=True, text=True, timeout=60)
+        reason = bad.stderr.strip().splitlines()[-1]  # after argparse's usage lines: one line that names the option
+        assert bad.returncode == 2 and words in reason and option in reason, (option, bad.stderr)

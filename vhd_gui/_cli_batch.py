@@ -61,7 +61,7 @@ class _ProgressLine:
 
 
 async def _batch(args: argparse.Namespace, folder: Path) -> int:
-    from vhd_gui.batch import STOP_BUDGET, STOP_CANCELLED, STOP_CONFIG, STOP_ERROR, BatchRun, BatchStopped, ItemFinished
+    from vhd_gui.batch import STOP_BUDGET, STOP_CANCELLED, STOP_CONFIG, STOP_ERROR, STOP_SERVER, BatchRun, BatchStopped, ItemFinished
     from vhd_gui.cache import ResponseCache
     from vhd_gui.media import MediaError, scan
     from vhd_gui.store import Store, StoreError
@@ -157,6 +157,9 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     elif stopped.reason == STOP_CONFIG:
         print("stopped: the configuration is wrong (see above); no more items were started.", file=err)
         return EXIT_USAGE
+    elif stopped.reason == STOP_SERVER:
+        print(f"stopped: {p.stop_message}", file=err)
+        print("no more items were started. When the server answers again, run the same command: finished items are skipped.", file=err)
     elif stopped.reason == STOP_ERROR:
         print(f"stopped: {p.stop_message}", file=err)
         print("every debate that finished before it is saved; fix the cause and run the same command again to go on.", file=err)

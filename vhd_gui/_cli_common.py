@@ -53,8 +53,10 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}: {value:,}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:,}: {value:,}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}: {value:,}")
         return value
 
     parse.__name__ = "whole number"  # argparse names the type in its messages
@@ -69,10 +71,12 @@ def float_between(low: float, high: float, *, low_inclusive: bool = True) -> Cal
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        above_low = value >= low if low_inclusive else value > low
-        if not (math.isfinite(value) and above_low and value <= high):
-            bound = f"from {low:g}" if low_inclusive else f"above {low:g}"
-            raise argparse.ArgumentTypeError(f"must be {bound} to {high:g}: {text}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number: {text}")
+        if value < low or (value == low and not low_inclusive):
+            raise argparse.ArgumentTypeError(f"must be {'at least' if low_inclusive else 'more than'} {low:g}: {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}: {text}")
         return value
 
     parse.__name__ = "number"

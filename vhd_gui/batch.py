@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vhd_gui.config import Settings
-from vhd_gui.engine import FAIL_CONFIG, DebateEngine, DebateFailed, VerdictReached
+from vhd_gui.engine import FAIL_API, FAIL_CONFIG, FAIL_TIMEOUT, DebateEngine, DebateFailed, VerdictReached
 from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN
 from vhd_gui.store import Claim, ClaimLost, Store, now_iso
 
@@ -33,8 +33,11 @@ STOP_DONE = "done"
 STOP_BUDGET = "budget"
 STOP_CANCELLED = "cancelled"
 STOP_CONFIG = "config"
+STOP_SERVER = "server"  # several items in a row found the server not answering: see Progress.stop_message
 STOP_ERROR = "error"  # an item raised (the store refused a write, a full disk, a bug): see Progress.stop_message
 
+DEAD_SERVER_AFTER = 3  # items in a row that find the server not answering, the same way, before the run stops
+ON_DEAD_SERVER_STOP, ON_DEAD_SERVER_PAUSE = "stop", "pause"
 DEFAULT_LEASE_SECONDS = 60.0  # a claim not renewed for this long goes back to the queue
 DEFERRED_POLL_SECONDS = 2.0  # how often items another run holds are looked at again
 _HELD = object()  # _claim(): another run holds the item
@@ -94,7 +97,8 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     failures: list[ItemFailure] = field(default_factory=list)
     stop_reason: str = ""
-    stop_message: str = ""  # one line: why the run stopped early (an error), '' otherwise
+    stop_message: str = ""  # one line: why the run stopped early (an error, a dead server), '' otherwise
+    notice: str = ""  # one line: why the run paused itself (a dead server), '' otherwise
     paused: bool = False
 
     @property
@@ -139,6 +143,22 @@ class BatchStopped:
 
 
 BatchEvent = ItemStarted | ItemFinished | BatchStopped
+
+
+def server_trouble(kind: str, message: str) -> str | None:
+    """How a failed debate says the server is not answering, or None for any other failure.
+
+    Timeouts, refused or broken connections and server errors are each one way; a refusal of
+    the content, bad media or a rejected request say nothing about the server being up.
+    """
+    text = message.lower()
+    if kind == FAIL_TIMEOUT:
+        return "no answer in time"
+    if "cannot reach the server" in text or ("connection to" in text and "broke" in text):
+        return "the connection was refused or broke"
+    if kind == FAIL_API and "server error (" in text:
+        return "server errors"
+    return None
 
 
 def pending_items(store: Store, paths: Iterable[str], *, redo: bool = False) -> tuple[list[str], int]:
@@ -197,11 +217,19 @@ class BatchRun:
         limit: int | None = None,
         owner: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        on_dead_server: str = ON_DEAD_SERVER_STOP,
+        dead_server_after: int = DEAD_SERVER_AFTER,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
+        if on_dead_server not in (ON_DEAD_SERVER_STOP, ON_DEAD_SERVER_PAUSE):
+            raise ValueError(f"on_dead_server must be {ON_DEAD_SERVER_STOP!r} or {ON_DEAD_SERVER_PAUSE!r}")
+        self.on_dead_server = on_dead_server
+        self.dead_server_after = max(1, dead_server_after)
+        self._trouble: tuple[str, int] = ("", 0)  # the way the last items found the server down, and how many in a row
+        self._answered = False  # the server gave this run an answer (a refused connection then means it went down)
         self.store = store
         self.settings = settings
         self.concurrency = concurrency
@@ -235,6 +263,8 @@ class BatchRun:
 
     def resume(self) -> None:
         self.progress.paused = False
+        self.progress.notice = ""
+        self._trouble = ("", 0)  # the person says the server is back: count afresh
         self._wake.set()
 
     def cancel(self) -> None:
@@ -491,10 +521,33 @@ class BatchRun:
         del self._claims[path]
         if isinstance(last, VerdictReached):
             p.done += 1
+            self._answered = True
+            self._trouble = ("", 0)
         else:
             p.failed += 1
             p.failures.append(ItemFailure(path, last.kind, last.message))
-            if last.kind == FAIL_CONFIG:
+            self._answered = self._answered or any(t.text for t in rec.turns)
+            trouble = server_trouble(last.kind, last.message)
+            if last.kind == FAIL_CONFIG and not (trouble and self._answered):
                 # Every other item would fail the same way: stop instead of a retry storm.
                 self._stop_starting = STOP_CONFIG
+            elif trouble:
+                self._count_trouble(trouble, last.message)
         return last
+
+    def _count_trouble(self, way: str, message: str) -> None:
+        """A few items in a row finding the server down the same way stop (or pause) the run,
+        instead of spending the whole turn deadline on every item left."""
+        n = self._trouble[1] + 1 if self._trouble[0] == way else 1
+        self._trouble = (way, n)
+        if n < self.dead_server_after or self._stop_starting:
+            return
+        p = self.progress
+        words = f"the server stopped answering: {n} items in a row failed ({way}); the last: {message}"
+        if self.on_dead_server == ON_DEAD_SERVER_PAUSE:
+            if not p.paused:
+                p.notice = words
+                self.pause()
+            return
+        p.stop_message = words
+        self._stop_starting = STOP_SERVER

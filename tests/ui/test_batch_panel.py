@@ -345,3 +345,28 @@ async def test_run_on_an_item_another_batch_has_claimed_says_so_and_the_panel_le
     assert panel.progress.done_elsewhere == 1 and "done meanwhile by another batch" in panel.counts.text()
     assert [d.decision for d in w.store.debates("img_5.png")] == ["yes"]
     assert server.stats.requests == 5 * (N_IMAGES - 2)
+
+
+async def test_a_server_that_stops_answering_pauses_the_panel_s_batch_until_resumed(
+    make_window: Any, eight_images: Path, qtbot: Any, server: FakeServer
+) -> None:
+    server.fault_rates = {"hang": 1.0}  # the server takes requests and never answers
+    w = await opened(make_window, eight_images, turn_timeout=2, attempts=1)
+    select(w, "img_7.png")
+    panel = w.batch_panel
+    panel.concurrency.setValue(1)
+    assert panel.start(SCOPE_ALL)
+    await wait_until(lambda: panel.progress.paused and panel.progress.running == 0, timeout=120, what="the batch to pause itself")
+    assert panel.progress.failed == 3 and panel.progress.done == 0
+    assert "Paused: the server stopped answering: 3 items in a row failed (no answer in time)" in panel.counts.text()
+    assert panel.pause_button.text() == "Resume" and panel.is_running
+    requests = server.stats.requests
+    await asyncio.sleep(0.3)
+    assert server.stats.requests == requests  # nothing new is sent while paused
+
+    server.fault_rates = {}  # the server is back
+    click(qtbot, panel.pause_button)
+    assert await stopped(w) == "done"
+    assert panel.progress.done == 4 and panel.progress.failed == 3
+    assert "server stopped answering" not in panel.counts.text()
+    assert sum(w.store.get_record(p).status == "debated" for p in w.model.paths) == 4

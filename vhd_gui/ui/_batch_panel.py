@@ -57,6 +57,7 @@ STOP_WORDS = {
     "cancelled": "Cancelled",
     "config": "Stopped: the endpoint settings are wrong (see the failure below)",
     "error": "Stopped by an error",
+    "server": "Stopped: the server stopped answering",
 }
 
 
@@ -328,7 +329,7 @@ class BatchPanel(QWidget):
         if not paths:
             self.counts.setText("No item to run: select some in the list first." if scope == SCOPE_SELECTED else "No item to run.")
             return False
-        from vhd_gui.batch import BatchRun, default_owner
+        from vhd_gui.batch import ON_DEAD_SERVER_PAUSE, BatchRun, default_owner
 
         kind = self.budget_kind.currentData()
         self.left_to_person = []
@@ -352,6 +353,7 @@ class BatchPanel(QWidget):
             cache=self.cache,
             skip=skip,
             owner=default_owner("the batch of a window"),
+            on_dead_server=ON_DEAD_SERVER_PAUSE,  # the person resumes when the server is back
         )
         self._save_prefs()
         self.store = store
@@ -420,6 +422,7 @@ class BatchPanel(QWidget):
                     if failures and failures[-1].path == ev.path:
                         self._add_failure(ev.path, failures[-1].kind, failures[-1].message)
                     self._show_progress(ev.progress)
+                    self._set_buttons()  # the run may have paused itself (the server stopped answering)
                     self.did_finish_item.emit(ev.path)
                 elif isinstance(ev, BatchStopped):
                     reason = ev.reason
@@ -442,7 +445,7 @@ class BatchPanel(QWidget):
     def _finished(self, reason: str) -> None:
         p = self.progress
         words = STOP_WORDS.get(reason, "Stopped by an internal error")
-        if p is not None and p.stop_message:
+        if p is not None and p.stop_message and reason == "error":
             words += f" ({p.stop_message}). Every debate that finished before it is saved"
         if p is not None:
             self._show_progress(p)
@@ -484,7 +487,9 @@ class BatchPanel(QWidget):
         self.progress_bar.setRange(0, max(1, p.total))
         self.progress_bar.setValue(min(p.finished, max(1, p.total)))
         state = ""
-        if self.is_running:
+        if self.is_running and p.paused and p.notice:
+            state = f"Paused: {p.notice}. Resume when it answers again. "
+        elif self.is_running:
             state = "Paused (the running items finish). " if p.paused else "Running. "
         self.counts.setText(state + self._count_words(p))
         rate = f"{p.rate * 60:.1f} items/min" if p.finished else "—"
