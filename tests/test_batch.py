@@ -118,10 +118,42 @@ async def test_budget_stops_new_items(server: FakeServer, tmp_path: Path) -> Non
     store = open_store(tmp_path / "m")
     one = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth)[:1], use_cache=False))
     per_item = one.progress.tokens
-    stopped = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=1, budget_tokens=int(per_item * 2.5), use_cache=False))
+    budget = int(per_item * 2.5)
+    stopped = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=1, budget_tokens=budget, use_cache=False))
     assert stopped.reason == STOP_BUDGET
-    assert stopped.progress.done == 3  # the third item started under budget; no fourth
-    assert store.counts().by_status.get("debated") == 4
+    assert stopped.progress.done == 2  # a third would not fit in what is left
+    assert stopped.progress.tokens <= budget and stopped.progress.overrun() == ""
+    assert store.counts().by_status.get("debated") == 3
+
+
+@pytest.mark.asyncio
+async def test_a_budget_is_a_ceiling_the_debates_in_flight_count_before_a_new_one_starts(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 12)
+    store = open_store(tmp_path / "m")
+    one = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth)[:1], use_cache=False))
+    per_item = one.progress.tokens
+    budget = int(per_item * 3.5)
+    run = BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=4, budget_tokens=budget, use_cache=False)
+    async for ev in run.run():
+        last = ev
+    assert isinstance(last, BatchStopped) and last.reason == STOP_BUDGET
+    # Four at a time would have started four at once and spent 4x; the projection keeps under the ceiling.
+    assert last.progress.done == 3 and last.progress.tokens <= budget and last.progress.overrun() == ""
+    assert server.stats.requests == 5 * (1 + 3)
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_goes_over_its_budget_says_by_how_much(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 4)
+    store = open_store(tmp_path / "m")
+    stopped = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=4, budget_tokens=100, use_cache=False))
+    assert stopped.reason == STOP_BUDGET and stopped.progress.done == 1  # the first debate measures the cost, alone
+    over = stopped.progress.tokens - 100
+    assert over > 0 and stopped.progress.overrun() == (
+        f"went over the budget of 100 tokens by {over:,} ({over:.1f}%)"
+    )
+    usd = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), budget_usd=0.001, use_cache=False))
+    assert usd.progress.done == 1 and usd.progress.overrun().startswith("went over the budget of $0.00 by $")
 
 
 @pytest.mark.asyncio
@@ -271,7 +303,7 @@ def test_cli_summary_and_exit_code(tmp_path: Path) -> None:
             env=env, capture_output=True, text=True, timeout=300,
         )
     assert out.returncode == 1
-    assert "done 3 · skipped 0 · failed 1" in out.stderr
+    assert "done 3 · skipped 0 · failed 1" in out.stderr and "over the budget" not in out.stderr
     assert "zero.mp4: media:" in out.stderr and "zero-byte" in out.stderr
     assert KEY not in out.stderr + out.stdout
     with Store.open(tmp_path / "s.sqlite") as st:
@@ -536,3 +568,15 @@ def test_cli_stops_early_on_a_dead_server_and_refuses_numbers_out_of_range(tmp_p
         bad = subprocess.run(_batch_cmd(tmp_path / "m", "http://127.0.0.1:9/v1", option, value), env=env, capture_output=True, text=True, timeout=60)
         reason = bad.stderr.strip().splitlines()[-1]  # after argparse's usage lines: one line that names the option
         assert bad.returncode == 2 and words in reason and option in reason, (option, bad.stderr)
+
+
+def test_cli_summary_says_by_how_much_a_run_went_over_its_budget(tmp_path: Path) -> None:
+    make_folder(tmp_path / "m", 3)
+    env = {**os.environ, "VHD_KEY": KEY}
+    with FakeServer(api_key=KEY) as srv:
+        out = subprocess.run(_batch_cmd(tmp_path / "m", srv.base_url, "--budget-tokens", "1000"), env=env, capture_output=True, text=True, timeout=300)
+        assert srv.stats.requests == 5
+    assert out.returncode == 0, out.stderr
+    tokens = int(re.search(r"failed 0 · (\d+) tokens", out.stderr).group(1))  # type: ignore[union-attr]
+    assert f"budget: the run went over the budget of 1,000 tokens by {tokens - 1000:,}" in out.stderr
+    assert "stopped at the budget" in out.stderr

@@ -139,8 +139,12 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     p = stopped.progress
     bar.show(p, final=True)
     elsewhere = f" ({p.done_elsewhere} done meanwhile by another batch on this store)" if p.done_elsewhere else ""
-    print(f"done {p.done} · skipped {p.skipped}{elsewhere} · failed {p.failed} · {p.tokens} tokens ({p.cached_tokens} prompt tokens cached)"
-          f" · estimated ${p.cost_usd:.2f} · wall time {_fmt_duration(time.monotonic() - started)}", file=err)
+    estimated = f", {p.estimated_tokens} of them estimated: the server reported no usage" if p.estimated_tokens else ""
+    print(f"done {p.done} · skipped {p.skipped}{elsewhere} · failed {p.failed} · {'≈' if p.estimated_tokens else ''}{p.tokens} tokens"
+          f" ({p.cached_tokens} prompt tokens cached{estimated}) · estimated ${p.cost_usd:.2f}"
+          f" · wall time {_fmt_duration(time.monotonic() - started)}", file=err)
+    if p.overrun():
+        print(f"budget: the run {p.overrun()} (the debates already running when it was reached finished)", file=err)
     if cache is not None:
         print(f"response cache: {cache.hits} hits, {cache.misses} misses ({cache.path})", file=err)
     if p.failures:
@@ -153,7 +157,8 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     if stopped.reason == STOP_CANCELLED:
         print("stopped by you. Run the same command again to resume: finished items are skipped.", file=err)
     elif stopped.reason == STOP_BUDGET:
-        print("stopped at the budget. Raise it and run the same command again to go on.", file=err)
+        print("stopped at the budget: no debate was started that the budget could not pay for."
+              " Raise it and run the same command again to go on.", file=err)
     elif stopped.reason == STOP_CONFIG:
         print("stopped: the configuration is wrong (see above); no more items were started.", file=err)
         return EXIT_USAGE

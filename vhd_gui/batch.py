@@ -22,7 +22,7 @@ from typing import Any
 
 from vhd_gui.config import Settings
 from vhd_gui.engine import FAIL_API, FAIL_CONFIG, FAIL_TIMEOUT, DebateEngine, DebateFailed, VerdictReached
-from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN
+from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN, DebateRecord
 from vhd_gui.store import Claim, ClaimLost, Store, now_iso
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,9 @@ class Progress:
     cached_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    estimated_tokens: int = 0  # of the tokens: counted by an estimate (the server reported no usage)
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
     started: float = field(default_factory=time.monotonic)
     failures: list[ItemFailure] = field(default_factory=list)
     stop_reason: str = ""
@@ -122,6 +125,17 @@ class Progress:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def overrun(self) -> str:
+        """'' within the budget; else by how much the run went over it, in words."""
+        if self.budget_tokens is not None and self.tokens > self.budget_tokens:
+            over = self.tokens - self.budget_tokens
+            return f"went over the budget of {self.budget_tokens:,} tokens by {over:,} ({100 * over / max(1, self.budget_tokens):.1f}%)"
+        if self.budget_usd is not None and self.cost_usd > self.budget_usd:
+            over_usd = self.cost_usd - self.budget_usd
+            share = f" ({100 * over_usd / self.budget_usd:.1f}%)" if self.budget_usd else ""
+            return f"went over the budget of ${self.budget_usd:.2f} by ${over_usd:.4f}{share}"
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +173,20 @@ def server_trouble(kind: str, message: str) -> str | None:
     if kind == FAIL_API and "server error (" in text:
         return "server errors"
     return None
+
+
+def estimated_tokens(record: DebateRecord) -> int:
+    """The tokens of a debate that were counted by an estimate because the server reported none.
+
+    Reads the engine's ``usage_estimated`` mark on each turn (or on the whole record); a record
+    from an engine without that mark has none.
+    """
+    turns = [t for t in record.turns if getattr(t, "usage_estimated", False)]
+    if turns:
+        return sum(t.prompt_tokens + t.completion_tokens for t in turns)
+    if getattr(record, "usage_estimated", False):
+        return record.prompt_tokens + record.completion_tokens
+    return 0
 
 
 def pending_items(store: Store, paths: Iterable[str], *, redo: bool = False) -> tuple[list[str], int]:
@@ -247,7 +275,8 @@ class BatchRun:
         if limit is not None:
             self._todo = self._todo[:limit]
         self.redo = redo
-        self.progress = Progress(total=len(self._todo), skipped=skipped)
+        self.progress = Progress(total=len(self._todo), skipped=skipped, budget_tokens=budget_tokens, budget_usd=budget_usd)
+        self._costed = 0  # debates whose spend is in the progress figures (for the projection of the next ones)
         self._began = now_iso()  # with redo: an item recorded after this was done by another run
         self._wake = asyncio.Event()  # resume() and cancel() wake the dispatcher
         self._cancelled = False
@@ -278,6 +307,31 @@ class BatchRun:
         if self.budget_tokens is not None and p.tokens >= self.budget_tokens:
             return True
         return self.budget_usd is not None and p.cost_usd >= self.budget_usd
+
+    def _budget_room(self, running: int) -> str:
+        """Whether another debate may start under the budget: 'start', 'wait' (for the running
+        ones, to learn their cost) or 'stop'.
+
+        The budget is a ceiling: what the debates in flight will spend counts before a new one
+        starts, projected from the mean spend of this run's finished debates. Until one has
+        finished, a single debate runs alone to measure it.
+        """
+        if self.budget_tokens is None and self.budget_usd is None:
+            return "start"
+        if self.over_budget():
+            return "stop"
+        p = self.progress
+        if not self._costed:
+            return "wait" if running else "start"
+        ahead = running + 1
+        fits = True
+        if self.budget_tokens is not None:
+            fits = p.tokens + ahead * p.tokens / self._costed <= self.budget_tokens
+        if self.budget_usd is not None:
+            fits = fits and p.cost_usd + ahead * p.cost_usd / self._costed <= self.budget_usd
+        if fits:
+            return "start"
+        return "wait" if running else "stop"
 
     @property
     def held_paths(self) -> list[str]:
@@ -362,7 +416,10 @@ class BatchRun:
         queue: asyncio.Queue[BatchEvent | None],
     ) -> None:
         while items and len(running) < self.concurrency and not self._stop_starting:
-            if self.over_budget():
+            room = self._budget_room(len(running))
+            if room == "wait":
+                return
+            if room == "stop":
                 self._stop_starting = STOP_BUDGET
                 return
             path = items.popleft()
@@ -513,6 +570,9 @@ class BatchRun:
         p.cached_tokens += rec.cached_tokens
         p.completion_tokens += rec.completion_tokens
         p.cost_usd += self.settings.cost_usd(rec.prompt_tokens, rec.cached_tokens, rec.completion_tokens)
+        p.estimated_tokens += estimated_tokens(rec)
+        if rec.turns:
+            self._costed += 1
         claim = self._claims.get(path)
         if claim is None:
             raise ClaimLost(f"the claim on {path} was taken over")

@@ -288,6 +288,7 @@ async def test_a_token_budget_and_rpm_from_the_panel(make_window: Any, eight_ima
     assert await stopped(w) == "budget"
     assert panel.progress.done == 1
     assert "budget is spent" in panel.counts.text()
+    assert f"The run went over the budget of 1 tokens by {panel.progress.tokens - 1:,}" in panel.counts.text()
     assert sum(w.store.get_record(p).debate is not None for p in w.model.paths) == 1
 
 
@@ -356,7 +357,7 @@ async def test_a_server_that_stops_answering_pauses_the_panel_s_batch_until_resu
     panel = w.batch_panel
     panel.concurrency.setValue(1)
     assert panel.start(SCOPE_ALL)
-    await wait_until(lambda: panel.progress.paused and panel.progress.running == 0, timeout=120, what="the batch to pause itself")
+    await wait_until(lambda: panel.progress.paused and panel.failures.count() == 3, timeout=120, what="the batch to pause itself")
     assert panel.progress.failed == 3 and panel.progress.done == 0
     assert "Paused: the server stopped answering: 3 items in a row failed (no answer in time)" in panel.counts.text()
     assert panel.pause_button.text() == "Resume" and panel.is_running

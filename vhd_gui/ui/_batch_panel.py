@@ -159,7 +159,9 @@ class BatchPanel(QWidget):
         self.budget_kind.addItem("no budget", BUDGET_NONE)
         self.budget_kind.addItem("tokens", BUDGET_TOKENS)
         self.budget_kind.addItem("US$ (estimated)", BUDGET_USD)
-        self.budget_kind.setToolTip("Stop starting new items once this much is spent (the running ones finish)")
+        self.budget_kind.setToolTip(
+            "A ceiling: a new item starts only if what is spent, plus what the running items are expected to cost, leaves room for it"
+        )
         self.budget = QDoubleSpinBox()
         self.budget_kind.currentIndexChanged.connect(self._budget_kind_changed)
         self.redo = QCheckBox("redo items already debated")
@@ -450,6 +452,8 @@ class BatchPanel(QWidget):
         if p is not None:
             self._show_progress(p)
             self.counts.setText(f"{words}. " + self._count_words(p))
+            if p.overrun():
+                self.counts.setText(self.counts.text() + f" The run {p.overrun()}.")
             if reason == "cancelled":
                 self.counts.setText(self.counts.text() + " The debates that were running were not recorded; the next run does them.")
         self.status_widget.hide()
@@ -494,8 +498,10 @@ class BatchPanel(QWidget):
         self.counts.setText(state + self._count_words(p))
         rate = f"{p.rate * 60:.1f} items/min" if p.finished else "—"
         eta = "paused" if p.paused else duration_words(p.eta) if self.is_running else "—"
+        estimated = f", ≈ {p.estimated_tokens:,} estimated" if p.estimated_tokens else ""
         self.figures.setText(
-            f"{rate} · ETA {eta} · {p.tokens:,} tokens ({p.cached_tokens:,} cached) · ≈ ${p.cost_usd:.4f} · {duration_words(p.elapsed)} so far"
+            f"{rate} · ETA {eta} · {p.tokens:,} tokens ({p.cached_tokens:,} cached{estimated}) · ≈ ${p.cost_usd:.4f}"
+            f" · {duration_words(p.elapsed)} so far"
         )
         st = self.status_widget
         st.bar.setRange(0, max(1, p.total))
