@@ -4,6 +4,12 @@ resume and cancel, and a resume after a crash that does the rest exactly once (a
 Each finished debate is committed to the store before it counts, so a run killed at any
 moment and started again on the same store skips every item already done and redoes only
 those that were in flight. Items with a human decision are never debated unless asked.
+
+The store is the one queue: each item is claimed there before its debate (see
+:meth:`Store.claim_item`), so several runs on one store share the items and none is paid for
+twice. What cannot be put on one item's account never passes silently: an exception stops the
+run with a one-line reason, a server that stops answering stops (or pauses) it after a few
+items, and a budget is a ceiling that counts the debates in flight before starting another.
 """
 
 from __future__ import annotations
@@ -458,7 +464,7 @@ class BatchRun:
         """This run's claim on ``path``; _HELD while another run holds it; None: skipped (done meanwhile)."""
         if self._settled_meanwhile(path):
             return None
-        if self.store.claim_holder(path, other_than=None) is not None:
+        if self.store.claim_holder(path) is not None:
             return _HELD
         claim = self.store.claim_item(path, self.owner, self.lease_seconds)
         if claim is None:
