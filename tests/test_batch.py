@@ -440,7 +440,7 @@ def _image_of(body: dict[str, Any]) -> str:
 def test_two_batch_processes_on_one_store_share_the_work_and_pay_once(tmp_path: Path) -> None:
     truth = make_folder(tmp_path / "m", 24)
     env = {**os.environ, "VHD_KEY": KEY}
-    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}, token_delay=0.003) as srv:
+    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}, token_delay=0.01) as srv:
         cmd = _batch_cmd(tmp_path / "m", srv.base_url, "--concurrency", "2")
         children = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
         outs = [c.communicate(timeout=600)[1] for c in children]
