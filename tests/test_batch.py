@@ -427,6 +427,33 @@ def test_a_claim_is_exclusive_fences_the_write_and_comes_back_when_it_runs_out(t
     store.close()
 
 
+@pytest.mark.asyncio
+async def test_a_claim_is_renewed_while_its_debate_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, KEY)
+    truth = make_folder(tmp_path / "m", 1)
+    (path,) = truth
+    with FakeServer(api_key=KEY, token_delay=0.04) as srv:  # a debate of several seconds: several leases long
+        store = open_store(tmp_path / "m")
+        other = Store.open(store.path)  # another process's view of the same file
+        run = BatchRun(store, settings_for(srv.base_url), [path], lease_seconds=1.5, owner="renewing batch", use_cache=False)
+        seen: list[Any] = []
+
+        async def watch() -> None:
+            while True:
+                seen.append(other.claim_holder(path) if run.progress.running else "idle")
+                await asyncio.sleep(0.1)
+
+        watcher = asyncio.create_task(watch())
+        stopped = await drain(run)
+        watcher.cancel()
+        other.close()
+    assert stopped.progress.done == 1
+    during = [c for c in seen if c != "idle"]
+    assert during and all(c is not None and c.owner == "renewing batch" for c in during)  # never free while it ran
+    assert len({c.lease_until for c in during}) >= 3  # pushed on by the heartbeat, again and again
+    assert store.claims(include_expired=True) == []
+
+
 def _batch_cmd(folder: Path, base_url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "vhd_gui", "batch", str(folder), "--no-cache", "--base-url", base_url,
             "--model", "fake-vlm", "--api-key-env", "VHD_KEY", *extra]
