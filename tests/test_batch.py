@@ -365,7 +365,8 @@ def test_a_full_disk_stops_the_batch_with_its_reason_and_keeps_what_finished(tmp
         assert f"done {len(kept)} ·" in out.stderr
         for rel, debates in kept.items():
             assert [d.decision for d in debates] == [truth[rel]] and len(debates[0].turns) == 5
-        assert requests == 5 * (len(kept) + 1)
+        # The item the disk could not take was refused at its claim (no request) or at its result.
+        assert requests in (5 * len(kept), 5 * (len(kept) + 1))
 
 
 @pytest.mark.asyncio
