@@ -355,6 +355,7 @@ def test_a_full_disk_stops_the_batch_with_its_reason_and_keeps_what_finished(tmp
         assert "failed 0" not in out.stderr and "· failed 1 ·" in out.stderr
         stop_lines = [line for line in out.stderr.splitlines() if line.startswith("stopped: ")]
         assert len(stop_lines) == 1 and "database or disk is full" in stop_lines[0], out.stderr
+        assert f"free some space where the store is: {disk}" in stop_lines[0]
         filler.unlink()
         with Store.open(store_path) as st:
             assert st.integrity_check() == "ok"

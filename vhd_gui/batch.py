@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -550,6 +551,8 @@ class BatchRun:
         text = " ".join(str(exc).split()) or type(exc).__name__
         what = store_words if kind == FAIL_STORE else "an internal error"
         message = f"{what}: {type(exc).__name__}: {text}"
+        if "disk is full" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+            message += f" (free some space where the store is: {self.store.path.parent})"
         log.debug("batch stopped on %s", path or "(no item)", exc_info=exc)
         p = self.progress
         if path:
