@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import contextlib
 import io
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from vhd_gui.batch import STOP_BUDGET, STOP_CONFIG, STOP_DONE, BatchRun, BatchStopped, ItemFinished, RateLimiter, pending_items
+from vhd_gui.batch import (
+    DEAD_SERVER_AFTER,
+    STOP_BUDGET,
+    STOP_CONFIG,
+    STOP_DONE,
+    STOP_ERROR,
+    STOP_SERVER,
+    BatchRun,
+    BatchStopped,
+    ItemFinished,
+    RateLimiter,
+    pending_items,
+)
 from vhd_gui.cache import ResponseCache
 from vhd_gui.media import scan
 from vhd_gui.store import Store
@@ -102,10 +118,42 @@ async def test_budget_stops_new_items(server: FakeServer, tmp_path: Path) -> Non
     store = open_store(tmp_path / "m")
     one = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth)[:1], use_cache=False))
     per_item = one.progress.tokens
-    stopped = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=1, budget_tokens=int(per_item * 2.5), use_cache=False))
+    budget = int(per_item * 2.5)
+    stopped = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=1, budget_tokens=budget, use_cache=False))
     assert stopped.reason == STOP_BUDGET
-    assert stopped.progress.done == 3  # the third item started under budget; no fourth
-    assert store.counts().by_status.get("debated") == 4
+    assert stopped.progress.done == 2  # a third would not fit in what is left
+    assert stopped.progress.tokens <= budget and stopped.progress.overrun() == ""
+    assert store.counts().by_status.get("debated") == 3
+
+
+@pytest.mark.asyncio
+async def test_a_budget_is_a_ceiling_the_debates_in_flight_count_before_a_new_one_starts(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 12)
+    store = open_store(tmp_path / "m")
+    one = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth)[:1], use_cache=False))
+    per_item = one.progress.tokens
+    budget = int(per_item * 3.5)
+    run = BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=4, budget_tokens=budget, use_cache=False)
+    async for ev in run.run():
+        last = ev
+    assert isinstance(last, BatchStopped) and last.reason == STOP_BUDGET
+    # Four at a time would have started four at once and spent 4x; the projection keeps under the ceiling.
+    assert last.progress.done == 3 and last.progress.tokens <= budget and last.progress.overrun() == ""
+    assert server.stats.requests == 5 * (1 + 3)
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_goes_over_its_budget_says_by_how_much(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 4)
+    store = open_store(tmp_path / "m")
+    stopped = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), concurrency=4, budget_tokens=100, use_cache=False))
+    assert stopped.reason == STOP_BUDGET and stopped.progress.done == 1  # the first debate measures the cost, alone
+    over = stopped.progress.tokens - 100
+    assert over > 0 and stopped.progress.overrun() == (
+        f"went over the budget of 100 tokens by {over:,} ({over:.1f}%)"
+    )
+    usd = await drain(BatchRun(store, settings_for(server.base_url), sorted(truth), budget_usd=0.001, use_cache=False))
+    assert usd.progress.done == 1 and usd.progress.overrun().startswith("went over the budget of $0.00 by $")
 
 
 @pytest.mark.asyncio
@@ -255,8 +303,309 @@ def test_cli_summary_and_exit_code(tmp_path: Path) -> None:
             env=env, capture_output=True, text=True, timeout=300,
         )
     assert out.returncode == 1
-    assert "done 3 · skipped 0 · failed 1" in out.stderr
+    assert "done 3 · skipped 0 · failed 1" in out.stderr and "over the budget" not in out.stderr
     assert "zero.mp4: media:" in out.stderr and "zero-byte" in out.stderr
     assert KEY not in out.stderr + out.stdout
     with Store.open(tmp_path / "s.sqlite") as st:
         assert {p: st.row(p).model_label for p in truth} == truth
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str = "2m") -> Iterator[Path]:
+    """A real, small file system (tmpfs) mounted at ``where``; skips when mounting is not allowed."""
+    where.mkdir(parents=True, exist_ok=True)
+    if not shutil.which("mount"):
+        pytest.skip("no mount command here")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (root and CAP_SYS_ADMIN needed): {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill_disk(folder: Path, leave: int) -> Path:
+    """Take all but ``leave`` bytes of the file system that holds ``folder``."""
+    filler = folder / "filler.bin"
+    free = shutil.disk_usage(folder).free
+    with open(filler, "wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+    assert shutil.disk_usage(folder).free <= leave
+    return filler
+
+
+def test_a_full_disk_stops_the_batch_with_its_reason_and_keeps_what_finished(tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 12)
+    with small_tmpfs(tmp_path / "small") as disk:
+        store_path = disk / "s.sqlite"
+        with Store.open(store_path, root=tmp_path / "m") as st:
+            st.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in scan(tmp_path / "m"))
+        filler = fill_disk(disk, 192 * 1024)  # room for a few debates, not for twelve
+        env = {**os.environ, "VHD_KEY": KEY}
+        with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}) as srv:
+            out = subprocess.run(
+                [sys.executable, "-m", "vhd_gui", "batch", str(tmp_path / "m"), "--store", str(store_path), "--no-cache",
+                 "--concurrency", "1", "--base-url", srv.base_url, "--model", "fake-vlm", "--api-key-env", "VHD_KEY"],
+                env=env, capture_output=True, text=True, timeout=300,
+            )
+            requests = srv.stats.requests
+        assert out.returncode == 1, out.stderr
+        assert "Traceback" not in out.stderr
+        assert "failed 0" not in out.stderr and "· failed 1 ·" in out.stderr
+        stop_lines = [line for line in out.stderr.splitlines() if line.startswith("stopped: ")]
+        assert len(stop_lines) == 1 and "database or disk is full" in stop_lines[0], out.stderr
+        assert f"free some space where the store is: {disk}" in stop_lines[0]
+        filler.unlink()
+        with Store.open(store_path) as st:
+            assert st.integrity_check() == "ok"
+            recorded = {p: st.debates(p) for p in truth}
+        kept = {p: d for p, d in recorded.items() if d}
+        # What finished before the disk filled is committed, whole and right; nothing after it was started.
+        assert 1 <= len(kept) < 12
+        assert f"done {len(kept)} ·" in out.stderr
+        for rel, debates in kept.items():
+            assert [d.decision for d in debates] == [truth[rel]] and len(debates[0].turns) == 5
+        # The item the disk could not take was refused at its claim (no request) or at its result.
+        assert requests in (5 * len(kept), 5 * (len(kept) + 1))
+
+
+@pytest.mark.asyncio
+async def test_an_exception_anywhere_stops_the_run_and_is_counted(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 6)
+    store = open_store(tmp_path / "m")
+    paths = sorted(truth)
+
+    def skip(path: str) -> bool:
+        if path == paths[3]:
+            raise LookupError("the window's list changed under the batch")
+        return False
+
+    stopped = await drain(BatchRun(store, settings_for(server.base_url), paths, concurrency=1, skip=skip, use_cache=False))
+    assert stopped.reason == STOP_ERROR
+    assert "LookupError: the window's list changed under the batch" in stopped.progress.stop_message
+    assert stopped.progress.done == 3 and stopped.progress.failed == 1  # the item it broke on counts
+    assert stopped.progress.failures[0].path == paths[3] and stopped.progress.failures[0].kind == "internal"
+    assert [p for p in paths if store.debates(p)] == paths[:3]
+
+
+# ---------------------------------------------------------------- one queue per store: claims
+
+
+def test_a_claim_is_exclusive_fences_the_write_and_comes_back_when_it_runs_out(tmp_path: Path) -> None:
+    from vhd_gui.record import DebateRecord
+    from vhd_gui.store import ClaimLost
+
+    store = Store.open(tmp_path / "s.sqlite", root=tmp_path)
+    store.add_item("a.png", "image")
+    mine = store.claim_item("a.png", "batch A", lease_seconds=60)
+    assert mine is not None and mine.attempts == 1
+    assert store.claim_item("a.png", "batch B", lease_seconds=60) is None  # live: nobody else gets it
+    holder = store.claim_holder("a.png")
+    assert holder is not None and holder.owner == "batch A" and holder.attempts == 1
+    assert store.claim_holder("a.png", other_than="batch A") is None
+    assert [c.path for c in store.claims()] == ["a.png"]
+    renewed = store.renew_claim(mine, lease_seconds=0.2)
+    assert renewed is not None and renewed.lease_until < mine.lease_until
+    while store.claim_holder("a.png") is not None:  # the lease runs out (a killed holder)
+        time.sleep(0.05)
+    assert store.claims() == [] and len(store.claims(include_expired=True)) == 1
+    theirs = store.claim_item("a.png", "batch B", lease_seconds=60)
+    assert theirs is not None and theirs.attempts == 2
+    # The first holder comes back to life: it can neither renew nor record.
+    assert store.renew_claim(mine, lease_seconds=60) is None
+    record = DebateRecord(path="a.png", kind="image", status="debated", decision="no")
+    with pytest.raises(ClaimLost, match="batch B has it now"):
+        store.record_claimed_debate(record, mine)
+    assert store.debates("a.png") == []
+    store.record_claimed_debate(record, theirs)
+    assert [d.decision for d in store.debates("a.png")] == ["no"]
+    assert store.claims(include_expired=True) == []  # the claim ended with the result
+    # Releasing gives an item back at once, without an attempt counted.
+    again = store.claim_item("a.png", "batch C", lease_seconds=60)
+    assert again is not None and again.attempts == 1
+    store.release_claim(again)
+    assert store.claim_holder("a.png") is None
+    store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_claim_is_renewed_while_its_debate_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, KEY)
+    truth = make_folder(tmp_path / "m", 1)
+    (path,) = truth
+    with FakeServer(api_key=KEY, token_delay=0.04) as srv:  # a debate of several seconds: several leases long
+        store = open_store(tmp_path / "m")
+        other = Store.open(store.path)  # another process's view of the same file
+        run = BatchRun(store, settings_for(srv.base_url), [path], lease_seconds=1.5, owner="renewing batch", use_cache=False)
+        seen: list[Any] = []
+
+        async def watch() -> None:
+            while True:
+                seen.append(other.claim_holder(path) if run.progress.running else "idle")
+                await asyncio.sleep(0.1)
+
+        watcher = asyncio.create_task(watch())
+        stopped = await drain(run)
+        watcher.cancel()
+        other.close()
+    assert stopped.progress.done == 1
+    during = [c for c in seen if c != "idle"]
+    assert during and all(c is not None and c.owner == "renewing batch" for c in during)  # never free while it ran
+    assert len({c.lease_until for c in during}) >= 3  # pushed on by the heartbeat, again and again
+    assert store.claims(include_expired=True) == []
+
+
+def _batch_cmd(folder: Path, base_url: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "vhd_gui", "batch", str(folder), "--no-cache", "--base-url", base_url,
+            "--model", "fake-vlm", "--api-key-env", "VHD_KEY", *extra]
+
+
+def _image_of(body: dict[str, Any]) -> str:
+    user = [m for m in body["messages"] if m["role"] == "user"][-1]
+    return [p["image_url"]["url"] for p in user["content"] if p.get("type") == "image_url"][-1]
+
+
+def test_two_batch_processes_on_one_store_share_the_work_and_pay_once(tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 24)
+    env = {**os.environ, "VHD_KEY": KEY}
+    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}, token_delay=0.01) as srv:
+        cmd = _batch_cmd(tmp_path / "m", srv.base_url, "--concurrency", "2")
+        children = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [c.communicate(timeout=600)[1] for c in children]
+        assert [c.returncode for c in children] == [0, 0], outs
+        requests = list(srv.requests)
+    # Every item was asked for exactly once: its five turns, by one process.
+    per_item = collections.Counter(_image_of(b) for b in requests)
+    assert len(per_item) == 24 and set(per_item.values()) == {5}
+    with Store.open(tmp_path / "m" / ".vhd-annotator" / "annotations.sqlite") as st:
+        for rel, decision in truth.items():
+            assert [d.decision for d in st.debates(rel)] == [decision], rel
+        assert st.claims(include_expired=True) == []
+    done = [int(re.search(r"^done (\d+) ·", o, re.M).group(1)) for o in outs]  # type: ignore[union-attr]
+    assert sum(done) == 24 and all(done), outs  # both did a share
+
+
+def test_a_killed_batch_s_claims_come_back_after_their_lease(tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 12)
+    env = {**os.environ, "VHD_KEY": KEY}
+    store_path = tmp_path / "m" / ".vhd-annotator" / "annotations.sqlite"
+    with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}, token_delay=0.02) as srv:
+        child = subprocess.Popen(_batch_cmd(tmp_path / "m", srv.base_url, "--concurrency", "3", "--claim-lease", "2"),
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        held: list[Any] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not held:
+            if store_path.exists():
+                with Store.open(store_path) as st:
+                    if st.counts().by_status.get("debated", 0) >= 2:
+                        held = st.claims()
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert held, "the batch never held a claim while it ran"
+        with Store.open(store_path) as st:
+            orphaned = st.claims(include_expired=True)
+            assert orphaned and all(f"pid {child.pid}" in c.owner for c in orphaned)
+            done_before = {p for p in truth if st.debates(p)}
+            # Live claims keep the items from everybody else until they run out...
+            while st.claims():
+                time.sleep(0.1)
+            # ...then they are back in the queue, with the attempt counted.
+            retaken = st.claim_item(orphaned[0].path, "test", lease_seconds=60)
+            assert retaken is not None and retaken.attempts == orphaned[0].attempts + 1
+            st.release_claim(retaken)
+        before = srv.stats.requests
+        rerun = subprocess.run(_batch_cmd(tmp_path / "m", srv.base_url), env=env, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr
+        assert srv.stats.requests - before == 5 * (12 - len(done_before))
+    with Store.open(store_path) as st:
+        for rel, decision in truth.items():
+            assert [d.decision for d in st.debates(rel)] == [decision], rel
+        assert st.claims(include_expired=True) == []
+
+
+# ---------------------------------------------------------------- a dead server stops the run early
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_stops_answering_stops_the_run_after_a_few_items(server: FakeServer, tmp_path: Path) -> None:
+    truth = make_folder(tmp_path / "m", 10)
+    store = open_store(tmp_path / "m")
+    s = settings_for(server.base_url, turn_timeout=3, attempts=2, retry_base_delay=0.01)
+    run = BatchRun(store, s, sorted(truth), concurrency=1, use_cache=False)
+    async for ev in run.run():
+        if isinstance(ev, ItemFinished) and run.progress.done == 2 and not server.fault_rates:
+            server.fault_rates = {"hang": 1.0}  # from now on every request hangs
+        last = ev
+    assert isinstance(last, BatchStopped) and last.reason == STOP_SERVER
+    p = last.progress
+    assert p.done >= 2 and [f.kind for f in p.failures[-DEAD_SERVER_AFTER:]] == ["timeout"] * DEAD_SERVER_AFTER
+    assert p.stop_message.startswith("the server stopped answering: 3 items in a row failed (no answer in time)")
+    # The rest was never started: no request, no record, so a rerun does them.
+    started = {path for path in truth if store.debates(path)}
+    assert len(started) == p.done + p.failed < 10
+    assert all(store.row(path).status == "new" for path in truth if path not in started)
+
+
+def _server_process(*args: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "fakeserver.py"), "--api-key", KEY, *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+@pytest.mark.asyncio
+async def test_a_killed_server_is_a_server_that_stopped_answering_not_a_wrong_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(TEST_KEY_ENV, KEY)
+    truth = make_folder(tmp_path / "m", 10)
+    store = open_store(tmp_path / "m")
+    proc, base_url = _server_process()
+    try:
+        run = BatchRun(store, settings_for(base_url, retry_base_delay=0.01), sorted(truth), concurrency=1, use_cache=False)
+        async for ev in run.run():
+            if isinstance(ev, ItemFinished) and run.progress.done == 2 and proc.poll() is None:
+                proc.kill()  # connections refused from now on
+                proc.wait()
+            last = ev
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert isinstance(last, BatchStopped) and last.reason == STOP_SERVER, last.progress.failures
+    assert "the connection was refused or broke" in last.progress.stop_message
+    assert last.progress.failed == DEAD_SERVER_AFTER and last.progress.done in (2, 3)
+
+
+def test_cli_stops_early_on_a_dead_server_and_refuses_numbers_out_of_range(tmp_path: Path) -> None:
+    make_folder(tmp_path / "m", 8)
+    env = {**os.environ, "VHD_KEY": KEY}
+    with FakeServer(api_key=KEY, fault_rates={"hang": 1.0}) as srv:
+        out = subprocess.run(_batch_cmd(tmp_path / "m", srv.base_url, "--concurrency", "1", "--timeout", "0.5", "--store", str(tmp_path / "s.sqlite")),
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr
+    assert "stopped: the server stopped answering: 3 items in a row failed (no answer in time)" in out.stderr
+    assert "· failed 3 ·" in out.stderr and "Traceback" not in out.stderr
+    with Store.open(tmp_path / "s.sqlite") as st:
+        assert st.counts().by_status == {**st.counts().by_status, "error": 3, "new": 5}
+    for option, value, words in (("--rounds", "200", "must be at most 10"), ("--concurrency", "5000", "must be at most 64"),
+                                 ("--timeout", "inf", "must be a finite number"), ("--timeout", "0", "must be more than 0"),
+                                 ("--frames", "0", "must be at least 1"), ("--max-side", "100000", "must be at most 8,192"),
+                                 ("--rpm", "10000000", "must be at most 100,000"), ("--limit", "x", "not a whole number"),
+                                 ("--budget-usd", "nan", "must be a finite number"), ("--budget-tokens", "1e13", "not a whole number"),
+                                 ("--claim-lease", "0", "must be at least 1")):
+        bad = subprocess.run(_batch_cmd(tmp_path / "m", "http://127.0.0.1:9/v1", option, value), env=env, capture_output=True, text=True, timeout=60)
+        reason = bad.stderr.strip().splitlines()[-1]  # after argparse's usage lines: one line that names the option
+        assert bad.returncode == 2 and words in reason and option in reason, (option, bad.stderr)
+
+
+def test_cli_summary_says_by_how_much_a_run_went_over_its_budget(tmp_path: Path) -> None:
+    make_folder(tmp_path / "m", 3)
+    env = {**os.environ, "VHD_KEY": KEY}
+    with FakeServer(api_key=KEY) as srv:
+        out = subprocess.run(_batch_cmd(tmp_path / "m", srv.base_url, "--budget-tokens", "1000"), env=env, capture_output=True, text=True, timeout=300)
+        assert srv.stats.requests == 5
+    assert out.returncode == 0, out.stderr
+    tokens = int(re.search(r"failed 0 · (\d+) tokens", out.stderr).group(1))  # type: ignore[union-attr]
+    assert f"budget: the run went over the budget of 1,000 tokens by {tokens - 1000:,}" in out.stderr
+    assert "stopped at the budget" in out.stderr

@@ -7,6 +7,7 @@ import asyncio
 import collections
 import os
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -64,7 +65,7 @@ class _ProgressLine:
 
 
 async def _batch(args: argparse.Namespace, folder: Path) -> int:
-    from vhd_gui.batch import STOP_BUDGET, STOP_CANCELLED, STOP_CONFIG, BatchRun, BatchStopped, ItemFinished
+    from vhd_gui.batch import STOP_BUDGET, STOP_CANCELLED, STOP_CONFIG, STOP_ERROR, STOP_SERVER, BatchRun, BatchStopped, ItemFinished
     from vhd_gui.cache import ResponseCache
     from vhd_gui.media import MediaError, scan
 
@@ -79,8 +80,13 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
         found = list(scan(folder))
     except MediaError as exc:
         raise UsageError(str(exc)) from None
-    with store.transaction():
-        store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in found)
+    try:
+        with store.transaction():
+            store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in found)
+    except sqlite3.Error as exc:
+        print(f"vhd-annotator batch: stopped before any debate: the store {store.path} cannot take the item list: {exc}", file=err)
+        store.close()
+        return EXIT_ITEMS_FAILED
     paths = [m.rel for m in found]
     cache = None if args.no_cache else ResponseCache.default()
     run = BatchRun(
@@ -95,6 +101,7 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
         use_cache=not args.no_cache,
         cache=cache,
         limit=args.limit,
+        lease_seconds=args.claim_lease,
     )
     later = f" ({run.left_for_later} more left for later by --limit)" if run.left_for_later else ""
     print(f"{len(paths)} items in {folder}; {run.progress.skipped} already done or decided, {run.progress.total} to debate{later}"
@@ -131,8 +138,13 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     assert stopped is not None
     p = stopped.progress
     bar.show(p, final=True)
-    print(f"done {p.done} · skipped {p.skipped} · failed {p.failed} · {p.tokens} tokens ({p.cached_tokens} prompt tokens cached)"
-          f" · estimated ${p.cost_usd:.2f} · wall time {_fmt_duration(time.monotonic() - started)}", file=err)
+    elsewhere = f" ({p.done_elsewhere} done meanwhile by another batch on this store)" if p.done_elsewhere else ""
+    estimated = f", {p.estimated_tokens} of them estimated: the server reported no usage" if p.estimated_tokens else ""
+    print(f"done {p.done} · skipped {p.skipped}{elsewhere} · failed {p.failed} · {'≈' if p.estimated_tokens else ''}{p.tokens} tokens"
+          f" ({p.cached_tokens} prompt tokens cached{estimated}) · estimated ${p.cost_usd:.2f}"
+          f" · wall time {_fmt_duration(time.monotonic() - started)}", file=err)
+    if p.overrun():
+        print(f"budget: the run {p.overrun()} (the debates already running when it was reached finished)", file=err)
     if cache is not None:
         print(f"response cache: {cache.hits} hits, {cache.misses} misses ({cache.path})", file=err)
     if p.failures:
@@ -145,13 +157,22 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     if stopped.reason == STOP_CANCELLED:
         print("stopped by you. Run the same command again to resume: finished items are skipped.", file=err)
     elif stopped.reason == STOP_BUDGET:
-        print("stopped at the budget. Raise it and run the same command again to go on.", file=err)
+        print("stopped at the budget: no debate was started that the budget could not pay for."
+              " Raise it and run the same command again to go on.", file=err)
     elif stopped.reason == STOP_CONFIG:
         print("stopped: the configuration is wrong (see above); no more items were started.", file=err)
         return EXIT_USAGE
+    elif stopped.reason == STOP_SERVER:
+        print(f"stopped: {p.stop_message}", file=err)
+        print("no more items were started. When the server answers again, run the same command: finished items are skipped.", file=err)
+    elif stopped.reason == STOP_ERROR:
+        print(f"stopped: {p.stop_message}", file=err)
+        print("every debate that finished before it is saved; fix the cause and run the same command again to go on.", file=err)
     store.close()
     if stopped.reason == STOP_CANCELLED:
         return 130
+    if stopped.reason == STOP_ERROR:
+        return EXIT_ITEMS_FAILED
     return EXIT_ITEMS_FAILED if p.failed else EXIT_OK
 
 

@@ -9,7 +9,9 @@ standard library is imported at module level: `--version` and `--help` stay inst
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +46,44 @@ def non_negative_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {value}")
     return value
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """An option type: a whole number from ``low`` to ``high`` (a typo of 10000 rounds is refused at once)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:,}: {value:,}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}: {value:,}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in its messages
+    return parse
+
+
+def float_between(low: float, high: float, *, low_inclusive: bool = True) -> Callable[[str], float]:
+    """An option type: a finite number from ``low`` (or above it) to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number: {text}")
+        if value < low or (value == low and not low_inclusive):
+            raise argparse.ArgumentTypeError(f"must be {'at least' if low_inclusive else 'more than'} {low:g}: {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}: {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -4,21 +4,35 @@ resume and cancel, and a resume after a crash that does the rest exactly once (a
 Each finished debate is committed to the store before it counts, so a run killed at any
 moment and started again on the same store skips every item already done and redoes only
 those that were in flight. Items with a human decision are never debated unless asked.
+
+The store is the one queue: each item is claimed there before its debate (see
+:meth:`Store.claim_item`), so several runs on one store share the items and none is paid for
+twice. What cannot be put on one item's account never passes silently: an exception stops the
+run with a one-line reason, a server that stops answering stops (or pauses) it after a few
+items, and a budget is a ceiling that counts the debates in flight before starting another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import errno
+import logging
+import os
+import socket
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from vhd_gui.config import Settings
-from vhd_gui.engine import FAIL_CONFIG, DebateEngine, DebateFailed, VerdictReached
-from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN
-from vhd_gui.store import Store
+from vhd_gui.engine import FAIL_API, FAIL_CONFIG, FAIL_TIMEOUT, DebateEngine, DebateFailed, VerdictReached
+from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN, DebateRecord
+from vhd_gui.store import Claim, ClaimLost, Store, now_iso
+
+log = logging.getLogger(__name__)
 
 DONE_STATUSES = (STATUS_DEBATED, STATUS_ACCEPTED, STATUS_OVERRIDDEN)
 
@@ -26,6 +40,17 @@ STOP_DONE = "done"
 STOP_BUDGET = "budget"
 STOP_CANCELLED = "cancelled"
 STOP_CONFIG = "config"
+STOP_SERVER = "server"  # several items in a row found the server not answering: see Progress.stop_message
+STOP_ERROR = "error"  # an item raised (the store refused a write, a full disk, a bug): see Progress.stop_message
+
+DEAD_SERVER_AFTER = 3  # items in a row that find the server not answering, the same way, before the run stops
+ON_DEAD_SERVER_STOP, ON_DEAD_SERVER_PAUSE = "stop", "pause"
+DEFAULT_LEASE_SECONDS = 60.0  # a claim not renewed for this long goes back to the queue
+DEFERRED_POLL_SECONDS = 2.0  # how often items another run holds are looked at again
+_HELD = object()  # _claim(): another run holds the item
+
+FAIL_STORE = "store"  # the debate ended but the store could not record it
+FAIL_INTERNAL = "internal"  # an exception nobody expected
 
 
 class RateLimiter:
@@ -66,7 +91,9 @@ class ItemFailure:
 @dataclass
 class Progress:
     total: int = 0  # items this run will consider (after skipping)
-    skipped: int = 0  # already done or decided by a person
+    skipped: int = 0  # already done or decided by a person, or done by another run meanwhile
+    done_elsewhere: int = 0  # of the skipped: debated by another run on the same store during this one
+    lost: int = 0  # of those: this run's claim ran out and another run took the item over (not recorded here)
     done: int = 0
     failed: int = 0
     running: int = 0
@@ -74,9 +101,14 @@ class Progress:
     cached_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    estimated_tokens: int = 0  # of the tokens: counted by an estimate (the server reported no usage)
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
     started: float = field(default_factory=time.monotonic)
     failures: list[ItemFailure] = field(default_factory=list)
     stop_reason: str = ""
+    stop_message: str = ""  # one line: why the run stopped early (an error, a dead server), '' otherwise
+    notice: str = ""  # one line: why the run paused itself (a dead server), '' otherwise
     paused: bool = False
 
     @property
@@ -101,6 +133,17 @@ class Progress:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def overrun(self) -> str:
+        """'' within the budget; else by how much the run went over it, in words."""
+        if self.budget_tokens is not None and self.tokens > self.budget_tokens:
+            over = self.tokens - self.budget_tokens
+            return f"went over the budget of {self.budget_tokens:,} tokens by {over:,} ({100 * over / max(1, self.budget_tokens):.1f}%)"
+        if self.budget_usd is not None and self.cost_usd > self.budget_usd:
+            over_usd = self.cost_usd - self.budget_usd
+            share = f" ({100 * over_usd / self.budget_usd:.1f}%)" if self.budget_usd else ""
+            return f"went over the budget of ${self.budget_usd:.2f} by ${over_usd:.4f}{share}"
+        return ""
+
 
 @dataclass(frozen=True, slots=True)
 class ItemStarted:
@@ -110,7 +153,7 @@ class ItemStarted:
 @dataclass(frozen=True, slots=True)
 class ItemFinished:
     path: str
-    event: VerdictReached | DebateFailed
+    event: VerdictReached | DebateFailed | None  # None: the item raised (see progress.failures)
     progress: Progress
 
 
@@ -121,6 +164,36 @@ class BatchStopped:
 
 
 BatchEvent = ItemStarted | ItemFinished | BatchStopped
+
+
+def server_trouble(kind: str, message: str) -> str | None:
+    """How a failed debate says the server is not answering, or None for any other failure.
+
+    Timeouts, refused or broken connections and server errors are each one way; a refusal of
+    the content, bad media or a rejected request say nothing about the server being up.
+    """
+    text = message.lower()
+    if kind == FAIL_TIMEOUT:
+        return "no answer in time"
+    if "cannot reach the server" in text or ("connection to" in text and "broke" in text):
+        return "the connection was refused or broke"
+    if kind == FAIL_API and "server error (" in text:
+        return "server errors"
+    return None
+
+
+def estimated_tokens(record: DebateRecord) -> int:
+    """The tokens of a debate that were counted by an estimate because the server reported none.
+
+    Reads the engine's ``usage_estimated`` mark on each turn (or on the whole record); a record
+    from an engine without that mark has none.
+    """
+    turns = [t for t in record.turns if getattr(t, "usage_estimated", False)]
+    if turns:
+        return sum(t.prompt_tokens + t.completion_tokens for t in turns)
+    if getattr(record, "usage_estimated", False):
+        return record.prompt_tokens + record.completion_tokens
+    return 0
 
 
 def pending_items(store: Store, paths: Iterable[str], *, redo: bool = False) -> tuple[list[str], int]:
@@ -142,12 +215,23 @@ def pending_items(store: Store, paths: Iterable[str], *, redo: bool = False) -> 
     return todo, len(paths) - len(todo)
 
 
+def default_owner(what: str = "batch") -> str:
+    """How a claim names its holder for the people who see it: what, where, which process."""
+    return f"{what} on {socket.gethostname()} (pid {os.getpid()})"
+
+
 class BatchRun:
     """One batch over a list of item paths (relative to the store's root).
 
     Iterate ``run()`` for events. ``pause()`` stops starting items (the running ones
     finish), ``resume()`` goes on, ``cancel()`` stops at once: running debates are dropped
     unrecorded, so the next run does them again.
+
+    Each item is claimed in the store before its debate and its result recorded only while the
+    claim holds, so several runs on one store (two terminals, a terminal and the window) share
+    the work and never debate an item twice. A claim lasts ``lease_seconds`` and is renewed
+    while the debate runs; the claims of a killed run come back to the queue when they run out.
+    An item another run holds is tried again once this run's own queue is empty.
     """
 
     def __init__(
@@ -166,9 +250,21 @@ class BatchRun:
         skip: Callable[[str], bool] | None = None,
         engine: DebateEngine | None = None,
         limit: int | None = None,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        on_dead_server: str = ON_DEAD_SERVER_STOP,
+        dead_server_after: int = DEAD_SERVER_AFTER,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        if on_dead_server not in (ON_DEAD_SERVER_STOP, ON_DEAD_SERVER_PAUSE):
+            raise ValueError(f"on_dead_server must be {ON_DEAD_SERVER_STOP!r} or {ON_DEAD_SERVER_PAUSE!r}")
+        self.on_dead_server = on_dead_server
+        self.dead_server_after = max(1, dead_server_after)
+        self._trouble: tuple[str, int] = ("", 0)  # the way the last items found the server down, and how many in a row
+        self._answered = False  # the server gave this run an answer (a refused connection then means it went down)
         self.store = store
         self.settings = settings
         self.concurrency = concurrency
@@ -176,6 +272,8 @@ class BatchRun:
         self.budget_usd = budget_usd
         self.skip = skip
         self.use_cache = use_cache
+        self.owner = owner or default_owner()
+        self.lease_seconds = lease_seconds
         self.limiter = RateLimiter(rpm) if rpm else None
         self.engine = engine or DebateEngine(settings, cache=cache if use_cache else None, gate=self.limiter)
         self._owns_engine = engine is None
@@ -184,25 +282,30 @@ class BatchRun:
         if limit is not None:
             self._todo = self._todo[:limit]
         self.redo = redo
-        self.progress = Progress(total=len(self._todo), skipped=skipped)
-        self._resume = asyncio.Event()
-        self._resume.set()
+        self.progress = Progress(total=len(self._todo), skipped=skipped, budget_tokens=budget_tokens, budget_usd=budget_usd)
+        self._costed = 0  # debates whose spend is in the progress figures (for the projection of the next ones)
+        self._began = now_iso()  # with redo: an item recorded after this was done by another run
+        self._wake = asyncio.Event()  # resume() and cancel() wake the dispatcher
         self._cancelled = False
         self._stop_starting = ""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._claims: dict[str, Claim] = {}  # the claims this run holds, by path
+        self._item_tasks: dict[str, asyncio.Task[None]] = {}
+        self._lost: set[str] = set()  # items whose claim was taken over while their debate ran
 
     # ------------------------------------------------------------------ control
     def pause(self) -> None:
         self.progress.paused = True
-        self._resume.clear()
 
     def resume(self) -> None:
         self.progress.paused = False
-        self._resume.set()
+        self.progress.notice = ""
+        self._trouble = ("", 0)  # the person says the server is back: count afresh
+        self._wake.set()
 
     def cancel(self) -> None:
         self._cancelled = True
-        self._resume.set()
+        self._wake.set()
         for task in list(self._tasks):
             task.cancel()
 
@@ -212,47 +315,40 @@ class BatchRun:
             return True
         return self.budget_usd is not None and p.cost_usd >= self.budget_usd
 
+    def _budget_room(self, running: int) -> str:
+        """Whether another debate may start under the budget: 'start', 'wait' (for the running
+        ones, to learn their cost) or 'stop'.
+
+        The budget is a ceiling: what the debates in flight will spend counts before a new one
+        starts, projected from the mean spend of this run's finished debates. Until one has
+        finished, a single debate runs alone to measure it.
+        """
+        if self.budget_tokens is None and self.budget_usd is None:
+            return "start"
+        if self.over_budget():
+            return "stop"
+        p = self.progress
+        if not self._costed:
+            return "wait" if running else "start"
+        ahead = running + 1
+        fits = True
+        if self.budget_tokens is not None:
+            fits = p.tokens + ahead * p.tokens / self._costed <= self.budget_tokens
+        if self.budget_usd is not None:
+            fits = fits and p.cost_usd + ahead * p.cost_usd / self._costed <= self.budget_usd
+        if fits:
+            return "start"
+        return "wait" if running else "stop"
+
+    @property
+    def held_paths(self) -> list[str]:
+        """The items this run has claimed right now."""
+        return sorted(self._claims)
+
     # ------------------------------------------------------------------ the run
     async def run(self) -> AsyncIterator[BatchEvent]:
         queue: asyncio.Queue[BatchEvent | None] = asyncio.Queue()
-        items = collections.deque(self._todo)
-
-        async def worker() -> None:
-            while items and not self._cancelled and not self._stop_starting:
-                await self._resume.wait()
-                if self._cancelled or self._stop_starting or not items:
-                    break
-                if self.over_budget():
-                    self._stop_starting = STOP_BUDGET
-                    break
-                path = items.popleft()
-                if not self.redo and self._decided_meanwhile(path):
-                    self.progress.skipped += 1
-                    self.progress.total -= 1
-                    continue
-                if self.skip is not None and self.skip(path):
-                    self.progress.skipped += 1
-                    self.progress.total -= 1
-                    continue
-                self.progress.running += 1
-                await queue.put(ItemStarted(path))
-                try:
-                    last = await self._debate(path)
-                finally:
-                    self.progress.running -= 1
-                if last is None:  # cancelled
-                    break
-                await queue.put(ItemFinished(path, last, self.progress))
-
-        async def supervise() -> None:
-            workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
-            self._tasks.update(workers)
-            try:
-                await asyncio.gather(*workers, return_exceptions=True)
-            finally:
-                await queue.put(None)
-
-        supervisor = asyncio.create_task(supervise())
+        supervisor = asyncio.create_task(self._dispatch(queue))
         try:
             while (ev := await queue.get()) is not None:
                 yield ev
@@ -270,9 +366,201 @@ class BatchRun:
         p.stop_reason = STOP_CANCELLED if self._cancelled else (self._stop_starting or STOP_DONE)
         yield BatchStopped(p.stop_reason, p)
 
-    def _decided_meanwhile(self, path: str) -> bool:
+    async def _dispatch(self, queue: asyncio.Queue[BatchEvent | None]) -> None:
+        """Start items while there are free slots, and wait for the running ones to end.
+
+        Every exception of an item (a store that cannot take the write, a full disk, a bug)
+        is counted as a failure of that item and stops the run: nothing is gathered and dropped.
+        """
+        items = collections.deque(self._todo)
+        held_elsewhere: list[str] = []  # claimed by another run: tried again when the queue is empty
+        retry_at = 0.0
+        poll = min(DEFERRED_POLL_SECONDS, self.lease_seconds / 2)
+        running: set[asyncio.Task[None]] = set()
+        wake = asyncio.create_task(self._wake.wait())
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while not self._cancelled:
+                if not items and held_elsewhere and time.monotonic() >= retry_at:
+                    items.extend(held_elsewhere)
+                    held_elsewhere.clear()
+                    retry_at = time.monotonic() + poll
+                if not self._stop_starting and not self.progress.paused:
+                    try:
+                        self._fill(items, held_elsewhere, running, queue)
+                    except Exception as exc:  # noqa: BLE001 - a failing store stops the run, with its reason
+                        self._break_run("", exc, "the store could not be read")
+                if heartbeat.done() and not self._stop_starting:
+                    self._break_run(
+                        "", heartbeat.exception() or RuntimeError("the claim heartbeat stopped"), "the store could not renew the claims"
+                    )
+                if not running:
+                    if self._stop_starting or not (items or held_elsewhere):
+                        break
+                    # Paused, or waiting for another run's items: wait for resume(), cancel() or the poll.
+                if wake.done():
+                    self._wake.clear()
+                    wake = asyncio.create_task(self._wake.wait())
+                timeout = max(0.0, retry_at - time.monotonic()) if held_elsewhere and not items else None
+                await asyncio.wait([*running, wake], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if running:  # cancelled: the running debates are dropped unrecorded
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+        finally:
+            wake.cancel()
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await heartbeat
+            self._release_all()
+            await queue.put(None)
+
+    def _fill(
+        self,
+        items: collections.deque[str],
+        held_elsewhere: list[str],
+        running: set[asyncio.Task[None]],
+        queue: asyncio.Queue[BatchEvent | None],
+    ) -> None:
+        while items and len(running) < self.concurrency and not self._stop_starting:
+            room = self._budget_room(len(running))
+            if room == "wait":
+                return
+            if room == "stop":
+                self._stop_starting = STOP_BUDGET
+                return
+            path = items.popleft()
+            try:
+                if self.skip is not None and self.skip(path):
+                    self._skip(path)
+                    continue
+                claim = self._claim(path)
+            except Exception as exc:  # noqa: BLE001 - the item could not even start: it failed, and the run stops
+                self._break_run(path, exc, store_words="the store could not take its claim")
+                queue.put_nowait(ItemFinished(path, None, self.progress))
+                return
+            if claim is None:
+                continue
+            if claim is _HELD:
+                held_elsewhere.append(path)
+                continue
+            assert isinstance(claim, Claim)
+            self._claims[path] = claim
+            self.progress.running += 1
+            queue.put_nowait(ItemStarted(path))
+            task = asyncio.create_task(self._item(path, queue))
+            running.add(task)
+            self._tasks.add(task)
+            self._item_tasks[path] = task
+            task.add_done_callback(running.discard)
+            task.add_done_callback(self._tasks.discard)
+
+    def _skip(self, path: str, elsewhere: bool = False) -> None:
+        self.progress.skipped += 1
+        self.progress.total -= 1
+        if elsewhere:
+            self.progress.done_elsewhere += 1
+
+    def _claim(self, path: str) -> Claim | object | None:
+        """This run's claim on ``path``; _HELD while another run holds it; None: skipped (done meanwhile)."""
+        if self._settled_meanwhile(path):
+            return None
+        if self.store.claim_holder(path) is not None:
+            return _HELD
+        claim = self.store.claim_item(path, self.owner, self.lease_seconds)
+        if claim is None:
+            return _HELD
+        # Another run may have recorded it between the look above and the claim.
+        if self._settled_meanwhile(path):
+            self.store.release_claim(claim)
+            return None
+        return claim
+
+    def _settled_meanwhile(self, path: str) -> bool:
+        """True (and counted as skipped) when the item needs no debate from this run any more:
+        a person decided it, or another run debated it since this run made its list."""
         row = self.store.row(path)
-        return row is not None and bool(row.human_label)
+        if row is None:
+            return False
+        if self.redo:
+            # Redo debates every item again, once: one recorded after this run began is done.
+            if row.human_label is None and row.status in DONE_STATUSES and row.updated_at > self._began:
+                self._skip(path, elsewhere=True)
+                return True
+            return False
+        if row.human_label:
+            self._skip(path)
+            return True
+        if row.status in DONE_STATUSES:
+            self._skip(path, elsewhere=True)
+            return True
+        return False
+
+    async def _heartbeat(self) -> None:
+        """Renew this run's claims while their debates run; a claim taken over drops its debate."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            for path, claim in list(self._claims.items()):
+                renewed = self.store.renew_claim(claim, self.lease_seconds)
+                if path not in self._claims:
+                    continue  # finished meanwhile
+                if renewed is None:
+                    self._lost.add(path)
+                    del self._claims[path]
+                    task = self._item_tasks.get(path)
+                    if task is not None:
+                        task.cancel()
+                else:
+                    self._claims[path] = renewed
+
+    def _release_all(self) -> None:
+        """Give back the claims of debates that were dropped (cancelled); their leases end now."""
+        for claim in list(self._claims.values()):
+            with contextlib.suppress(Exception):  # a store that cannot write: the lease runs out instead
+                self.store.release_claim(claim)
+        self._claims.clear()
+
+    async def _item(self, path: str, queue: asyncio.Queue[BatchEvent | None]) -> None:
+        event: VerdictReached | DebateFailed | None = None
+        try:
+            event = await self._debate(path)
+            if event is None and path not in self._lost:
+                return  # cancelled: dropped unrecorded (the claim is given back)
+        except asyncio.CancelledError:
+            if path not in self._lost:
+                return
+        except ClaimLost:
+            self._lost.add(path)
+        except Exception as exc:  # noqa: BLE001 - counted and reported, never dropped
+            self._break_run(path, exc)
+        finally:
+            self.progress.running -= 1
+            self._item_tasks.pop(path, None)
+            claim = self._claims.pop(path, None)
+            if claim is not None and event is None:
+                with contextlib.suppress(Exception):
+                    self.store.release_claim(claim)
+        if path in self._lost:
+            self._skip(path, elsewhere=True)
+            self.progress.lost += 1
+        await queue.put(ItemFinished(path, event, self.progress))
+
+    def _break_run(self, path: str, exc: BaseException, store_words: str = "the store could not take the result") -> None:
+        """Count ``path`` (if any) as failed and stop starting items, with a one-line reason."""
+        kind = FAIL_STORE if isinstance(exc, (sqlite3.Error, OSError)) else FAIL_INTERNAL
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        what = store_words if kind == FAIL_STORE else "an internal error"
+        message = f"{what}: {type(exc).__name__}: {text}"
+        if "disk is full" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+            message += f" (free some space where the store is: {self.store.path.parent})"
+        log.debug("batch stopped on %s", path or "(no item)", exc_info=exc)
+        p = self.progress
+        if path:
+            p.failed += 1
+            p.failures.append(ItemFailure(path, kind, message))
+        if not p.stop_message:
+            p.stop_message = f"{path}: {message}" if path else message
+        self._stop_starting = STOP_ERROR
 
     async def _debate(self, path: str) -> VerdictReached | DebateFailed | None:
         abs_path = self.store.file_path(path)  # the real name, also when it is not UTF-8
@@ -282,21 +570,53 @@ class BatchRun:
                 last = ev
         except asyncio.CancelledError:
             return None
-        assert isinstance(last, (VerdictReached, DebateFailed))
+        if not isinstance(last, (VerdictReached, DebateFailed)):
+            raise RuntimeError(f"the debate of {path} ended without a verdict or a failure")
         rec = last.record
-        # Commit first: only a recorded debate counts, so a crash never loses or repeats one.
-        self.store.record_debate(rec)
         p = self.progress
+        # What was spent counts even if the result cannot be recorded: it was paid for.
         p.prompt_tokens += rec.prompt_tokens
         p.cached_tokens += rec.cached_tokens
         p.completion_tokens += rec.completion_tokens
         p.cost_usd += self.settings.cost_usd(rec.prompt_tokens, rec.cached_tokens, rec.completion_tokens)
+        p.estimated_tokens += estimated_tokens(rec)
+        if rec.turns:
+            self._costed += 1
+        claim = self._claims.get(path)
+        if claim is None:
+            raise ClaimLost(f"the claim on {path} was taken over")
+        # Commit first: only a recorded debate counts, so a crash never loses or repeats one.
+        self.store.record_claimed_debate(rec, claim)
+        del self._claims[path]
         if isinstance(last, VerdictReached):
             p.done += 1
+            self._answered = True
+            self._trouble = ("", 0)
         else:
             p.failed += 1
             p.failures.append(ItemFailure(path, last.kind, last.message))
-            if last.kind == FAIL_CONFIG:
+            self._answered = self._answered or any(t.text for t in rec.turns)
+            trouble = server_trouble(last.kind, last.message)
+            if last.kind == FAIL_CONFIG and not (trouble and self._answered):
                 # Every other item would fail the same way: stop instead of a retry storm.
                 self._stop_starting = STOP_CONFIG
+            elif trouble:
+                self._count_trouble(trouble, last.message)
         return last
+
+    def _count_trouble(self, way: str, message: str) -> None:
+        """A few items in a row finding the server down the same way stop (or pause) the run,
+        instead of spending the whole turn deadline on every item left."""
+        n = self._trouble[1] + 1 if self._trouble[0] == way else 1
+        self._trouble = (way, n)
+        if n < self.dead_server_after or self._stop_starting:
+            return
+        p = self.progress
+        words = f"the server stopped answering: {n} items in a row failed ({way}); the last: {message}"
+        if self.on_dead_server == ON_DEAD_SERVER_PAUSE:
+            if not p.paused:
+                p.notice = words
+                self.pause()
+            return
+        p.stop_message = words
+        self._stop_starting = STOP_SERVER

@@ -11,9 +11,21 @@ import sys
 from collections.abc import Callable, Sequence
 
 from vhd_gui import __version__
-from vhd_gui._cli_common import EXIT_USAGE, UsageError, non_negative_float, positive_int
+from vhd_gui._cli_common import EXIT_USAGE, UsageError, float_between, int_between
 
 SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics", "store")
+
+# Upper limits of the numeric options: generous for real use, and a slip of the keyboard
+# (--rounds 200, --concurrency 5000) is refused at once instead of spending money or memory.
+MAX_ROUNDS = 10
+MAX_FRAMES = 64
+MAX_SIDE = 8192  # pixels
+MAX_TURN_TIMEOUT = 3600.0  # seconds
+MAX_CONCURRENCY = 64  # as in the window's Batch tab
+MAX_RPM = 100_000
+MAX_ITEMS = 10_000_000
+MAX_BUDGET_TOKENS = 10**12
+MAX_BUDGET_USD = 1_000_000.0
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -38,14 +50,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--api-version", metavar="YYYY-MM-DD", help="Azure OpenAI API version (default: $OPENAI_API_VERSION, else 2024-10-21)")
     g.add_argument("--config", metavar="FILE", help="settings TOML, or an autogen OAI_CONFIG_LIST JSON file")
-    g.add_argument("--rounds", type=positive_int, metavar="N", help="debate rounds (default 2)")
-    g.add_argument("--frames", type=positive_int, metavar="K", help="frames sampled from a video (default 5)")
+    g.add_argument("--rounds", type=int_between(1, MAX_ROUNDS), metavar="N", help="debate rounds (default 2)")
+    g.add_argument("--frames", type=int_between(1, MAX_FRAMES), metavar="K", help="frames sampled from a video (default 5)")
     g.add_argument("--preset", metavar="NAME|FILE", help="prompt preset: vhd11k-image, vhd11k-video or a .toml/.json file")
     g.add_argument("--examples-folder", metavar="DIR", help="folder holding the preset's in-context example files")
     g.add_argument("--critic", action="store_true", default=None, help="add the critic after the judge")
     g.add_argument("--layout", choices=("flat", "chat"), help="message layout (default flat: one system + one user message)")
-    g.add_argument("--max-side", type=positive_int, metavar="PX", help="longest side of the image sent (default 1024)")
-    g.add_argument("--timeout", type=float, metavar="S", help="overall deadline per turn in seconds (default 180)")
+    g.add_argument("--max-side", type=int_between(64, MAX_SIDE), metavar="PX", help="longest side of the image sent (default 1024)")
+    g.add_argument("--timeout", type=float_between(0, MAX_TURN_TIMEOUT, low_inclusive=False), metavar="S", help="overall deadline per turn in seconds (default 180)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,15 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batch", help="debate every item of a folder")
     p.add_argument("folder", metavar="FOLDER")
-    p.add_argument("--concurrency", type=positive_int, default=4, metavar="N")
-    p.add_argument("--limit", type=positive_int, metavar="N", help="debate at most N items")
+    p.add_argument("--concurrency", type=int_between(1, MAX_CONCURRENCY), default=4, metavar="N")
+    p.add_argument("--limit", type=int_between(1, MAX_ITEMS), metavar="N", help="debate at most N items")
     p.add_argument("--store", metavar="FILE", help="annotation store (default FOLDER/.vhd-annotator/annotations.sqlite)")
     p.add_argument("--redo", action="store_true", help="debate items that already have a debate again")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--budget-usd", type=non_negative_float, metavar="X")
-    budget.add_argument("--budget-tokens", type=positive_int, metavar="N")
-    p.add_argument("--rpm", type=positive_int, metavar="N", help="at most N requests per minute")
+    budget.add_argument("--budget-usd", type=float_between(0, MAX_BUDGET_USD), metavar="X")
+    budget.add_argument("--budget-tokens", type=int_between(1, MAX_BUDGET_TOKENS), metavar="N")
+    p.add_argument("--rpm", type=int_between(1, MAX_RPM), metavar="N", help="at most N requests per minute")
     p.add_argument("--no-cache", action="store_true", help="do not reuse cached responses")
+    p.add_argument(
+        "--claim-lease",
+        type=float_between(1, 86_400),
+        default=60.0,
+        metavar="S",
+        help="seconds an item's claim lasts unless renewed (default 60): a killed batch's items go back to the queue after this",
+    )
     _add_common(p)
 
     p = sub.add_parser("import", help="import an annotation file into a store")

@@ -22,6 +22,7 @@ import json
 import os
 import posixpath
 import re
+import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -29,7 +30,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path, PurePath
 from typing import Any, NamedTuple
@@ -50,7 +51,7 @@ from vhd_gui.record import (
 STORE_DIR_NAME = ".vhd-annotator"
 STORE_FILE_NAME = "annotations.sqlite"
 APP_NAME = "vhd-annotator"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 15_000
 QUICK_CHECK_WHOLE_BYTES = 64 * 1024 * 1024  # bigger stores have their key tables checked at open
 _CHECKED_AT_OPEN = ("meta", "items", "decisions")
@@ -80,6 +81,10 @@ class StoreDamaged(StoreError):
 
 class StoreReadOnly(StoreError):
     """A write was asked of a store that is open read-only (a read-only medium or file)."""
+
+
+class ClaimLost(Exception):
+    """A claim ran out and another holder took the item: the result was not written."""
 
 
 # --------------------------------------------------------------------------- public value types
@@ -154,6 +159,28 @@ class ItemRecord:
     debate_count: int
     human: DecisionEntry | None  # the current human decision, derived from history
     history: list[DecisionEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What the holder of an item's claim keeps: the token fences its writes (see :meth:`Store.claim_item`)."""
+
+    path: str
+    owner: str
+    token: str
+    lease_until: str  # ISO 8601 UTC, like every time stamp in the store
+    attempts: int  # 1 the first time; +1 each time an expired claim on the item is taken over
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimInfo:
+    """Who holds an item's claim, as anyone else may see it (no token)."""
+
+    path: str
+    owner: str
+    lease_until: str
+    attempts: int
+    claimed_at: str
 
 
 class VerdictRow(NamedTuple):
@@ -299,7 +326,22 @@ ALTER TABLE debates ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE debates ADD COLUMN verdict_note TEXT NOT NULL DEFAULT '';
 """
 
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)  # _MIGRATIONS[v - 1] takes a store to version v
+# Version 5: claims, so several batches (processes, machines in team mode) share one queue.
+# A claim is a lease on one item: the holder renews lease_until while its debate runs and may
+# record the result only while its token is still the item's claim token. A lease that ran
+# out (a killed process) may be taken by anyone; attempts counts how often the item was taken.
+_V5 = """
+CREATE TABLE claims (
+    item_id INTEGER PRIMARY KEY REFERENCES items(id),
+    owner TEXT NOT NULL,
+    token TEXT NOT NULL,
+    lease_until TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    claimed_at TEXT NOT NULL
+);
+"""
+
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)  # _MIGRATIONS[v - 1] takes a store to version v
 
 _DEBATE_COLS = (
     "status, decision, harmful_type, judge_raw, flags, endpoints, preset_name, preset_hash, rounds,"
@@ -1129,6 +1171,93 @@ class Store:
             return None
         turns = c.execute(f"SELECT {_TURN_COLS} FROM turns WHERE debate_id = ? ORDER BY id", (debate_id,)).fetchall()
         return _debate_from_row(rel, row[-1], row[:-1], [_turn_from_row(t) for t in turns])
+
+    # ----------------------------------------------------------------- claims
+
+    def claim_item(self, path: str | os.PathLike[str], owner: str, lease_seconds: float) -> Claim | None:
+        """Claim an item before debating it; None while someone else's claim on it is live.
+
+        One short ``BEGIN IMMEDIATE`` transaction, so two processes never both get it. An expired
+        claim (its holder died or stalled) is taken over with its attempt count raised.
+        """
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        rel = self.relative_path(path)
+        now = datetime.now(UTC)
+        stamp = now.isoformat(timespec="microseconds")
+        until = (now + timedelta(seconds=lease_seconds)).isoformat(timespec="microseconds")
+        token = secrets.token_hex(16)
+        with self.transaction():
+            item_id = self._require_item(rel)
+            row = self._conn.execute("SELECT lease_until, attempts FROM claims WHERE item_id = ?", (item_id,)).fetchone()
+            if row is not None and row[0] > stamp:
+                return None
+            attempts = row[1] + 1 if row is not None else 1
+            self._conn.execute(
+                "INSERT INTO claims (item_id, owner, token, lease_until, attempts, claimed_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (item_id) DO UPDATE SET owner = excluded.owner, token = excluded.token,"
+                " lease_until = excluded.lease_until, attempts = excluded.attempts, claimed_at = excluded.claimed_at",
+                (item_id, owner, token, until, attempts, stamp),
+            )
+        return Claim(rel, owner, token, until, attempts)
+
+    def renew_claim(self, claim: Claim, lease_seconds: float) -> Claim | None:
+        """Push the lease on; None when the claim is no longer this holder's (taken over)."""
+        until = (datetime.now(UTC) + timedelta(seconds=lease_seconds)).isoformat(timespec="microseconds")
+        with self.transaction():
+            item_id = self._require_item(claim.path)
+            cur = self._conn.execute(
+                "UPDATE claims SET lease_until = ? WHERE item_id = ? AND token = ?", (until, item_id, claim.token)
+            )
+            if cur.rowcount != 1:
+                return None
+        return Claim(claim.path, claim.owner, claim.token, until, claim.attempts)
+
+    def release_claim(self, claim: Claim) -> None:
+        """Give the item back to the queue without a result (a cancelled debate)."""
+        with self.transaction():
+            item_id = self._item_id(claim.path)
+            if item_id is not None:
+                self._conn.execute("DELETE FROM claims WHERE item_id = ? AND token = ?", (item_id, claim.token))
+
+    def record_claimed_debate(self, record: DebateRecord, claim: Claim) -> int:
+        """:meth:`record_debate`, only while ``claim`` still holds; the claim ends with it.
+
+        Raises :class:`ClaimLost` (and writes nothing) when another holder took the item over.
+        """
+        with self.transaction():
+            item_id = self._require_item(claim.path)
+            row = self._conn.execute("SELECT token, owner FROM claims WHERE item_id = ?", (item_id,)).fetchone()
+            if row is None or row[0] != claim.token:
+                holder = f" ({row[1]} has it now)" if row is not None else ""
+                raise ClaimLost(f"the claim on {claim.path} ran out and was taken over{holder}; this result is not recorded")
+            debate_id = self.record_debate(record)
+            self._conn.execute("DELETE FROM claims WHERE item_id = ? AND token = ?", (item_id, claim.token))
+        return debate_id
+
+    def claim_holder(self, path: str | os.PathLike[str], *, other_than: str | None = None) -> ClaimInfo | None:
+        """Who is debating this item right now (a live claim), unless it is ``other_than``; else None."""
+        rel = self.relative_path(path)
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT c.owner, c.lease_until, c.attempts, c.claimed_at FROM claims c JOIN items i ON i.id = c.item_id"
+                " WHERE i.path = ? AND c.lease_until > ?",
+                (rel, now_iso()),
+            ).fetchone()
+        if row is None or row[0] == other_than:
+            return None
+        return ClaimInfo(rel, row[0], row[1], row[2], row[3])
+
+    def claims(self, *, include_expired: bool = False) -> list[ClaimInfo]:
+        """Every live claim (with ``include_expired``: also those that ran out), by path."""
+        sql = (
+            "SELECT i.path, c.owner, c.lease_until, c.attempts, c.claimed_at FROM claims c JOIN items i ON i.id = c.item_id"
+            + ("" if include_expired else " WHERE c.lease_until > ?")
+            + " ORDER BY i.path"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, () if include_expired else (now_iso(),)).fetchall()
+        return [ClaimInfo(*r) for r in rows]
 
     # ----------------------------------------------------------------- human decisions
 

@@ -288,4 +288,86 @@ async def test_a_token_budget_and_rpm_from_the_panel(make_window: Any, eight_ima
     assert await stopped(w) == "budget"
     assert panel.progress.done == 1
     assert "budget is spent" in panel.counts.text()
+    assert f"The run went over the budget of 1 tokens by {panel.progress.tokens - 1:,}" in panel.counts.text()
     assert sum(w.store.get_record(p).debate is not None for p in w.model.paths) == 1
+
+
+async def test_a_full_disk_stops_the_batch_and_the_panel_says_why(make_window: Any, tmp_path: Path, qtbot: Any, server: FakeServer) -> None:
+    from test_batch import fill_disk, small_tmpfs
+
+    folder = tmp_path / "many"
+    for i in range(12):
+        write_image(folder / f"img_{i:02d}.png", (96, 64), (20 * i, 120, 200))
+    with small_tmpfs(folder / ".vhd-annotator") as disk:  # the store's own folder is a small disk
+        w = await opened(make_window, folder)
+        panel = w.batch_panel
+        filler = fill_disk(disk, 192 * 1024)
+        panel.concurrency.setValue(1)
+        assert panel.start(SCOPE_ALL)
+        assert await stopped(w) == "error"
+        text = panel.counts.text()
+        assert "Stopped by an error" in text and "database or disk is full" in text, text
+        assert " 0 failed" not in text and panel.progress.failed == 1
+        assert panel.failures.count() == 1 and "disk is full" in panel.failures.item(0).text()
+        done = panel.progress.done
+        assert 1 <= done < 11
+        filler.unlink()
+        assert sum(w.store.get_record(p).debate is not None for p in w.model.paths) == done
+        w.close()
+
+
+async def test_run_on_an_item_another_batch_has_claimed_says_so_and_the_panel_leaves_it(
+    make_window: Any, eight_images: Path, qtbot: Any, server: FakeServer
+) -> None:
+    from vhd_gui.store import Store
+
+    w = await opened(make_window, eight_images)
+    # A batch in another process (its own connection to the same store file) holds img_5.
+    with Store.open(w.store.path, create=False) as other:
+        claim = other.claim_item("img_5.png", "batch on far-host (pid 4242)", lease_seconds=600)
+        assert claim is not None
+        select(w, "img_5.png")
+        key(qtbot, w, Qt.Key.Key_R)
+        assert not w.debate_running and server.stats.requests == 0
+        assert "Another batch is debating this item" in w.statusBar().currentMessage()
+        assert "far-host (pid 4242)" in w.debate.status.text()
+
+        # The window's own batch shares the queue: it leaves the claimed item to its holder ...
+        select(w, "img_0.png")
+        panel = w.batch_panel
+        assert panel.start(SCOPE_ALL)
+        await wait_until(lambda: panel.progress.done == N_IMAGES - 2, timeout=60, what="every free item")
+        assert panel.is_running and w.store.get_record("img_5.png").debate is None
+        # ... and skips it once the other batch has recorded its verdict.
+        from vhd_gui.record import DebateRecord
+
+        other.record_claimed_debate(DebateRecord(path="img_5.png", kind="image", status="debated", decision="yes"), claim)
+        assert await stopped(w) == "done"
+    assert panel.progress.done_elsewhere == 1 and "done meanwhile by another batch" in panel.counts.text()
+    assert [d.decision for d in w.store.debates("img_5.png")] == ["yes"]
+    assert server.stats.requests == 5 * (N_IMAGES - 2)
+
+
+async def test_a_server_that_stops_answering_pauses_the_panel_s_batch_until_resumed(
+    make_window: Any, eight_images: Path, qtbot: Any, server: FakeServer
+) -> None:
+    server.fault_rates = {"hang": 1.0}  # the server takes requests and never answers
+    w = await opened(make_window, eight_images, turn_timeout=2, attempts=1)
+    select(w, "img_7.png")
+    panel = w.batch_panel
+    panel.concurrency.setValue(1)
+    assert panel.start(SCOPE_ALL)
+    await wait_until(lambda: panel.progress.paused and panel.failures.count() == 3, timeout=120, what="the batch to pause itself")
+    assert panel.progress.failed == 3 and panel.progress.done == 0
+    assert "Paused: the server stopped answering: 3 items in a row failed (no answer in time)" in panel.counts.text()
+    assert panel.pause_button.text() == "Resume" and panel.is_running
+    requests = server.stats.requests
+    await asyncio.sleep(0.3)
+    assert server.stats.requests == requests  # nothing new is sent while paused
+
+    server.fault_rates = {}  # the server is back
+    click(qtbot, panel.pause_button)
+    assert await stopped(w) == "done"
+    assert panel.progress.done == 4 and panel.progress.failed == 3
+    assert "server stopped answering" not in panel.counts.text()
+    assert sum(w.store.get_record(p).status == "debated" for p in w.model.paths) == 4

@@ -56,6 +56,8 @@ STOP_WORDS = {
     "budget": "Stopped: the budget is spent",
     "cancelled": "Cancelled",
     "config": "Stopped: the endpoint settings are wrong (see the failure below)",
+    "error": "Stopped by an error",
+    "server": "Stopped: the server stopped answering",
 }
 
 
@@ -157,7 +159,9 @@ class BatchPanel(QWidget):
         self.budget_kind.addItem("no budget", BUDGET_NONE)
         self.budget_kind.addItem("tokens", BUDGET_TOKENS)
         self.budget_kind.addItem("US$ (estimated)", BUDGET_USD)
-        self.budget_kind.setToolTip("Stop starting new items once this much is spent (the running ones finish)")
+        self.budget_kind.setToolTip(
+            "A ceiling: a new item starts only if what is spent, plus what the running items are expected to cost, leaves room for it"
+        )
         self.budget = QDoubleSpinBox()
         self.budget_kind.currentIndexChanged.connect(self._budget_kind_changed)
         self.redo = QCheckBox("redo items already debated")
@@ -327,7 +331,7 @@ class BatchPanel(QWidget):
         if not paths:
             self.counts.setText("No item to run: select some in the list first." if scope == SCOPE_SELECTED else "No item to run.")
             return False
-        from vhd_gui.batch import BatchRun
+        from vhd_gui.batch import ON_DEAD_SERVER_PAUSE, BatchRun, default_owner
 
         kind = self.budget_kind.currentData()
         self.left_to_person = []
@@ -350,6 +354,8 @@ class BatchPanel(QWidget):
             use_cache=self.use_cache.isChecked() and self.cache is not None,
             cache=self.cache,
             skip=skip,
+            owner=default_owner("the batch of a window"),
+            on_dead_server=ON_DEAD_SERVER_PAUSE,  # the person resumes when the server is back
         )
         self._save_prefs()
         self.store = store
@@ -418,6 +424,7 @@ class BatchPanel(QWidget):
                     if failures and failures[-1].path == ev.path:
                         self._add_failure(ev.path, failures[-1].kind, failures[-1].message)
                     self._show_progress(ev.progress)
+                    self._set_buttons()  # the run may have paused itself (the server stopped answering)
                     self.did_finish_item.emit(ev.path)
                 elif isinstance(ev, BatchStopped):
                     reason = ev.reason
@@ -440,9 +447,13 @@ class BatchPanel(QWidget):
     def _finished(self, reason: str) -> None:
         p = self.progress
         words = STOP_WORDS.get(reason, "Stopped by an internal error")
+        if p is not None and p.stop_message and reason == "error":
+            words += f" ({p.stop_message}). Every debate that finished before it is saved"
         if p is not None:
             self._show_progress(p)
             self.counts.setText(f"{words}. " + self._count_words(p))
+            if p.overrun():
+                self.counts.setText(self.counts.text() + f" The run {p.overrun()}.")
             if reason == "cancelled":
                 self.counts.setText(self.counts.text() + " The debates that were running were not recorded; the next run does them.")
         self.status_widget.hide()
@@ -469,6 +480,8 @@ class BatchPanel(QWidget):
         if p.running:
             bits.append(f"{p.running} running")
         text = " · ".join(bits)
+        if p.done_elsewhere:
+            text += f" ({p.done_elsewhere} done meanwhile by another batch on this store)"
         if self.left_to_person:
             n = len(self.left_to_person)
             text += f" ({n} left to you: {'it was' if n == 1 else 'they were'} open in the window)"
@@ -478,13 +491,17 @@ class BatchPanel(QWidget):
         self.progress_bar.setRange(0, max(1, p.total))
         self.progress_bar.setValue(min(p.finished, max(1, p.total)))
         state = ""
-        if self.is_running:
+        if self.is_running and p.paused and p.notice:
+            state = f"Paused: {p.notice}. Resume when it answers again. "
+        elif self.is_running:
             state = "Paused (the running items finish). " if p.paused else "Running. "
         self.counts.setText(state + self._count_words(p))
         rate = f"{p.rate * 60:.1f} items/min" if p.finished else "—"
         eta = "paused" if p.paused else duration_words(p.eta) if self.is_running else "—"
+        estimated = f", ≈ {p.estimated_tokens:,} estimated" if p.estimated_tokens else ""
         self.figures.setText(
-            f"{rate} · ETA {eta} · {p.tokens:,} tokens ({p.cached_tokens:,} cached) · ≈ ${p.cost_usd:.4f} · {duration_words(p.elapsed)} so far"
+            f"{rate} · ETA {eta} · {p.tokens:,} tokens ({p.cached_tokens:,} cached{estimated}) · ≈ ${p.cost_usd:.4f}"
+            f" · {duration_words(p.elapsed)} so far"
         )
         st = self.status_widget
         st.bar.setRange(0, max(1, p.total))

@@ -654,6 +654,12 @@ class MainWindow(QMainWindow):
         if rel in self.batch_panel.running_paths:
             self._say(self._batch_busy_words())
             return
+        holder = self.store.claim_holder(rel)  # a batch in another process (a terminal) has it
+        if holder is not None:
+            words = f"Another batch is debating this item right now ({holder.owner}); Run is not started, so the item is not paid for twice."
+            self._say(words)
+            self.debate.status.setText(words)
+            return
         rec = self.store.get_record(rel)
         if not rerun and rec is not None and rec.debate is not None and rec.debate.status != "error":
             self._say("This item has a debate already; Shift+R runs it again.")
