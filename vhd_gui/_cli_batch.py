@@ -7,7 +7,6 @@ import asyncio
 import collections
 import os
 import signal
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -68,6 +67,7 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     from vhd_gui.batch import STOP_BUDGET, STOP_CANCELLED, STOP_CONFIG, STOP_ERROR, STOP_SERVER, BatchRun, BatchStopped, ItemFinished
     from vhd_gui.cache import ResponseCache
     from vhd_gui.media import MediaError, scan
+    from vhd_gui.store import STORE_ERRORS
 
     settings = settings_from_args(args)
     store = _open_batch_store(args.store, folder)
@@ -83,7 +83,7 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     try:
         with store.transaction():
             store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in found)
-    except sqlite3.Error as exc:
+    except STORE_ERRORS as exc:
         print(f"vhd-annotator batch: stopped before any debate: the store {store.path} cannot take the item list: {exc}", file=err)
         store.close()
         return EXIT_ITEMS_FAILED

@@ -21,7 +21,6 @@ import errno
 import logging
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 from vhd_gui.config import Settings
 from vhd_gui.engine import FAIL_API, FAIL_CONFIG, FAIL_TIMEOUT, DebateEngine, DebateFailed, VerdictReached
 from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN, DebateRecord
-from vhd_gui.store import Claim, ClaimLost, Store, now_iso
+from vhd_gui.store import STORE_ERRORS, Claim, ClaimLost, Store, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -547,7 +546,7 @@ class BatchRun:
 
     def _break_run(self, path: str, exc: BaseException, store_words: str = "the store could not take the result") -> None:
         """Count ``path`` (if any) as failed and stop starting items, with a one-line reason."""
-        kind = FAIL_STORE if isinstance(exc, (sqlite3.Error, OSError)) else FAIL_INTERNAL
+        kind = FAIL_STORE if isinstance(exc, STORE_ERRORS) else FAIL_INTERNAL
         text = " ".join(str(exc).split()) or type(exc).__name__
         what = store_words if kind == FAIL_STORE else "an internal error"
         message = f"{what}: {type(exc).__name__}: {text}"

@@ -66,6 +66,11 @@ class StoreError(Exception):
     """The file is not an annotation store, was made by a newer version, or cannot be opened."""
 
 
+# What a store call raises for a reason outside the program (a full disk, a lock held too long, a
+# damaged page): callers outside the store catch these without importing the database module.
+STORE_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.Error, OSError)
+
+
 class StoreDamaged(StoreError):
     """The file is an SQLite database whose pages do not check out: it was damaged.
 
