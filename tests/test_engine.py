@@ -709,6 +709,8 @@ async def test_a_token_budget_stops_a_batch_on_a_server_that_reports_no_usage(ma
     folder = tmp_path / "m"
     paths = [write_image(folder / f"i{i}.jpg", (64, 48), (i * 40, 10, 10)).name for i in range(5)]
     with Store.open(folder / "s.sqlite", root=folder) as store:
+        for p in paths:
+            store.add_item(p, "image")  # a batch claims items that are in the store
         one = BatchRun(store, settings_for(srv.base_url), paths[:1], use_cache=False)
         async for ev in one.run():
             last = ev
@@ -717,7 +719,9 @@ async def test_a_token_budget_stops_a_batch_on_a_server_that_reports_no_usage(ma
         run_ = BatchRun(store, settings_for(srv.base_url), paths[1:], concurrency=1, budget_tokens=int(per_item * 1.5), use_cache=False)
         async for ev in run_.run():
             last = ev
-    assert last.reason == STOP_BUDGET and last.progress.done == 2
+    # The budget is a ceiling: one more debate (about per_item again) would have gone over it.
+    assert last.reason == STOP_BUDGET and last.progress.done == 1
+    assert 0 < last.progress.tokens <= int(per_item * 1.5) and last.progress.estimated_tokens == last.progress.tokens
 
 
 async def test_the_projected_debate_cost_covers_a_real_debate(server: FakeServer, image: Path) -> None:
