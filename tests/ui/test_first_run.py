@@ -59,7 +59,8 @@ async def test_nothing_configured_shows_the_first_run_page_and_save_makes_it_wor
     # a local vLLM preset fills its usual URL and needs no key
     page.provider.setCurrentIndex(2)
     assert page.base_url.text() == "http://127.0.0.1:8000/v1" and page.key_none.isChecked()
-    page.grab().save(str(DOCS / "first-run.png"))
+    w.resize(1100, 720)
+    w.grab().save(str(DOCS / "first-run.png"))
 
     # point it at the test server, with the key from an environment variable
     page.base_url.setText(server.base_url)
