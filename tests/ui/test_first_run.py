@@ -181,3 +181,18 @@ async def test_page_problem_sentences() -> None:
     page.model.setEditText("my-deployment")
     os.environ.pop("AZURE_OPENAI_API_KEY", None)
     assert page.problem() == "$AZURE_OPENAI_API_KEY is not set in this session: export it and restart, or paste the key."
+
+
+async def test_the_window_icon_comes_from_the_desktop_icon_files() -> None:
+    from PySide6.QtCore import QSize
+    from PySide6.QtWidgets import QApplication
+
+    from vhd_gui.appinfo import APP_ID
+    from vhd_gui.ui.app import _set_app_icon
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    _set_app_icon(app)
+    sizes = app.windowIcon().availableSizes()
+    assert QSize(16, 16) in sizes and QSize(512, 512) in sizes
+    assert app.desktopFileName() == APP_ID

@@ -74,8 +74,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     from vhd_gui.ui._first_run import attach_onboarding
 
-    # The empty state, and the first-run page when no endpoint is usable (decided after the
-    # first paint: it may ask the server).
+    # The empty state, and the first-run page when no endpoint is usable (decided once the
+    # window is up and the loop runs: it may ask the server).
     attach_onboarding(window, check=not os.environ.get(EXIT_AFTER_PAINT_ENV))
     window.show()
     path = getattr(args, "path", None) or QSettings().value("last_folder")
