@@ -146,13 +146,17 @@ async def test_a_rejected_key_leads_to_the_page(make_window: Any, server: FakeSe
 async def test_empty_state_offers_open_folder_and_recent_folders(make_window: Any, media_folder: Path, tmp_path: Path, dialogs: Any) -> None:
     gone = tmp_path / "gone"
     w = make_window()
-    w.qsettings.setValue("recent_folders", [str(media_folder), str(gone)])
+    # the screenshot shows made-up folders, so that it does not change from run to run
+    w.qsettings.setValue("recent_folders", ["/home/ana/moderation/batch-07", "/srv/datasets/vhd11k-sample"])
     ob = attach_onboarding(w, check=False)
     assert ob.empty_overlay.isVisible()
-    items = [ob.empty.recent.item(i).data(Qt.ItemDataRole.UserRole) for i in range(ob.empty.recent.count())]
-    assert items == [str(media_folder), str(gone)]
     w.resize(1100, 700)
     w.grab().save(str(DOCS / "empty-state.png"))
+
+    w.qsettings.setValue("recent_folders", [str(media_folder), str(gone)])
+    ob.empty.refresh()
+    items = [ob.empty.recent.item(i).data(Qt.ItemDataRole.UserRole) for i in range(ob.empty.recent.count())]
+    assert items == [str(media_folder), str(gone)]
 
     # a folder that no longer exists is dropped from the list, nothing opens
     ob.empty.recent_requested.emit(str(gone))
