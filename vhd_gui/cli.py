@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 
 from vhd_gui import __version__
 from vhd_gui._cli_common import EXIT_USAGE, UsageError, float_between, int_between
+from vhd_gui.checks import PLATFORM_PROBE_FLAG
 
-SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics", "store")
+SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics", "store", "doctor", "desktop")
 
 # Upper limits of the numeric options: generous for real use, and a slip of the keyboard
 # (--rounds 200, --concurrency 5000) is refused at once instead of spending money or memory.
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Without a subcommand the window opens. Subcommands: " + ", ".join(SUBCOMMANDS) + " (see SUBCOMMAND --help).",
     )
     parser.add_argument("--version", action="version", version=f"vhd-annotator {__version__}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this install (Qt, media decoding, certificates, folders) without network or display; JSON report, exit 0 if it works",
+    )
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
 
     p = sub.add_parser("debate", help="run one debate, streamed to the terminal")
@@ -126,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="sqlite3-cli: SQLite's .recover (the sqlite3 program); rows: read each table row by row;"
         " auto (default): the first when it works on this machine, else the second",
     )
+
+    p = sub.add_parser("doctor", help="check the display, media, settings and each role's server, key and model")
+    p.add_argument("--json", action="store_true", help="print one JSON report instead of the lines")
+    p.add_argument("--no-network", action="store_true", help="skip the server checks")
+    p.add_argument("--folder", metavar="DIR", help="also check that a store can be kept in this media folder")
+    _add_common(p)
+
+    p = sub.add_parser("desktop", help="add or remove the menu entry and icons for this user")
+    p.add_argument("action", choices=("install", "uninstall"))
     return parser
 
 
@@ -157,13 +172,32 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
         from vhd_gui._cli_storecmd import run_store
 
         return run_store
+
+    if command == "doctor":
+        from vhd_gui._cli_doctor import run_doctor
+
+        return run_doctor
+    if command == "desktop":
+        from vhd_gui.desktop import run_desktop
+
+        return run_desktop
     raise AssertionError(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and (args_list[0] in SUBCOMMANDS or args_list[0] in ("-h", "--help", "--version")):
+    if args_list[:1] == [PLATFORM_PROBE_FLAG] and len(args_list) == 2:
+        from vhd_gui.ui._qt_checks import probe_platform
+
+        return probe_platform(args_list[1])
+    if args_list and (args_list[0] in SUBCOMMANDS or args_list[0] in ("-h", "--help", "--version", "--self-test")):
         args = build_parser().parse_args(args_list)
+        if args.self_test:
+            if args.command:
+                build_parser().error("--self-test takes no subcommand")
+            from vhd_gui.selftest import main as self_test
+
+            return self_test()
         try:
             return _handler(args.command)(args)
         except UsageError as exc:

@@ -18,6 +18,23 @@ APP_NAME = "vhd-annotator"
 EXIT_AFTER_PAINT_ENV = "VHD_ANNOTATOR_EXIT_AFTER_PAINT"
 
 
+def _set_app_icon(app: object) -> None:
+    """The window icon and desktop-file name, from the files the menu entry uses."""
+    from PySide6.QtGui import QGuiApplication, QIcon
+
+    from vhd_gui.appinfo import APP_ID, ICON_SIZES, AppDataMissing, icon_png
+
+    assert isinstance(app, QGuiApplication)
+    QGuiApplication.setDesktopFileName(APP_ID)  # lets Wayland compositors match the .desktop entry
+    try:
+        icon = QIcon()
+        for size in ICON_SIZES:
+            icon.addFile(str(icon_png(size)))
+    except AppDataMissing:
+        return  # a broken install still opens, with the platform's default icon
+    app.setWindowIcon(icon)
+
+
 def run_app(args: argparse.Namespace) -> int:
     os.environ.setdefault("QT_API", "pyside6")
     from PySide6.QtCore import QSettings, QTimer
@@ -27,6 +44,7 @@ def run_app(args: argparse.Namespace) -> int:
     assert isinstance(app, QApplication)
     app.setOrganizationName(ORG_NAME)
     app.setApplicationName(APP_NAME)
+    _set_app_icon(app)
     app.setQuitOnLastWindowClosed(False)
 
     import qasync
@@ -54,6 +72,11 @@ def run_app(args: argparse.Namespace) -> int:
 
         window.did_first_paint.connect(report)
 
+    from vhd_gui.ui._first_run import attach_onboarding
+
+    # The empty state, and the first-run page when no endpoint is usable (decided once the
+    # window is up and the loop runs: it may ask the server).
+    attach_onboarding(window, check=not os.environ.get(EXIT_AFTER_PAINT_ENV))
     window.show()
     path = getattr(args, "path", None) or QSettings().value("last_folder")
     if path and not os.environ.get(EXIT_AFTER_PAINT_ENV):
