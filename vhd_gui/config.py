@@ -48,6 +48,13 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
+def data_dir() -> Path:
+    """Where the app keeps stores that cannot live beside their media (read-only folders)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
 def cache_dir() -> Path:
     import platformdirs
 
