@@ -1,9 +1,10 @@
 """Token estimates for servers that report no usage, and for a budget's look ahead.
 
-Text: tiktoken's ``o200k_base`` encoding (the GPT-4o family's) when its BPE file is already on
-this machine (tiktoken downloads it on first use; we never do: point ``TIKTOKEN_CACHE_DIR`` at
-a folder holding it, as a bundle does), else one token per 4 characters, rounded up, which is
-OpenAI's own rule of thumb for English text. Images: OpenAI's rule for ``detail: high`` (the
+Text: tiktoken's ``o200k_base`` encoding (the GPT-4o family's), else ``cl100k_base`` (GPT-4's,
+which the desktop bundle ships), when its BPE file is already on this machine (tiktoken
+downloads it on first use; we never do: point ``TIKTOKEN_CACHE_DIR`` at a folder holding it, as
+the bundle does), else one token per 4 characters, rounded up, which is OpenAI's own rule of
+thumb for English text. Images: OpenAI's rule for ``detail: high`` (the
 engine sends ``auto``, which is high for images this size): fit in 2048x2048, scale the short
 side down to 768, then 85 tokens plus 170 per 512-pixel tile. Other providers count images
 differently; an estimate is marked as one wherever it is stored.
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ENCODING = "o200k_base"
-_BPE_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+ENCODINGS = ("o200k_base", "cl100k_base")  # the first whose file is on this machine counts
+_BPE_URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 4  # tokens a chat message costs besides its content (role, separators)
 IMAGE_BASE_TOKENS = 85
@@ -30,34 +31,38 @@ IMAGE_TILE_TOKENS = 170
 DEFAULT_ANSWER_TOKENS = 300  # a debater's turn when max_tokens is not set (our presets ask for 3 short reasons)
 
 _encoder: Any = None
+_encoder_name = ""
 _encoder_checked = False
 _encoder_lock = threading.Lock()
 
 
-def _bpe_cache_file() -> Path:
-    """Where tiktoken looks for the encoding's file (its own cache rule: tiktoken/load.py)."""
+def _bpe_cache_file(encoding: str) -> Path:
+    """Where tiktoken looks for an encoding's file (its own cache rule: tiktoken/load.py)."""
     folder = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "data-gym-cache")
-    return Path(folder) / hashlib.sha1(_BPE_URL.encode()).hexdigest()
+    return Path(folder) / hashlib.sha1(_BPE_URL.format(encoding).encode()).hexdigest()
 
 
 def _encoder_or_none() -> Any:
-    global _encoder, _encoder_checked
+    global _encoder, _encoder_name, _encoder_checked
     with _encoder_lock:
         if not _encoder_checked:
             _encoder_checked = True
-            if _bpe_cache_file().is_file():  # else tiktoken would download it: we do not
+            for name in ENCODINGS:
+                if not _bpe_cache_file(name).is_file():  # else tiktoken would download it: we do not
+                    continue
                 try:
                     import tiktoken
 
-                    _encoder = tiktoken.get_encoding(ENCODING)
-                except Exception:  # noqa: BLE001 - a damaged or missing file: count by characters
+                    _encoder, _encoder_name = tiktoken.get_encoding(name), name
+                    break
+                except Exception:  # noqa: BLE001 - a damaged file: try the next, else count by characters
                     _encoder = None
         return _encoder
 
 
 def counting_method() -> str:
-    """How text is counted here: ``tiktoken o200k_base`` or ``characters / 4``."""
-    return f"tiktoken {ENCODING}" if _encoder_or_none() is not None else f"characters / {CHARS_PER_TOKEN}"
+    """How text is counted here: ``tiktoken o200k_base`` (or ``cl100k_base``) or ``characters / 4``."""
+    return f"tiktoken {_encoder_name}" if _encoder_or_none() is not None else f"characters / {CHARS_PER_TOKEN}"
 
 
 def text_tokens(text: str) -> int:
