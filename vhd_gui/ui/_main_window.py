@@ -1,24 +1,23 @@
 """The labelling window: browser | viewer over debate panels, the verdict bar below.
 
-The window only renders engine events and turns key presses into store writes (DESIGN §4).
-Slow work never runs on the GUI thread: the folder scan, picture decoding, store upserts and
-exports go to the asyncio loop's executor; a debate is an asyncio task on the qasync loop.
+The window class builds the widgets and wires the rooms that each hold one job:
+``_debate_controller`` (which debate is live for which item), ``_window_actions`` (the keys and
+menus), ``_autosave`` (the annotation file), ``_review_walk`` (where next/previous go) and
+``_prefs`` (the window's own preferences). What stays here is the glue: which item is current,
+what the panels show for it, and the store writes a key press makes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import os
-from collections.abc import Callable
-from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QEvent, QItemSelectionModel, QModelIndex, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -31,17 +30,22 @@ from PySide6.QtWidgets import (
 )
 
 from vhd_gui import formats
-from vhd_gui.config import ConfigError, Settings, save_settings
+from vhd_gui.config import Settings, save_settings
 from vhd_gui.media import MediaError, scan
 from vhd_gui.protocol import Role, turn_order
 from vhd_gui.store import Filters, Store, StoreError
 from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, DEFAULT_CATEGORIES, load_shortcuts, save_shortcuts
-from vhd_gui.ui._batch_panel import SCOPE_ALL, SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
+from vhd_gui.ui._autosave import AnnotationAutosave
+from vhd_gui.ui._batch_panel import SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
 from vhd_gui.ui._browser import BrowserWidget, ItemListModel
+from vhd_gui.ui._debate_controller import ENDED_CANCELLED, ENDED_ERROR, DebateController
 from vhd_gui.ui._debate_view import DebateView
+from vhd_gui.ui._prefs import ANNOTATION_FILE, DEFAULT_UI_PREFS, load_prefs, restore_layout, save_layout, save_prefs
+from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE, ReviewWalk
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 from vhd_gui.ui._verdict_bar import VerdictBar
 from vhd_gui.ui._viewer import Viewer
+from vhd_gui.ui._window_actions import TAB_BATCH, TAB_REVIEW, apply_keys, build_actions, build_menus
 
 if TYPE_CHECKING:
     from vhd_gui.cache import ResponseCache
@@ -49,20 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXPORT_DELAY_MS = 3000
 FIRST_SCAN_BATCH = 200
 SCAN_BATCH = 500
-ANNOTATION_FILE = {"vhd11k-json": "annotations_vhd11k.json", "vhd11k-csv": "annotations_vhd11k.csv"}
-DEFAULT_UI_PREFS: dict[str, Any] = {
-    "safe_view": True,
-    "safe_view_grayscale": False,
-    "auto_advance": True,
-    "export_path": "",
-    "export_format": "vhd11k-json",
-}
-_BOOL_PREFS = ("safe_view", "safe_view_grayscale", "auto_advance")
-TAB_DEBATE, TAB_BATCH, TAB_REVIEW = 0, 1, 2
-WALK_QUEUE, WALK_AUDIT = "queue", "audit"
 
 
 class _EnterOpens(QObject):
@@ -75,13 +67,6 @@ class _EnterOpens(QObject):
                 event.accept()
                 return True
         return super().eventFilter(watched, event)
-
-
-def _warm_imports() -> None:
-    """Import the agent libraries (≈2 s) in a worker thread, after the window is up."""
-    import autogen_agentchat.agents  # noqa: F401
-    import autogen_ext.models.openai  # noqa: F401
-    import openai  # noqa: F401
 
 
 class MainWindow(QMainWindow):
@@ -104,33 +89,24 @@ class MainWindow(QMainWindow):
         self.cache = cache if cache is not None else self._open_cache()
         self.review: ReviewPanel | None = None
         self._review_stale = False
-        self._walk_mode = ""  # "", WALK_QUEUE or WALK_AUDIT: what next/previous follow
-        self._walk: list[str] = []
-        self._walk_jump = False  # go to the walk's first item when the queue arrives
-        self._audit_paths: list[str] = []
+        self.walk = ReviewWalk()
         self.store: Store | None = None
         self.current: str | None = None
-        self.export_delay_ms = EXPORT_DELAY_MS
-        self.ui_prefs = self._load_prefs()
+        self.ui_prefs = load_prefs(self.qsettings)
         self.keys = load_shortcuts(self.qsettings)
         self.session_tokens = {"prompt": 0, "completion": 0, "cached": 0}
-        self._engine: Any = None
-        self._warm: asyncio.Future[None] | None = None
-        self._debate_task: asyncio.Task[None] | None = None
-        self._debate_path: str | None = None
+        self.debates = DebateController(settings, self.cache, self)
+        self._debate_turns = self._debate_from_cache = 0  # of the live debate, for its summary
         self._scan_task: asyncio.Task[None] | None = None
-        self._export_task: asyncio.Future[Any] | None = None
-        # One writer thread: exports of the annotation file run one after another, and closing
-        # the store waits for the one in progress (it reads the store).
-        self._export_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vhd-annotations")
-        self._export_cf: concurrent.futures.Future[Any] | None = None
+        self.autosave = AnnotationAutosave(self._autosave_target, self)
+        self.autosave.did_write.connect(self.did_write_annotations)
+        self.autosave.did_fail.connect(lambda target, why: self._say(f"Could not write the annotation file {target}: {why}", 15000))
         self._decided: list[str] = []  # paths decided this session, for Undo
-        self._annotations_dirty = False
         self._painted = False
         self._closing = False
 
-        self.actions_by_id: dict[str, QAction] = {}
-        self._build_actions()
+        self.actions_by_id: dict[str, QAction] = build_actions(self)
+        apply_keys(self.actions_by_id, self.keys)
         self.thumbs = ThumbnailLoader(parent=self)
         self.model = ItemListModel(None, self.thumbs, self)
         self.browser = BrowserWidget(self.model)
@@ -195,7 +171,7 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
         self._update_tokens()
 
-        self._build_menus()
+        self.safe_action, self.gray_action = build_menus(self)
         self._apply_safe_view()
         self.browser.view.selectionModel().currentChanged.connect(self._current_changed)
         self.browser.did_change_filters.connect(self._reload_list)
@@ -203,185 +179,33 @@ class MainWindow(QMainWindow):
         self.did_decide.connect(self._refresh_review)
         self.did_record_debate.connect(self._refresh_review)
         self.did_record_debate.connect(self._debate_recorded)
-        self._export_timer = QTimer(self)
-        self._export_timer.setSingleShot(True)
-        self._export_timer.timeout.connect(self._write_annotations_soon)
         self.resize(1400, 900)
-        self._restore_layout()
+        restore_layout(self.qsettings, self, self.main, self.right)
         self._set_debate_actions()
 
-    # ================================================================ actions and menus
-    def _build_actions(self) -> None:
-        handlers: dict[str, Callable[[], Any]] = {
-            "run": lambda: self.run_debate(False),
-            "rerun": lambda: self.run_debate(True),
-            "cancel": self.cancel,
-            "accept": self.accept,
-            "harmful": self.pick_harmful,
-            "not_harmful": lambda: self.decide("no", ""),
-            "note": lambda: self.verdict.note.setFocus(),
-            "undo": self.undo,
-            "next": lambda: self.step(1),
-            "prev": lambda: self.step(-1),
-            "next_arrow": lambda: self.step(1),
-            "prev_arrow": lambda: self.step(-1),
-            "next_undecided": self.next_undecided,
-            "walk_queue": lambda: self.set_walk_mode(WALK_QUEUE),
-            "walk_audit": lambda: self.set_walk_mode(WALK_AUDIT),
-            "show_debate": lambda: self.side_tabs.setCurrentIndex(TAB_DEBATE),
-            "show_batch": lambda: self.side_tabs.setCurrentIndex(TAB_BATCH),
-            "show_review": lambda: self.side_tabs.setCurrentIndex(TAB_REVIEW),
-            "reveal": self.toggle_reveal,
-            "zoom_in": lambda: self.viewer.zoom_in(),
-            "zoom_out": lambda: self.viewer.zoom_out(),
-            "zoom_fit": lambda: self.viewer.zoom_fit(),
-            "search": self._focus_search,
-            "open_folder": self.choose_folder,
-            "open_store": self.choose_store,
-            "import": self.choose_import,
-            "export": lambda: self.choose_export(None),
-            "settings": self.open_settings,
-            "help": self.show_help,
-            "quit": self.close,
-        }
-        for n in range(len(DEFAULT_CATEGORIES)):
-            handlers[f"category_{n + 1}"] = partial(self.decide_category, n)
-        short_labels = {"run": "Run", "rerun": "Re-run", "cancel": "Cancel", "accept": "Accept", "harmful": "Harmful…",
-                        "not_harmful": "Not harmful", "undo": "Undo", "next": "Next", "prev": "Previous",
-                        "next_undecided": "Next undecided", "walk_queue": "Walk the review queue",
-                        "walk_audit": "Walk the audit sample", "show_debate": "Debate panel", "show_batch": "Batch panel",
-                        "show_review": "Review panel"}
-        for spec in ACTIONS:
-            action = QAction(short_labels.get(spec.id, spec.label), self)
-            action.setObjectName(f"action_{spec.id}")
-            action.setToolTip(spec.label)
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            handler = handlers[spec.id]
-            action.triggered.connect(lambda _checked=False, h=handler: h())
-            self.addAction(action)
-            self.actions_by_id[spec.id] = action
-        for action_id in ("walk_queue", "walk_audit"):
-            self.actions_by_id[action_id].setCheckable(True)
-        self._apply_keys()
+    @property
+    def export_delay_ms(self) -> int:
+        """How long after the last decision the annotation file is written."""
+        return self.autosave.delay_ms
 
-    def _apply_keys(self) -> None:
-        for spec in ACTIONS:
-            key = self.keys.get(spec.id, spec.default_key)
-            seqs = [QKeySequence(key)] if key else []
-            if spec.id == "accept" and key == "Return":
-                seqs.append(QKeySequence("Enter"))  # the keypad's Enter too
-            self.actions_by_id[spec.id].setShortcuts(seqs)
-
-    def _build_menus(self) -> None:
-        a = self.actions_by_id
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for action_id in ("open_folder", "open_store"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        m.addAction(a["import"])
-        exp = m.addMenu("&Export")
-        for fmt, label in (("vhd11k-csv", "VHD11K CSV…"), ("vhd11k-json", "VHD11K JSON…"), ("jsonl", "JSONL (whole records)…"),
-                           ("hf-metadata", "Hugging Face metadata.jsonl…")):
-            act = exp.addAction(label)
-            act.setObjectName(f"action_export_{fmt}")
-            act.triggered.connect(lambda _c=False, f=fmt: self.choose_export(f))
-        m.addSeparator()
-        m.addAction(a["settings"])
-        m.addSeparator()
-        m.addAction(a["quit"])
-        m = mb.addMenu("&Debate")
-        for action_id in ("run", "rerun", "cancel"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        for scope, label in ((SCOPE_ALL, "Batch on all items…"), (SCOPE_FILTERED, "Batch on the items shown…"),
-                             (SCOPE_SELECTED, "Batch on the selected items…")):
-            act = m.addAction(label)
-            act.setObjectName(f"action_batch_{scope}")
-            act.triggered.connect(lambda _c=False, sc=scope: self.show_batch(sc))
-        m = mb.addMenu("&Label")
-        for action_id in ("accept", "harmful", "not_harmful"):
-            m.addAction(a[action_id])
-        cats = m.addMenu("Harmful &category")
-        for i in range(len(DEFAULT_CATEGORIES)):
-            cats.addAction(a[f"category_{i + 1}"])
-        m.addAction(a["note"])
-        m.addSeparator()
-        m.addAction(a["undo"])
-        m = mb.addMenu("&Go")
-        for action_id in ("next", "prev", "next_undecided"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        for action_id in ("walk_queue", "walk_audit"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        m.addAction(a["search"])
-        m = mb.addMenu("&View")
-        for action_id in ("show_debate", "show_batch", "show_review"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        m.addAction(a["reveal"])
-        self.safe_action = m.addAction("Safe view (blur until revealed)")
-        self.safe_action.setCheckable(True)
-        self.safe_action.setChecked(bool(self.ui_prefs["safe_view"]))
-        self.safe_action.toggled.connect(self._safe_toggled)
-        self.gray_action = m.addAction("Safe view in grayscale")
-        self.gray_action.setCheckable(True)
-        self.gray_action.setChecked(bool(self.ui_prefs["safe_view_grayscale"]))
-        self.gray_action.toggled.connect(self._gray_toggled)
-        m.addSeparator()
-        for action_id in ("zoom_in", "zoom_out", "zoom_fit"):
-            m.addAction(a[action_id])
-        m = mb.addMenu("&Help")
-        m.addAction(a["help"])
+    @export_delay_ms.setter
+    def export_delay_ms(self, ms: int) -> None:
+        self.autosave.delay_ms = ms
 
     # ================================================================ preferences
-    def _load_prefs(self) -> dict[str, Any]:
-        prefs = dict(DEFAULT_UI_PREFS)
-        self.qsettings.beginGroup("ui")
-        try:
-            for key, default in DEFAULT_UI_PREFS.items():
-                value = self.qsettings.value(key, default)
-                if key in _BOOL_PREFS:
-                    value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-                prefs[key] = value
-        finally:
-            self.qsettings.endGroup()
-        if prefs["export_format"] not in ANNOTATION_FILE:
-            prefs["export_format"] = "vhd11k-json"
-        return prefs
-
     def _save_prefs(self) -> None:
-        self.qsettings.beginGroup("ui")
-        try:
-            for key, value in self.ui_prefs.items():
-                self.qsettings.setValue(key, value)
-        finally:
-            self.qsettings.endGroup()
-
-    def _restore_layout(self) -> None:
-        for key, restore in (("window/geometry", self.restoreGeometry), ("window/state", self.restoreState),
-                             ("window/main_splitter", self.main.restoreState), ("window/right_splitter", self.right.restoreState)):
-            value = self.qsettings.value(key)
-            if isinstance(value, QByteArray) and not value.isEmpty():
-                restore(value)
-
-    def _save_layout(self) -> None:
-        self.qsettings.setValue("window/geometry", self.saveGeometry())
-        self.qsettings.setValue("window/state", self.saveState())
-        self.qsettings.setValue("window/main_splitter", self.main.saveState())
-        self.qsettings.setValue("window/right_splitter", self.right.saveState())
+        save_prefs(self.qsettings, self.ui_prefs)
 
     def _auto_advance_toggled(self, on: bool) -> None:
         self.ui_prefs["auto_advance"] = on
         self._save_prefs()
 
-    def _safe_toggled(self, on: bool) -> None:
+    def safe_toggled(self, on: bool) -> None:
         self.ui_prefs["safe_view"] = on
         self._save_prefs()
         self._apply_safe_view()
 
-    def _gray_toggled(self, on: bool) -> None:
+    def gray_toggled(self, on: bool) -> None:
         self.ui_prefs["safe_view_grayscale"] = on
         self._save_prefs()
         self._apply_safe_view()
@@ -484,8 +308,7 @@ class MainWindow(QMainWindow):
             return
         if self._scan_task is not None:
             self._scan_task.cancel()
-        if self._debate_task is not None and not self._debate_task.done():
-            self._debate_task.cancel()
+        self.debates.cancel()
         if self.batch_panel.store is self.store:
             # Running debates are dropped unrecorded; each finished one is already committed.
             self.batch_panel.cancel()
@@ -549,11 +372,12 @@ class MainWindow(QMainWindow):
         kind = rec.kind if rec else "image"
         frames = list(rec.debate.frames_sent) if rec and rec.debate else []
         self.viewer.show_item(self.abs_path(rel), kind, frames)
-        if self._debate_path == rel:
+        live = self.debates.live_path
+        if live == rel:
             pass  # the live stream is already in the panels
-        elif self._debate_path is not None:
+        elif live is not None:
             self.debate.show_record(rec.debate if rec else None, self._summary(rec))
-            self.debate.status.setText(self.debate.status.text() + f"  (a debate is running on {os.path.basename(self._debate_path)})")
+            self.debate.status.setText(self.debate.status.text() + f"  (a debate is running on {os.path.basename(live)})")
         else:
             self.debate.show_record(rec.debate if rec else None, self._summary(rec))
         if rel in self.batch_panel.running_paths:
@@ -573,7 +397,7 @@ class MainWindow(QMainWindow):
         return f"Judge: {d.judge_raw or d.decision} ({source})"
 
     def step(self, delta: int) -> None:
-        if self._walk_mode:
+        if self.walk.mode:
             self._walk_step(delta)
             return
         n = self.model.rowCount()
@@ -599,7 +423,7 @@ class MainWindow(QMainWindow):
                     return
         self._say("Every item shown has a human decision.")
 
-    def _focus_search(self) -> None:
+    def focus_search(self) -> None:
         self.browser.search.setFocus()
         self.browser.search.selectAll()
 
@@ -619,22 +443,23 @@ class MainWindow(QMainWindow):
 
     @property
     def debate_running(self) -> bool:
-        return self._debate_path is not None
+        return self.debates.running
+
+    @property
+    def _debate_task(self) -> asyncio.Task[None] | None:
+        return self.debates.task
+
+    @property
+    def _warm(self) -> asyncio.Future[None] | None:
+        return self.debates._warm
+
+    @_warm.setter
+    def _warm(self, value: asyncio.Future[None] | None) -> None:
+        self.debates._warm = value
 
     def warm_up(self) -> None:
         """Start importing the agent libraries in the background (the window is already up)."""
-        if self._warm is None:
-            self._warm = asyncio.get_event_loop().run_in_executor(None, _warm_imports)
-
-    async def _get_engine(self) -> Any:
-        self.warm_up()
-        assert self._warm is not None
-        await self._warm
-        if self._engine is None:
-            from vhd_gui.engine import DebateEngine
-
-            self._engine = DebateEngine(self.settings, cache=self.cache)
-        return self._engine
+        self.debates.warm_up()
 
     def run_debate(self, rerun: bool = False) -> None:
         if self.store is None or self.current is None:
@@ -650,96 +475,65 @@ class MainWindow(QMainWindow):
         if not rerun and rec is not None and rec.debate is not None and rec.debate.status != "error":
             self._say("This item has a debate already; Shift+R runs it again.")
             return
-        self._debate_path = rel
-        self._debate_task = asyncio.ensure_future(self._debate(rel, use_cache=not rerun))
+        self._debate_from_cache = self._debate_turns = 0
+        self.debate.start(turn_order(self.settings.rounds, self.settings.critic), f"Debating {os.path.basename(rel)}: loading the agents…")
+        self.debates.start(self.store, rel, self.abs_path(rel), use_cache=not rerun)
         self._set_debate_actions()
 
-    async def _debate(self, rel: str, use_cache: bool = True) -> None:
-        """One debate on ``rel``; Run answers repeated turns from the response cache, Re-run asks again."""
-        from vhd_gui.engine import (
-            DebateFailed,
-            DebateStarted,
-            TokenReceived,
-            TurnFinished,
-            TurnRetrying,
-            TurnStarted,
-            VerdictReached,
-        )
+    # DebateSink: what the debate controller tells the window
+    def debate_event(self, rel: str, event: Any) -> None:
+        from vhd_gui.engine import DebateStarted, TurnFinished
+
+        if isinstance(event, TurnFinished):
+            self._debate_turns += 1
+            self._debate_from_cache += event.from_cache
+            self.session_tokens["prompt"] += event.prompt_tokens
+            self.session_tokens["completion"] += event.completion_tokens
+            self.session_tokens["cached"] += event.cached_tokens
+            self._update_tokens()
+        if self.current != rel:
+            return
+        self.debate.apply(event, os.path.basename(rel))
+        if isinstance(event, DebateStarted):
+            self.viewer.set_frames(list(event.frames_sent))
+
+    def debate_recorded(self, rel: str, event: Any) -> None:
+        from vhd_gui.engine import DebateFailed
 
         store = self.store
         assert store is not None
-        self._debate_path = rel
-        name = os.path.basename(rel)
-        self.debate.start(turn_order(self.settings.rounds, self.settings.critic), f"Debating {name}: loading the agents…")
-        from_cache = turns = 0
-        try:
-            engine = await self._get_engine()
-            async for ev in engine.run(self.abs_path(rel), label=rel, use_cache=use_cache):
-                here = self.current == rel
-                if isinstance(ev, TokenReceived):
-                    if here:
-                        self.debate.append(ev.turn, ev.text)
-                elif isinstance(ev, TurnStarted):
-                    if here:
-                        self.debate.begin_turn(ev.turn, ev.model, ev.attempt)
-                elif isinstance(ev, TurnFinished):
-                    turns += 1
-                    from_cache += ev.from_cache
-                    self.session_tokens["prompt"] += ev.prompt_tokens
-                    self.session_tokens["completion"] += ev.completion_tokens
-                    self.session_tokens["cached"] += ev.cached_tokens
-                    self._update_tokens()
-                    if here:
-                        self.debate.finish_turn(ev.turn, ev.seconds, ev.completion_tokens, ev.prompt_tokens, ev.cached_tokens)
-                elif isinstance(ev, TurnRetrying):
-                    if here:
-                        self.debate.retrying(ev.turn, ev.attempt, ev.delay, ev.reason)
-                elif isinstance(ev, DebateStarted):
-                    if here:
-                        self.debate.start(ev.turns, f"Debating {name} ({len(ev.turns)} turns)…")
-                        self.viewer.set_frames(list(ev.frames_sent))
-                elif isinstance(ev, (VerdictReached, DebateFailed)):
-                    if store is not self.store:
-                        return
-                    store.record_debate(ev.record)
-                    self.model.refresh(rel)
-                    self._refresh_categories()
-                    self._update_counts()
-                    if isinstance(ev, DebateFailed):
-                        if here:
-                            self.debate.failed(ev.turn, ev.message)
-                    elif here:
-                        cached = ""
-                        if from_cache:
-                            cached = (" · answered from the response cache, no request sent" if from_cache == turns
-                                      else f" · {from_cache} of {turns} turns from the response cache")
-                        self.debate.finished(self._summary(store.get_record(rel)) + cached)
-                    if here:
-                        self.verdict.show_record(store.get_record(rel))
-                    self.did_record_debate.emit(rel)
-        except asyncio.CancelledError:
-            if self._closing:
-                return
-            if self.current == rel:
+        self.model.refresh(rel)
+        self._refresh_categories()
+        self._update_counts()
+        if self.current == rel:
+            if isinstance(event, DebateFailed):
+                self.debate.failed(event.turn, event.message)
+            else:
+                cached = ""
+                from_cache, turns = self._debate_from_cache, self._debate_turns
+                if from_cache:
+                    cached = (" · answered from the response cache, no request sent" if from_cache == turns
+                              else f" · {from_cache} of {turns} turns from the response cache")
+                self.debate.finished(self._summary(store.get_record(rel)) + cached)
+            self.verdict.show_record(store.get_record(rel))
+        self.did_record_debate.emit(rel)
+
+    def debate_ended(self, rel: str, how: str, message: str) -> None:
+        if self._closing:
+            return
+        if self.current == rel:
+            if how == ENDED_CANCELLED:
                 self.debate.cancelled()
-        except ConfigError as exc:
-            self.debate.failed(None, str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the window down
-            log.exception("debate of %s crashed", rel)
-            if self.current == rel:
-                self.debate.failed(None, f"internal error: {type(exc).__name__}: {exc}")
-        finally:
-            self._debate_path = None
-            if not self._closing:
-                self._set_debate_actions()
+            elif how == ENDED_ERROR:
+                self.debate.failed(None, message)
+        self._set_debate_actions()
 
     def cancel(self) -> None:
         if self.verdict.is_picking or self.focusWidget() in (self.verdict.note, self.verdict.category.lineEdit(), self.browser.search):
             self.verdict.stop_picking()
             self.browser.view.setFocus()
             return
-        if self._debate_task is not None and not self._debate_task.done():
-            self._debate_task.cancel()
+        if self.debates.cancel():
             self._say("Debate cancelled.")
 
     def _update_tokens(self) -> None:
@@ -818,8 +612,7 @@ class MainWindow(QMainWindow):
         self._update_counts()
         if rel == self.current:
             self.verdict.show_record(self.store.get_record(rel))
-        self._annotations_dirty = True
-        self._export_timer.start(self.export_delay_ms)
+        self.autosave.mark_dirty()
         self.did_decide.emit(rel)
 
     # ================================================================ the annotation file
@@ -831,50 +624,16 @@ class MainWindow(QMainWindow):
         name = ANNOTATION_FILE[str(self.ui_prefs["export_format"])]
         return self.store.path.parent / name
 
-    def _write_annotations_soon(self) -> None:
-        if self.store is None or not self._annotations_dirty:
-            return
-        self._annotations_dirty = False
-        store, fmt, target = self.store, str(self.ui_prefs["export_format"]), self.annotation_path()
-        self._export_cf = self._export_pool.submit(formats.export_store, store, fmt, target)
-        future = asyncio.wrap_future(self._export_cf)
-
-        def done(f: asyncio.Future[Any]) -> None:
-            try:
-                files = f.result()
-            except Exception as exc:  # noqa: BLE001
-                if not self._closing:
-                    self._annotations_dirty = True
-                    self._say(f"Could not write the annotation file {target}: {exc}", 15000)
-                return
-            if self._closing:  # the window (maybe its C++ side too) is gone: nobody to tell
-                return
-            for ef in files:
-                self.did_write_annotations.emit(str(ef.path))
-
-        future.add_done_callback(done)
-        self._export_task = future
-
-    def _wait_for_export(self) -> None:
-        """Let an annotation export in progress finish before its store closes."""
-        cf = self._export_cf
-        if cf is not None and not cf.done():
-            try:
-                cf.result(timeout=120)
-            except Exception:  # noqa: BLE001 - its own callback reports the failure
-                self._annotations_dirty = True
+    def _autosave_target(self) -> tuple[Store, str, Path] | None:
+        if self.store is None:
+            return None
+        return self.store, str(self.ui_prefs["export_format"]), self.annotation_path()
 
     def flush_annotations(self) -> None:
         """Write the annotation file now if a decision is not in it yet (on close)."""
-        self._export_timer.stop()
-        self._wait_for_export()
-        if self.store is None or not self._annotations_dirty:
-            return
-        self._annotations_dirty = False
         try:
-            for ef in formats.export_store(self.store, str(self.ui_prefs["export_format"]), self.annotation_path()):
-                self.did_write_annotations.emit(str(ef.path))
-        except Exception as exc:  # noqa: BLE001
+            self.autosave.flush()
+        except Exception as exc:  # noqa: BLE001 - any failure is told, the store keeps every decision
             self._warn("Could not write the annotation file", str(exc))
 
     # ================================================================ import / export
@@ -961,12 +720,10 @@ class MainWindow(QMainWindow):
             save_settings(settings)
         except OSError as exc:
             self._warn("Settings", f"Could not save the settings: {exc}")
-        if self._engine is not None and not self.debate_running:
-            old, self._engine = self._engine, None
-            asyncio.ensure_future(old.close())
+        self.debates.use_settings(settings)
         self.keys.update({k: v for k, v in keys.items() if k in ACTION_BY_ID})
         save_shortcuts(self.qsettings, self.keys)
-        self._apply_keys()
+        apply_keys(self.actions_by_id, self.keys)
         self.ui_prefs.update({k: v for k, v in prefs.items() if k in DEFAULT_UI_PREFS})
         self.verdict.auto_advance.setChecked(bool(self.ui_prefs["auto_advance"]))
         self.gray_action.setChecked(bool(self.ui_prefs["safe_view_grayscale"]))
@@ -1028,18 +785,16 @@ class MainWindow(QMainWindow):
 
     def batch_skip(self, path: str) -> bool:
         """The batch never debates the item open here, nor the one the window is debating."""
-        return path == self.current or path == self._debate_path
+        return path == self.current or path == self.debates.live_path
 
     async def batch_ready(self) -> None:
-        self.warm_up()
-        assert self._warm is not None
-        await self._warm
+        await self.debates.ready()
 
     def _batch_busy_words(self) -> str:
         return "The batch is debating this item right now; its verdict shows here when it is recorded."
 
     def _batch_started_item(self, rel: str) -> None:
-        if rel == self.current and self.batch_panel.store is self.store and self._debate_path != rel:
+        if rel == self.current and self.batch_panel.store is self.store and self.debates.live_path != rel:
             self.debate.status.setText(self._batch_busy_words())
 
     def _batch_finished_item(self, rel: str) -> None:
@@ -1055,7 +810,7 @@ class MainWindow(QMainWindow):
             self.session_tokens["completion"] += d.completion_tokens
             self.session_tokens["cached"] += d.cached_tokens
             self._update_tokens()
-        if rel == self.current and self._debate_path != rel:
+        if rel == self.current and self.debates.live_path != rel:
             rec = store.get_record(rel)
             self.debate.show_record(rec.debate if rec else None, self._summary(rec))
             self.verdict.show_record(rec)
@@ -1068,7 +823,7 @@ class MainWindow(QMainWindow):
         p = self.batch_panel.progress
         if p is not None:
             self._say(f"Batch {reason}: {p.done} done, {p.failed} failed, {p.skipped} skipped.", 10000)
-        if self.current is not None and self._debate_path is None:
+        if self.current is not None and self.debates.live_path is None:
             self.show_item(self.current)
 
     def _confirm_stop_batch(self, doing: str) -> bool:
@@ -1113,7 +868,7 @@ class MainWindow(QMainWindow):
             return
         panel.wait()  # its worker reads the store: let it finish before the store closes
         self.set_walk_mode("")
-        self._audit_paths = []
+        self.walk.reset()
         current = self.side_tabs.currentIndex()
         self.side_tabs.blockSignals(True)
         self.side_tabs.removeTab(TAB_REVIEW)
@@ -1127,7 +882,7 @@ class MainWindow(QMainWindow):
         or next/previous walk its queue), else when it is next shown."""
         if self.review is None or self._closing:
             return
-        if self.side_tabs.currentIndex() == TAB_REVIEW or self._walk_mode == WALK_QUEUE:
+        if self.side_tabs.currentIndex() == TAB_REVIEW or self.walk.mode == WALK_QUEUE:
             self._review_stale = False
             self.review.refresh()
         else:
@@ -1140,84 +895,54 @@ class MainWindow(QMainWindow):
             self.batch_panel.refresh_cache_info()
 
     def _review_refreshed(self) -> None:
-        if self.review is None or self._walk_mode != WALK_QUEUE:
+        if self.review is None or self.walk.mode != WALK_QUEUE:
             return
-        live = self.review.queue_paths()
-        # Behind the current item the walk stays as it was (A goes back to what you decided);
-        # ahead of it, the queue as it is now, most suspicious first.
-        behind = self._walk[: self._walk.index(self.current) + 1] if self.current in self._walk else []
-        seen = set(behind)
-        self._walk = behind + [p for p in live if p not in seen]
-        if self._walk_jump:
-            self._walk_jump = False
-            if self._walk:
-                self.open_item(self._walk[0])
+        self.walk.queue_arrived(self.review.queue_paths(), self.current)
+        if self.walk.jump:
+            self.walk.jump = False
+            if self.walk.paths:
+                self.open_item(self.walk.paths[0])
             else:
                 self._say("The review queue is empty: every debated item has a human decision.")
         self._show_walk_status()
 
     def _audit_drawn(self, paths: list[str]) -> None:
-        self._audit_paths = list(paths)
-        if self._walk_mode == WALK_AUDIT:
-            self._walk = list(paths)
-            if paths:
-                self.open_item(paths[0])
+        self.walk.audit_drawn(paths)
+        if self.walk.mode == WALK_AUDIT and paths:
+            self.open_item(paths[0])
         self._show_walk_status()
 
     def set_walk_mode(self, mode: str) -> None:
         """Make next/previous follow the review queue or the audit sample ("" for the list);
         choosing the mode already on turns it off."""
-        if mode and mode == self._walk_mode:
-            mode = ""
-        if mode == WALK_AUDIT and not self._audit_paths:
-            self._say("Draw an audit sample first (Review panel, Audit tab).")
-            mode = ""
-        if mode and self.review is None:
-            self._say("Open a folder first.")
-            mode = ""
-        self._walk_mode = mode
-        self._walk_jump = False
+        mode, message = self.walk.choose(mode, have_review=self.review is not None)
+        if message:
+            self._say(message)
         self.actions_by_id["walk_queue"].setChecked(mode == WALK_QUEUE)
         self.actions_by_id["walk_audit"].setChecked(mode == WALK_AUDIT)
         if mode == WALK_QUEUE:
             assert self.review is not None
-            self._walk = []
-            self._walk_jump = True
             self.review.refresh()  # the walk starts when the fresh queue arrives
             self._review_stale = False
         elif mode == WALK_AUDIT:
-            self._walk = list(self._audit_paths)
-            self.open_item(self._walk[0])
-        else:
-            self._walk = []
+            self.open_item(self.walk.paths[0])
         self._show_walk_status()
 
     @property
     def walk_mode(self) -> str:
-        return self._walk_mode
+        return self.walk.mode
 
     def _walk_step(self, delta: int) -> None:
-        walk = self._walk
-        if not walk:
-            self._say("The review queue is empty." if self._walk_mode == WALK_QUEUE else "The audit sample is empty.")
-            return
-        if self.current in walk:
-            i = walk.index(self.current) + delta
-            if not 0 <= i < len(walk):
-                self._say("End of the review queue." if self._walk_mode == WALK_QUEUE else "End of the audit sample.")
-                return
+        target, message = self.walk.step(self.current, delta)
+        if target is None:
+            self._say(message)
         else:
-            i = 0
-        self.open_item(walk[i])
+            self.open_item(target)
 
     def _show_walk_status(self) -> None:
-        if not self._walk_mode:
-            self.status_walk.hide()
-            return
-        what = "review queue" if self._walk_mode == WALK_QUEUE else "audit sample"
-        where = f"{self._walk.index(self.current) + 1} of {len(self._walk)}" if self.current in self._walk else f"{len(self._walk)} items"
-        self.status_walk.setText(f"walking the {what}: {where}")
-        self.status_walk.show()
+        text = self.walk.status(self.current)
+        self.status_walk.setText(text)
+        self.status_walk.setVisible(bool(text))
 
     def open_item(self, rel: str) -> None:
         """Show ``rel``: selected in the list when the list shows it, else on its own."""
@@ -1250,27 +975,24 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._closing = True
-        self._save_layout()
+        save_layout(self.qsettings, self, self.main, self.right)
         self._save_prefs()
-        if self._debate_task is not None and not self._debate_task.done():
-            self._debate_task.cancel()
+        self.debates.cancel()
         self.batch_panel.cancel()
         self._close_store()
         self.viewer.stop()
         self.thumbs.stop()
-        self._export_pool.shutdown(wait=False)
-        engine, self._engine = self._engine, None
-        asyncio.ensure_future(self._release(engine))
+        self.autosave.shutdown()
+        asyncio.ensure_future(self._release())
         event.accept()
         self.did_close.emit()
 
-    async def _release(self, engine: Any) -> None:
+    async def _release(self) -> None:
         """After closing: let the batch wind down, then close the HTTP clients and the cache."""
-        pending = [t for t in (self.batch_panel.task, self._debate_task) if t is not None and not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=10)
-        if engine is not None:
-            await engine.close()
+        task = self.batch_panel.task
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=10)
+        await self.debates.close()
         if self._owns_cache and self.cache is not None:
             self.cache.close()
 
