@@ -2,7 +2,10 @@
 
 The controller owns the debate engine (built on the first Run, after the agent libraries were
 imported in a worker thread), runs one debate as an asyncio task, commits its record to the
-store, and tells a sink what happened. It never draws: the window decides what the panels show.
+store, and tells a sink what happened. It keeps every event of the live debate, so a view that
+comes back to the item mid-debate replays them and then follows the stream; once the debate is
+over, the stored record is the only source. It never draws: the window decides what the panels
+show.
 """
 
 from __future__ import annotations
@@ -52,11 +55,17 @@ class DebateController:
         self._warm: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
         self.live_path: str | None = None
+        self._events: list[Any] = []  # of the live debate, in order
         self._store: Store | None = None
 
     @property
     def running(self) -> bool:
         return self.live_path is not None
+
+    def live_events(self, rel: str) -> list[Any] | None:
+        """Every event the live debate on ``rel`` produced so far (to replay before following
+        it), or None when no debate on ``rel`` is live: then its stored record is the truth."""
+        return list(self._events) if rel == self.live_path else None
 
     # ---------------------------------------------------------------- engine
     def warm_up(self) -> None:
@@ -88,6 +97,7 @@ class DebateController:
     def start(self, store: Store, rel: str, abs_path: str, *, use_cache: bool) -> None:
         assert not self.running
         self.live_path = rel
+        self._events = []
         self._store = store
         self.task = asyncio.ensure_future(self._run(store, rel, abs_path, use_cache))
 
@@ -114,6 +124,7 @@ class DebateController:
                     how = ENDED_RECORDED
                     self._sink.debate_recorded(rel, ev)
                 else:
+                    self._events.append(ev)
                     self._sink.debate_event(rel, ev)
         except asyncio.CancelledError:
             how = ENDED_CANCELLED
@@ -124,6 +135,7 @@ class DebateController:
             message = f"internal error: {type(exc).__name__}: {exc}"
         finally:
             self.live_path = None
+            self._events = []
             self._store = None
             self._sink.debate_ended(rel, how, message)
 

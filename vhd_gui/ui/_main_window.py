@@ -34,13 +34,13 @@ from vhd_gui.config import Settings, save_settings
 from vhd_gui.media import MediaError, scan
 from vhd_gui.protocol import Role, turn_order
 from vhd_gui.store import Filters, Store, StoreError
-from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, DEFAULT_CATEGORIES, load_shortcuts, save_shortcuts
+from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, action_labels, category_labels, load_shortcuts, save_shortcuts
 from vhd_gui.ui._autosave import AnnotationAutosave
 from vhd_gui.ui._batch_panel import SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
 from vhd_gui.ui._browser import BrowserWidget, ItemListModel
 from vhd_gui.ui._debate_controller import ENDED_CANCELLED, ENDED_ERROR, DebateController
 from vhd_gui.ui._debate_view import DebateView
-from vhd_gui.ui._prefs import ANNOTATION_FILE, DEFAULT_UI_PREFS, load_prefs, restore_layout, save_layout, save_prefs
+from vhd_gui.ui._prefs import ANNOTATION_FILE, DEFAULT_UI_PREFS, clean_categories, load_prefs, restore_layout, save_layout, save_prefs
 from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE, ReviewWalk
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 from vhd_gui.ui._verdict_bar import VerdictBar
@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         self._update_tokens()
 
         self.safe_action, self.gray_action = build_menus(self)
+        self._apply_categories()
         self._apply_safe_view()
         self.browser.view.selectionModel().currentChanged.connect(self._current_changed)
         self.browser.did_change_filters.connect(self._reload_list)
@@ -274,15 +275,15 @@ class MainWindow(QMainWindow):
         try:
             files = scan(store.root)
 
-            def take(n: int) -> list[str]:
+            def take(n: int) -> tuple[list[str], int]:
                 batch = list(islice(files, n))
                 if batch:
                     store.upsert_items((str(m.path), m.kind, m.size, m.mtime) for m in batch)
-                return [m.rel for m in batch]
+                return [m.rel for m in batch], store.count()
 
             size = FIRST_SCAN_BATCH
             while True:
-                rels = await loop.run_in_executor(None, take, size)
+                rels, total = await loop.run_in_executor(None, take, size)
                 if store is not self.store or not rels:
                     break
                 found += len(rels)
@@ -290,6 +291,7 @@ class MainWindow(QMainWindow):
                     self.model.append_paths(rels)
                     if self.current is None and self.model.rowCount() and self.browser.view.currentIndex().row() < 0:
                         self.browser.view.setCurrentIndex(self.model.index(0))
+                self.browser.counts.setText(f"{self.model.rowCount()} shown of {total}")
                 self.status_counts.setText(f"scanning… {found} files")
                 size = SCAN_BATCH
         except MediaError as exc:
@@ -370,11 +372,17 @@ class MainWindow(QMainWindow):
         self.model.set_revealed(None)  # reveal never carries over
         rec = self.store.get_record(rel)
         kind = rec.kind if rec else "image"
-        frames = list(rec.debate.frames_sent) if rec and rec.debate else []
-        self.viewer.show_item(self.abs_path(rel), kind, frames)
         live = self.debates.live_path
-        if live == rel:
-            pass  # the live stream is already in the panels
+        events = self.debates.live_events(rel)
+        frames = list(rec.debate.frames_sent) if rec and rec.debate else []
+        for ev in events or []:  # the live debate's frames, once it has chosen them
+            frames = list(getattr(ev, "frames_sent", frames))
+        self.viewer.show_item(self.abs_path(rel), kind, frames)
+        if events is not None:
+            # Back on the item being debated: what it said so far, then the stream as it comes.
+            self.debate.start(turn_order(self.settings.rounds, self.settings.critic), f"Debating {os.path.basename(rel)}: loading the agents…")
+            for ev in events:
+                self.debate.apply(ev, os.path.basename(rel))
         elif live is not None:
             self.debate.show_record(rec.debate if rec else None, self._summary(rec))
             self.debate.status.setText(self.debate.status.text() + f"  (a debate is running on {os.path.basename(live)})")
@@ -568,8 +576,25 @@ class MainWindow(QMainWindow):
             return
         self.decide("yes", category)
 
+    @property
+    def categories(self) -> list[str]:
+        """The user's harmful categories (Settings → View); the first ten are on the digit keys."""
+        return list(self.ui_prefs["categories"])
+
     def decide_category(self, i: int) -> None:
-        self.decide("yes", DEFAULT_CATEGORIES[i])
+        cats = self.categories
+        if i >= len(cats):
+            self._say(f"No category is on the key {(i + 1) % 10}: Settings → View lists {len(cats)}.")
+            return
+        self.decide("yes", cats[i])
+
+    def _apply_categories(self) -> None:
+        """The category list drives the picker and the digit keys' labels (menu, tooltips)."""
+        self.verdict.set_keyed(self.categories)
+        for action_id, label in category_labels(self.categories).items():
+            action = self.actions_by_id[action_id]
+            action.setText(label)
+            action.setToolTip(label)
 
     def decide(self, label: str, category: str) -> None:
         if self.store is None or self.current is None:
@@ -696,7 +721,7 @@ class MainWindow(QMainWindow):
     def show_help(self) -> None:
         from vhd_gui.ui._help_dialog import HelpDialog
 
-        dlg = HelpDialog(self.keys, self)
+        dlg = HelpDialog(self.keys, self, action_labels(self.categories))
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
         self.help_dialog = dlg
@@ -707,8 +732,9 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             self._warn("Settings", f"The settings dialog is not available: {exc}")
             return
-        shortcuts = {spec.id: (spec.label, self.keys.get(spec.id, spec.default_key)) for spec in ACTIONS}
-        prefs = {k: self.ui_prefs[k] for k in ("safe_view_grayscale", "auto_advance", "export_path", "export_format")}
+        labels = action_labels(self.categories)
+        shortcuts = {spec.id: (labels[spec.id], self.keys.get(spec.id, spec.default_key)) for spec in ACTIONS}
+        prefs = {k: self.ui_prefs[k] for k in ("safe_view_grayscale", "auto_advance", "export_path", "export_format", "categories")}
         dlg = SettingsDialog(self.settings, shortcuts, prefs, self)
         if not dlg.exec():
             return
@@ -725,6 +751,8 @@ class MainWindow(QMainWindow):
         save_shortcuts(self.qsettings, self.keys)
         apply_keys(self.actions_by_id, self.keys)
         self.ui_prefs.update({k: v for k, v in prefs.items() if k in DEFAULT_UI_PREFS})
+        self.ui_prefs["categories"] = clean_categories(self.ui_prefs["categories"])
+        self._apply_categories()
         self.verdict.auto_advance.setChecked(bool(self.ui_prefs["auto_advance"]))
         self.gray_action.setChecked(bool(self.ui_prefs["safe_view_grayscale"]))
         self._save_prefs()

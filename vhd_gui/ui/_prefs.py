@@ -8,6 +8,8 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow, QSplitter
 
+from vhd_gui.ui._actions import DEFAULT_CATEGORIES
+
 ANNOTATION_FILE = {"vhd11k-json": "annotations_vhd11k.json", "vhd11k-csv": "annotations_vhd11k.csv"}
 DEFAULT_UI_PREFS: dict[str, Any] = {
     "safe_view": True,
@@ -15,6 +17,8 @@ DEFAULT_UI_PREFS: dict[str, Any] = {
     "auto_advance": True,
     "export_path": "",
     "export_format": "vhd11k-json",
+    # The harmful categories of the picker, in order: the first ten are on the digit keys.
+    "categories": list(DEFAULT_CATEGORIES),
 }
 _BOOL_PREFS = ("safe_view", "safe_view_grayscale", "auto_advance")
 _GROUP = "ui"
@@ -29,12 +33,26 @@ def load_prefs(qsettings: QSettings) -> dict[str, Any]:
             value = qsettings.value(key, default)
             if key in _BOOL_PREFS:
                 value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+            elif key == "categories":
+                value = clean_categories(value)
             prefs[key] = value
     finally:
         qsettings.endGroup()
     if prefs["export_format"] not in ANNOTATION_FILE:
         prefs["export_format"] = "vhd11k-json"
     return prefs
+
+
+def clean_categories(value: object) -> list[str]:
+    """A saved category list as a list of distinct names; the built-in ten when it is unusable.
+    (An INI file gives back a one-element list as a plain string.)"""
+    names = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
+    out: list[str] = []
+    for name in names:
+        text = str(name).strip()
+        if text and text.lower() not in {n.lower() for n in out}:
+            out.append(text)
+    return out or list(DEFAULT_CATEGORIES)
 
 
 def save_prefs(qsettings: QSettings, prefs: dict[str, Any]) -> None:
