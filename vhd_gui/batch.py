@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vhd_gui.commit import commit_debate
 from vhd_gui.config import Settings
 from vhd_gui.engine import FAIL_CONFIG, DebateEngine, DebateFailed, VerdictReached
 from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN
@@ -285,7 +286,7 @@ class BatchRun:
         assert isinstance(last, (VerdictReached, DebateFailed))
         rec = last.record
         # Commit first: only a recorded debate counts, so a crash never loses or repeats one.
-        self.store.record_debate(rec)
+        commit_debate(self.store, last)
         p = self.progress
         p.prompt_tokens += rec.prompt_tokens
         p.cached_tokens += rec.cached_tokens

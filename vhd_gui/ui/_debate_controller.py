@@ -110,6 +110,7 @@ class DebateController:
         return False
 
     async def _run(self, store: Store, rel: str, abs_path: str, use_cache: bool) -> None:
+        from vhd_gui.commit import commit_debate
         from vhd_gui.engine import DebateFailed, VerdictReached
 
         how, message = ENDED_ERROR, ""
@@ -120,7 +121,12 @@ class DebateController:
                     if self._store is not store:  # the window let go of this store meanwhile
                         how = ENDED_CANCELLED
                         return
-                    store.record_debate(ev.record)
+                    try:
+                        commit_debate(store, ev)
+                    except Exception as exc:  # noqa: BLE001 - disk full, locked, damaged: the debate is not saved
+                        log.warning("the debate of %s could not be saved: %s", rel, exc)
+                        message = f"the debate finished but could not be saved: {exc}"
+                        return
                     how = ENDED_RECORDED
                     self._sink.debate_recorded(rel, ev)
                 else:
