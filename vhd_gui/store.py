@@ -25,6 +25,7 @@ import re
 import sqlite3
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -413,6 +414,18 @@ class Store:
         if recorded:
             return Path(recorded)
         return self.path.parent
+
+    def reader(self) -> Store:
+        """A second, read-only connection to the same store, for reads off the GUI thread: its
+        own lock, so a long read there never waits on (or holds up) this connection. WAL lets it
+        read while this one writes; it sees each write once committed. Close it before this one."""
+        uri = "file:" + urllib.parse.quote(str(self.path)) + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path} for reading: {exc}") from None
+        return Store(conn, self.path, self.root, self.fell_back)
 
     def close(self) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ from vhd_gui.config import ConfigError, Settings
 if TYPE_CHECKING:
     from vhd_gui.cache import ResponseCache
     from vhd_gui.store import Store
+    from vhd_gui.ui._background import Background, Job
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,13 @@ def _warm_imports() -> None:
 
 
 class DebateController:
-    def __init__(self, settings: Settings, cache: ResponseCache | None, sink: DebateSink) -> None:
+    def __init__(self, settings: Settings, cache: ResponseCache | None, sink: DebateSink, background: Background) -> None:
         self.settings = settings
+        self._bg = background
         self.cache = cache
         self._sink = sink
         self._engine: Any = None
-        self._warm: asyncio.Future[None] | None = None
+        self._warm: Job[None] | None = None
         self.task: asyncio.Task[None] | None = None
         self.live_path: str | None = None
         self._events: list[Any] = []  # of the live debate, in order
@@ -71,7 +73,7 @@ class DebateController:
     def warm_up(self) -> None:
         """Start importing the agent libraries in the background (the window is already up)."""
         if self._warm is None:
-            self._warm = asyncio.get_event_loop().run_in_executor(None, _warm_imports)
+            self._warm = self._bg.submit(_warm_imports, what="loading the agent libraries")
 
     async def ready(self) -> None:
         self.warm_up()

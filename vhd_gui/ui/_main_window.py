@@ -33,9 +33,10 @@ from vhd_gui import formats
 from vhd_gui.config import Settings, save_settings
 from vhd_gui.media import MediaError, scan
 from vhd_gui.protocol import Role, turn_order
-from vhd_gui.store import Filters, Store, StoreError
+from vhd_gui.store import Counts, Filters, Store, StoreError
 from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, action_labels, category_labels, load_shortcuts, save_shortcuts
 from vhd_gui.ui._autosave import AnnotationAutosave
+from vhd_gui.ui._background import Background, Job
 from vhd_gui.ui._batch_panel import SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
 from vhd_gui.ui._browser import BrowserWidget, ItemListModel
 from vhd_gui.ui._debate_controller import ENDED_CANCELLED, ENDED_ERROR, DebateController
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 
 FIRST_SCAN_BATCH = 200
 SCAN_BATCH = 500
+SCAN_LANE = "scan"
 
 
 class _EnterOpens(QObject):
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
     did_write_annotations = Signal(str)  # file written
     did_close = Signal()
     did_first_paint = Signal()
+    did_count = Signal()  # the counters and categories on screen are up to date
 
     def __init__(
         self, settings: Settings, qsettings: QSettings | None = None, parent: QWidget | None = None, cache: ResponseCache | None = None
@@ -95,10 +98,17 @@ class MainWindow(QMainWindow):
         self.ui_prefs = load_prefs(self.qsettings)
         self.keys = load_shortcuts(self.qsettings)
         self.session_tokens = {"prompt": 0, "completion": 0, "cached": 0}
-        self.debates = DebateController(settings, self.cache, self)
+        # Every job off the GUI thread goes through here: one error path, cancellable jobs.
+        self.bg = Background(report=self._background_failed)
+        self.bg.add_lane(SCAN_LANE, 1)
+        self.reader: Store | None = None  # a read-only connection of its own, for the workers
+        self._figures_job: Job[Any] | None = None
+        self._figures_wanted: set[str] = set()
+        self._total = 0  # items in the store, as last counted
+        self.debates = DebateController(settings, self.cache, self, self.bg)
         self._debate_turns = self._debate_from_cache = 0  # of the live debate, for its summary
         self._scan_task: asyncio.Task[None] | None = None
-        self.autosave = AnnotationAutosave(self._autosave_target, self)
+        self.autosave = AnnotationAutosave(self._autosave_target, self.bg, self)
         self.autosave.did_write.connect(self.did_write_annotations)
         self.autosave.did_fail.connect(lambda target, why: self._say(f"Could not write the annotation file {target}: {why}", 15000))
         self._decided: list[str] = []  # paths decided this session, for Undo
@@ -107,10 +117,11 @@ class MainWindow(QMainWindow):
 
         self.actions_by_id: dict[str, QAction] = build_actions(self)
         apply_keys(self.actions_by_id, self.keys)
-        self.thumbs = ThumbnailLoader(parent=self)
+        self.thumbs = ThumbnailLoader(parent=self, background=self.bg)
         self.model = ItemListModel(None, self.thumbs, self)
+        self.model.background = self.bg
         self.browser = BrowserWidget(self.model)
-        self.viewer = Viewer()
+        self.viewer = Viewer(background=self.bg)
         self.debate = DebateView()
         self.verdict = VerdictBar(self.actions_by_id)
         self.verdict.auto_advance.setChecked(bool(self.ui_prefs["auto_advance"]))
@@ -251,7 +262,13 @@ class MainWindow(QMainWindow):
             return False
         self._close_store()
         self.store = store
+        try:
+            self.reader = store.reader()
+        except StoreError as exc:  # reads then share the window's connection
+            log.warning("no separate reader for %s: %s", store.path, exc)
+            self.reader = None
         self.model.store = store
+        self.model.reader = self.reader
         self.qsettings.setValue("last_folder", str(p.absolute()))
         self.setWindowTitle(f"VHD Annotator — {store.root.name}")
         where = f"store: {store.path}"
@@ -270,7 +287,6 @@ class MainWindow(QMainWindow):
 
     async def _scan(self, store: Store) -> None:
         """Walk the folder in a worker thread; each batch goes to the store, then to the list."""
-        loop = asyncio.get_running_loop()
         found = 0
         try:
             files = scan(store.root)
@@ -283,7 +299,7 @@ class MainWindow(QMainWindow):
 
             size = FIRST_SCAN_BATCH
             while True:
-                rels, total = await loop.run_in_executor(None, take, size)
+                rels, total = await self.bg.submit(take, size, lane=SCAN_LANE, what="scanning the folder")
                 if store is not self.store or not rels:
                     break
                 found += len(rels)
@@ -316,6 +332,16 @@ class MainWindow(QMainWindow):
             self.batch_panel.cancel()
         self.flush_annotations()
         self._drop_review_panel()
+        if self._figures_job is not None:
+            self._figures_job.cancel()
+            self._figures_job.wait()
+            self._figures_job = None
+        self._figures_wanted.clear()
+        self.model.wait()
+        self.model.reader = None
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
         self.store.close()
         self.store = None
         self.current = None
@@ -338,22 +364,65 @@ class MainWindow(QMainWindow):
 
     def _update_shown(self) -> None:
         if self.store is not None:
-            self.browser.counts.setText(f"{self.model.rowCount()} shown of {self.store.count()}")
+            self.browser.counts.setText(f"{self.model.rowCount()} shown of {self._total}")
 
     def _update_counts(self) -> None:
-        if self.store is None:
-            return
-        c = self.store.counts()
-        bits = [f"{n} {s}" for s, n in c.by_status.items() if n and s not in ("accepted", "overridden")]
-        self.status_counts.setText(f"reviewed {c.reviewed} / {c.total}" + (" · " + ", ".join(bits) if bits else ""))
-        self.verdict.set_reviewed(c.reviewed, c.total)
-        self._update_shown()
+        """Count the items by status again (on a worker: a large store takes a while)."""
+        self._want_figures("counts")
 
     def _refresh_categories(self) -> None:
-        if self.store is not None:
-            cats = self.store.categories()
+        """Read the categories in use again, for the filter and the picker (on a worker)."""
+        self._want_figures("categories")
+
+    def _want_figures(self, what: str) -> None:
+        if self.store is None:
+            return
+        self._figures_wanted.add(what)
+        if self._figures_job is None:  # else the job that runs picks this up when it ends
+            self._start_figures()
+
+    def _start_figures(self) -> None:
+        wanted, self._figures_wanted = self._figures_wanted, set()
+        source = self.reader or self.store
+        assert source is not None
+
+        def work() -> tuple[Counts | None, list[str] | None]:
+            return (source.counts() if "counts" in wanted else None, source.categories() if "categories" in wanted else None)
+
+        self._figures_job = self.bg.run(work, what="counting the items", done=self._figures_arrived, failed=self._figures_failed)
+
+    def _figures_arrived(self, result: tuple[Counts | None, list[str] | None]) -> None:
+        self._figures_job = None
+        counts, cats = result
+        if counts is not None:
+            c = counts
+            self._total = c.total
+            bits = [f"{n} {s}" for s, n in c.by_status.items() if n and s not in ("accepted", "overridden")]
+            self.status_counts.setText(f"reviewed {c.reviewed} / {c.total}" + (" · " + ", ".join(bits) if bits else ""))
+            self.verdict.set_reviewed(c.reviewed, c.total)
+            self._update_shown()
+        if cats is not None:
             self.browser.set_categories(cats)
             self.verdict.set_categories(cats)
+        if self._figures_wanted and self.store is not None:
+            self._start_figures()
+        else:
+            self.did_count.emit()
+
+    @property
+    def figures_pending(self) -> bool:
+        """Counters or categories are being read again (they show the previous figures)."""
+        return self._figures_job is not None or bool(self._figures_wanted)
+
+    def _figures_failed(self, exc: BaseException) -> None:
+        self._figures_job = None
+        self.bg.fail("counting the items", exc)
+        if self._figures_wanted and self.store is not None:
+            self._start_figures()
+
+    def _background_failed(self, what: str, exc: BaseException) -> None:
+        if not self._closing:
+            self._say(f"{what[:1].upper()}{what[1:]} failed: {exc}", 15000)
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         path = self.model.path_at(current.row()) if current.isValid() else None
@@ -458,11 +527,11 @@ class MainWindow(QMainWindow):
         return self.debates.task
 
     @property
-    def _warm(self) -> asyncio.Future[None] | None:
+    def _warm(self) -> Job[None] | None:
         return self.debates._warm
 
     @_warm.setter
-    def _warm(self, value: asyncio.Future[None] | None) -> None:
+    def _warm(self, value: Job[None] | None) -> None:
         self.debates._warm = value
 
     def warm_up(self) -> None:
@@ -676,7 +745,7 @@ class MainWindow(QMainWindow):
         if store is None:
             return None
         try:
-            report = await asyncio.get_running_loop().run_in_executor(None, formats.import_file, store, path)
+            report = await self.bg.submit(formats.import_file, store, path, what=f"importing {path}")
         except (formats.FormatError, StoreError, OSError, ValueError) as exc:
             self._warn("Import failed", f"{os.path.basename(path)}: {exc}")
             return None
@@ -710,7 +779,7 @@ class MainWindow(QMainWindow):
         if store is None:
             return []
         try:
-            files = await asyncio.get_running_loop().run_in_executor(None, formats.export_store, store, fmt, path)
+            files = await self.bg.submit(formats.export_store, store, fmt, path, what=f"exporting to {path}")
         except (formats.FormatError, OSError, ValueError) as exc:
             self._warn("Export failed", str(exc))
             return []
@@ -875,7 +944,7 @@ class MainWindow(QMainWindow):
         from vhd_gui.ui._review_panel import ReviewPanel
 
         self._drop_review_panel()
-        panel = ReviewPanel(store)
+        panel = ReviewPanel(self.reader or store, background=self.bg)
         panel.item_activated.connect(self.open_item)
         panel.audit_sample_drawn.connect(self._audit_drawn)
         panel.did_refresh.connect(self._review_refreshed)
@@ -1011,6 +1080,7 @@ class MainWindow(QMainWindow):
         self.viewer.stop()
         self.thumbs.stop()
         self.autosave.shutdown()
+        self.bg.shutdown()
         asyncio.ensure_future(self._release())
         event.accept()
         self.did_close.emit()
