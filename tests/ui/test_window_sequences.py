@@ -159,3 +159,54 @@ async def test_the_counter_follows_the_list_while_a_folder_is_scanned(make_windo
         shown, _, total = text.partition(" shown of ")
         assert int(shown) == rows and rows <= int(total) <= 450, text
     assert w.browser.counts.text() == "450 shown of 450"
+
+
+async def test_another_processs_writes_show_up_and_the_person_keeps_their_place(
+    make_window: Any, media_folder: Path, qtbot: Any, server: FakeServer
+) -> None:
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from vhd_gui.commit import commit_debate
+    from vhd_gui.engine import VerdictReached
+    from vhd_gui.protocol import Verdict
+    from vhd_gui.record import DebateRecord
+    from vhd_gui.store import Store
+
+    w = await opened(make_window, media_folder)
+    select(w, "b_beach.png")
+    key(qtbot, w, Qt.Key.Key_Space)  # revealed
+    w.verdict.note.setText("half-typed note")
+    key(qtbot, w, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)  # the Review panel in view
+    shown: list[None] = []
+    w.did_show_outside_change.connect(lambda: shown.append(None))
+
+    # Another connection (as a second window would) debates and decides.
+    with Store.open(w.store.path, create=False) as other:
+        for rel, decision in (("a_knife.jpg", "no"), ("b_beach.png", "yes")):
+            rec = DebateRecord(path=rel, kind="image", status="debated", decision=decision, harmful_type="weapons", judge_raw=f"{decision}, outside")
+            commit_debate(other, VerdictReached(Verdict(decision, "weapons"), rec))
+        other.record_decision("a_knife.jpg", "yes", category="weapons", source="import")
+
+    await wait_until(lambda: "reviewed 1 / 4" in w.status_counts.text() and shown, what="the outside writes on screen")
+    assert w.current == "b_beach.png" and w.selected_paths() == ["b_beach.png"]
+    assert w.viewer.revealed and w.model.revealed == "b_beach.png"
+    assert "HARMFUL" in w.verdict.model_verdict.text() and w.debate.status.text().startswith("Judge: yes, outside")
+    assert w.verdict.note.text() == "half-typed note"
+    await wait_until(lambda: w.model.cached_row("a_knife.jpg") is not None and w.model.cached_row("a_knife.jpg").human_label == "yes",
+                     what="the list's row")
+    assert w.browser.category.findText("weapons") >= 0
+    await wait_until(lambda: w.review.summary() is not None and w.review.summary().overall.n == 1, what="the Review figures")
+
+    # A real batch in a terminal beside the window: its verdicts show up while the window is open.
+    env = dict(os.environ)  # the test server's key is in $VHD_TEST_KEY
+    cmd = [sys.executable, "-m", "vhd_gui", "batch", str(media_folder), "--no-cache", "--base-url", server.base_url,
+           "--model", "fake-vlm", "--api-key-env", "VHD_TEST_KEY"]
+    done = await asyncio.get_running_loop().run_in_executor(None, lambda: subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300))
+    assert done.returncode == 0, done.stderr
+    await wait_until(lambda: "3 debated" in w.status_counts.text(), timeout=30, what="the batch's verdicts in the counters")
+    for rel in ("sub/c_street.jpg", "d_clip.avi"):
+        await wait_until(lambda rel=rel: getattr(w.model.cached_row(rel), "model_label", None) == "no", what=f"the badge of {rel}")
+    assert w.current == "b_beach.png" and w.viewer.revealed

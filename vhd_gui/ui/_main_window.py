@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,7 @@ from vhd_gui.ui._debate_controller import ENDED_CANCELLED, ENDED_ERROR, DebateCo
 from vhd_gui.ui._debate_view import DebateView
 from vhd_gui.ui._prefs import ANNOTATION_FILE, DEFAULT_UI_PREFS, clean_categories, load_prefs, restore_layout, save_layout, save_prefs
 from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE, ReviewWalk
+from vhd_gui.ui._store_watch import StoreWatch
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 from vhd_gui.ui._verdict_bar import VerdictBar
 from vhd_gui.ui._viewer import Viewer
@@ -80,6 +83,7 @@ class MainWindow(QMainWindow):
     did_close = Signal()
     did_first_paint = Signal()
     did_count = Signal()  # the counters and categories on screen are up to date
+    did_show_outside_change = Signal()  # another process's writes to the store are on screen
 
     def __init__(
         self, settings: Settings, qsettings: QSettings | None = None, parent: QWidget | None = None, cache: ResponseCache | None = None
@@ -105,6 +109,10 @@ class MainWindow(QMainWindow):
         self._figures_job: Job[Any] | None = None
         self._figures_wanted: set[str] = set()
         self._total = 0  # items in the store, as last counted
+        self.watch = StoreWatch(self.bg, self)
+        self.watch.did_change.connect(self._store_changed_elsewhere)
+        self._shown_debate: Any = None  # the stored debate the panels show, if any
+        self._outside_jobs: list[Job[Any]] = []
         self.debates = DebateController(settings, self.cache, self, self.bg)
         self._debate_turns = self._debate_from_cache = 0  # of the live debate, for its summary
         self._scan_task: asyncio.Task[None] | None = None
@@ -277,6 +285,7 @@ class MainWindow(QMainWindow):
         self.status_store.setText(where)
         self.status_store.setToolTip(where)
         self._make_review_panel(store)
+        self.watch.watch(store)
         self._refresh_categories()
         self._reload_list()
         self._update_counts()
@@ -332,6 +341,11 @@ class MainWindow(QMainWindow):
             self.batch_panel.cancel()
         self.flush_annotations()
         self._drop_review_panel()
+        self.watch.stop()
+        for job in self._outside_jobs:
+            job.cancel()
+            job.wait()
+        self._outside_jobs.clear()
         if self._figures_job is not None:
             self._figures_job.cancel()
             self._figures_job.wait()
@@ -453,15 +467,72 @@ class MainWindow(QMainWindow):
             for ev in events:
                 self.debate.apply(ev, os.path.basename(rel))
         elif live is not None:
-            self.debate.show_record(rec.debate if rec else None, self._summary(rec))
+            self._show_stored_debate(rec)
             self.debate.status.setText(self.debate.status.text() + f"  (a debate is running on {os.path.basename(live)})")
         else:
-            self.debate.show_record(rec.debate if rec else None, self._summary(rec))
+            self._show_stored_debate(rec)
         if rel in self.batch_panel.running_paths:
             self.debate.status.setText(self._batch_busy_words())
         self.verdict.show_record(rec)
         self._set_debate_actions()
         self._show_walk_status()
+
+    def _show_stored_debate(self, rec: Any) -> None:
+        debate = rec.debate if rec else None
+        self._shown_debate = debate
+        self.debate.show_record(debate, self._summary(rec))
+
+    # ================================================================ another process's writes
+    def _store_changed_elsewhere(self) -> None:
+        """A batch in a terminal, an import or another window wrote to the store: show it, and
+        keep what the person is doing (the current item, the selection, the reveal, a note)."""
+        store, reader = self.store, self.reader or self.store
+        if store is None or reader is None or self._closing:
+            return
+        self.model.refresh_all()
+        self._update_counts()
+        self._refresh_categories()
+        self._refresh_review()
+        rel = self.current
+        if rel is not None:
+            self._outside(reader.get_record, rel, done=partial(self._outside_record, store, rel))
+        sort, desc = self.browser.sort_order()
+        self._outside(reader.paths, self.browser.filters(), sort, desc, done=partial(self._outside_paths, store))
+
+    def _outside(self, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None]) -> None:
+        def finished(job: Job[Any], result: Any) -> None:
+            if job in self._outside_jobs:
+                self._outside_jobs.remove(job)
+            done(result)
+
+        holder: list[Job[Any]] = []
+        job = self.bg.run(fn, *args, what="reading the store's changes", done=lambda r: finished(holder[0], r))
+        holder.append(job)
+        self._outside_jobs.append(job)
+
+    def _outside_record(self, store: Store, rel: str, rec: Any) -> None:
+        if store is not self.store or rel != self.current:
+            return
+        if self.debates.live_path != rel and rel not in self.batch_panel.running_paths:
+            debate = rec.debate if rec else None
+            if debate != self._shown_debate:
+                self._show_stored_debate(rec)
+        note = self.verdict.note.text()
+        self.verdict.show_record(rec)
+        self.verdict.note.setText(note)  # a note being typed stays
+        self.did_show_outside_change.emit()
+
+    def _outside_paths(self, store: Store, paths: list[str]) -> None:
+        if store is not self.store or paths == self.model.paths:
+            return
+        selected = self.selected_paths()
+        self.model.set_paths(paths)
+        self._update_shown()
+        row = self.model.row_of(self.current) if self.current else -1
+        if row >= 0:
+            sel = self.browser.view.selectionModel()
+            sel.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.select_paths(selected)
 
     @staticmethod
     def _summary(rec: Any) -> str:
@@ -909,7 +980,7 @@ class MainWindow(QMainWindow):
             self._update_tokens()
         if rel == self.current and self.debates.live_path != rel:
             rec = store.get_record(rel)
-            self.debate.show_record(rec.debate if rec else None, self._summary(rec))
+            self._show_stored_debate(rec)
             self.verdict.show_record(rec)
         self.did_record_debate.emit(rel)
 
