@@ -1,7 +1,8 @@
 """One way to run work off the GUI thread (in the spirit of Anki's QueryOp/CollectionOp).
 
 ``background.run(fn, *args, done=..., failed=...)`` runs ``fn`` on a worker thread and calls
-``done(result)`` or ``failed(exc)`` back on the event loop (the GUI thread). Without ``failed``
+``done(result)`` or ``failed(exc)`` back on the GUI thread (through a queued Qt signal, so any
+Qt event loop delivers it, qasync's or a plain ``processEvents``). Without ``failed``
 the one default error path takes the exception: it is logged with its traceback and handed to the
 ``report`` function the window gave (a line in the status bar). A coroutine uses
 ``await background.submit(fn, *args)`` instead and handles a failure where it awaits. A ``Job``
@@ -20,7 +21,10 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import QObject, Qt, Signal
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +74,25 @@ class Job(Generic[T]):
         return self._future.__await__()
 
 
+class _Relay(QObject):
+    """Lives on the GUI thread; a callable emitted from a worker runs there."""
+
+    deliver = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deliver.connect(self._call, Qt.ConnectionType.QueuedConnection)
+
+    def _call(self, fn: Callable[[], None]) -> None:
+        fn()
+
+
 class Background:
+    """Build it on the GUI thread: that is where its callbacks run."""
+
     def __init__(self, report: Report | None = None, workers: int = 4) -> None:
         self.report = report
+        self._relay = _Relay()
         self._workers = workers
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lanes: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
@@ -107,8 +127,7 @@ class Background:
         what: str = "",
         lane: str | None = None,
     ) -> Job[T]:
-        """Run ``fn(*args)`` off the GUI thread; ``done``/``failed`` are called on the loop."""
-        loop = asyncio.get_event_loop()
+        """Run ``fn(*args)`` off the GUI thread; ``done``/``failed`` are called on the GUI thread."""
         cf = self._executor(lane).submit(fn, *args)
         job = Job(cf, what or getattr(fn, "__name__", "work"))
 
@@ -116,8 +135,8 @@ class Background:
             if job.cancelled or f.cancelled():
                 return
             try:
-                loop.call_soon_threadsafe(self._deliver, job, f, done, failed)
-            except RuntimeError:  # the loop is closed: nobody left to tell
+                self._relay.deliver.emit(partial(self._deliver, job, f, done, failed))
+            except RuntimeError:  # the application is gone: nobody left to tell
                 pass
 
         cf.add_done_callback(finished)
