@@ -792,7 +792,8 @@ class MainWindow(QMainWindow):
     def _autosave_target(self) -> tuple[Store, str, Path] | None:
         if self.store is None:
             return None
-        return self.store, str(self.ui_prefs["export_format"]), self.annotation_path()
+        # Written from the reader connection: a long export never holds up a decision's write.
+        return self.reader or self.store, str(self.ui_prefs["export_format"]), self.annotation_path()
 
     def flush_annotations(self) -> None:
         """Write the annotation file now if a decision is not in it yet (on close)."""
