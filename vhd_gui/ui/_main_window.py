@@ -43,6 +43,7 @@ from vhd_gui.ui._batch_panel import SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
 from vhd_gui.ui._browser import BrowserWidget, ItemListModel
 from vhd_gui.ui._debate_controller import ENDED_CANCELLED, ENDED_ERROR, DebateController
 from vhd_gui.ui._debate_view import DebateView
+from vhd_gui.ui._figures import CATEGORIES, COUNTS, StoreFigures
 from vhd_gui.ui._prefs import ANNOTATION_FILE, DEFAULT_UI_PREFS, clean_categories, load_prefs, restore_layout, save_layout, save_prefs
 from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE, ReviewWalk
 from vhd_gui.ui._store_watch import StoreWatch
@@ -106,8 +107,10 @@ class MainWindow(QMainWindow):
         self.bg = Background(report=self._background_failed)
         self.bg.add_lane(SCAN_LANE, 1)
         self.reader: Store | None = None  # a read-only connection of its own, for the workers
-        self._figures_job: Job[Any] | None = None
-        self._figures_wanted: set[str] = set()
+        self.figures = StoreFigures(self.bg, self)
+        self.figures.did_count.connect(self._show_counts)
+        self.figures.did_list_categories.connect(self._show_categories)
+        self.figures.did_settle.connect(self.did_count)
         self._total = 0  # items in the store, as last counted
         self.watch = StoreWatch(self.bg, self)
         self.watch.did_change.connect(self._store_changed_elsewhere)
@@ -286,6 +289,7 @@ class MainWindow(QMainWindow):
         self.status_store.setToolTip(where)
         self._make_review_panel(store)
         self.watch.watch(store)
+        self.figures.use(self.reader or store)
         self._refresh_categories()
         self._reload_list()
         self._update_counts()
@@ -346,11 +350,7 @@ class MainWindow(QMainWindow):
             job.cancel()
             job.wait()
         self._outside_jobs.clear()
-        if self._figures_job is not None:
-            self._figures_job.cancel()
-            self._figures_job.wait()
-            self._figures_job = None
-        self._figures_wanted.clear()
+        self.figures.use(None)
         self.model.wait()
         self.model.reader = None
         if self.reader is not None:
@@ -382,57 +382,27 @@ class MainWindow(QMainWindow):
 
     def _update_counts(self) -> None:
         """Count the items by status again (on a worker: a large store takes a while)."""
-        self._want_figures("counts")
+        self.figures.want(COUNTS)
 
     def _refresh_categories(self) -> None:
         """Read the categories in use again, for the filter and the picker (on a worker)."""
-        self._want_figures("categories")
-
-    def _want_figures(self, what: str) -> None:
-        if self.store is None:
-            return
-        self._figures_wanted.add(what)
-        if self._figures_job is None:  # else the job that runs picks this up when it ends
-            self._start_figures()
-
-    def _start_figures(self) -> None:
-        wanted, self._figures_wanted = self._figures_wanted, set()
-        source = self.reader or self.store
-        assert source is not None
-
-        def work() -> tuple[Counts | None, list[str] | None]:
-            return (source.counts() if "counts" in wanted else None, source.categories() if "categories" in wanted else None)
-
-        self._figures_job = self.bg.run(work, what="counting the items", done=self._figures_arrived, failed=self._figures_failed)
-
-    def _figures_arrived(self, result: tuple[Counts | None, list[str] | None]) -> None:
-        self._figures_job = None
-        counts, cats = result
-        if counts is not None:
-            c = counts
-            self._total = c.total
-            bits = [f"{n} {s}" for s, n in c.by_status.items() if n and s not in ("accepted", "overridden")]
-            self.status_counts.setText(f"reviewed {c.reviewed} / {c.total}" + (" · " + ", ".join(bits) if bits else ""))
-            self.verdict.set_reviewed(c.reviewed, c.total)
-            self._update_shown()
-        if cats is not None:
-            self.browser.set_categories(cats)
-            self.verdict.set_categories(cats)
-        if self._figures_wanted and self.store is not None:
-            self._start_figures()
-        else:
-            self.did_count.emit()
+        self.figures.want(CATEGORIES)
 
     @property
     def figures_pending(self) -> bool:
         """Counters or categories are being read again (they show the previous figures)."""
-        return self._figures_job is not None or bool(self._figures_wanted)
+        return self.figures.pending
 
-    def _figures_failed(self, exc: BaseException) -> None:
-        self._figures_job = None
-        self.bg.fail("counting the items", exc)
-        if self._figures_wanted and self.store is not None:
-            self._start_figures()
+    def _show_counts(self, c: Counts) -> None:
+        self._total = c.total
+        bits = [f"{n} {s}" for s, n in c.by_status.items() if n and s not in ("accepted", "overridden")]
+        self.status_counts.setText(f"reviewed {c.reviewed} / {c.total}" + (" · " + ", ".join(bits) if bits else ""))
+        self.verdict.set_reviewed(c.reviewed, c.total)
+        self._update_shown()
+
+    def _show_categories(self, cats: list[str]) -> None:
+        self.browser.set_categories(cats)
+        self.verdict.set_categories(cats)
 
     def _background_failed(self, what: str, exc: BaseException) -> None:
         if not self._closing:
