@@ -48,6 +48,7 @@ ROW_HEIGHT = 56
 THUMB_BOX = 48
 _BLOCK = 100  # rows fetched from the store at once
 _CACHE_LIMIT = 5000
+LAYOUT_BATCH = 2000  # rows QListView lays out per turn of the event loop
 
 STATUS_COLOURS = {
     "new": "#8a8f98",
@@ -361,6 +362,10 @@ class BrowserWidget(QWidget):
         self.view.setUniformItemSizes(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # Shift/Ctrl-click: a batch on a selection
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        # New rows (a folder being scanned, a new filter) are laid out a batch at a time, so a
+        # list of 100,000 never holds up the window while it grows.
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(LAYOUT_BATCH)
         self.counts = QLabel()
         self.counts.setObjectName("browserCounts")
 
