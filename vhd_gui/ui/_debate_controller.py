@@ -11,6 +11,8 @@ show.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,11 +42,26 @@ class DebateSink(Protocol):
         """The debate on ``rel`` is over (one of the ENDED_* words) and no longer live."""
 
 
+# What the first request imports on its way (the HTTP stack, the streaming helpers): imported
+# beforehand, the first debate does not stall the window compiling them.
+_FIRST_REQUEST_MODULES = ("openai.resources.chat.chat", "openai.resources.chat.completions.completions", "openai.lib.streaming.chat", "httpcore2", "httpcore",
+                          "h11", "anyio._backends._asyncio", "jiter", "truststore")
+
+
 def _warm_imports() -> None:
     """Import the agent libraries (≈2 s) in a worker thread, after the window is up."""
     import autogen_agentchat.agents  # noqa: F401
     import autogen_ext.models.openai  # noqa: F401
     import openai  # noqa: F401
+    from PIL import Image
+
+    import vhd_gui.commit  # noqa: F401
+    import vhd_gui.engine  # noqa: F401
+
+    Image.init()  # every picture format's plug-in
+    for name in _FIRST_REQUEST_MODULES:
+        with contextlib.suppress(ImportError):  # not every version of the HTTP stack has each
+            importlib.import_module(name)
 
 
 class DebateController:
