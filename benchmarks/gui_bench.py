@@ -130,6 +130,7 @@ async def gui_figures(folder: Path, items: int, results: dict[str, Any], scroll_
         w.resize(1440, 900)
         w.show()
         await asyncio.sleep(0.2)
+        w.warm_up()  # as the app does a second after the window shows
 
         # ---------------------------------------------------------- listing N images
         meter = StallMeter().start()
