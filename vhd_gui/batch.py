@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vhd_gui.commit import commit_debate
 from vhd_gui.config import Settings
 from vhd_gui.engine import FAIL_API, FAIL_CONFIG, FAIL_TIMEOUT, DebateEngine, DebateFailed, VerdictReached
 from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN, DebateRecord
@@ -585,7 +586,7 @@ class BatchRun:
         if claim is None:
             raise ClaimLost(f"the claim on {path} was taken over")
         # Commit first: only a recorded debate counts, so a crash never loses or repeats one.
-        self.store.record_claimed_debate(rec, claim)
+        commit_debate(self.store, last, claim)
         del self._claims[path]
         if isinstance(last, VerdictReached):
             p.done += 1

@@ -947,6 +947,24 @@ class Store:
             return Path(recorded)
         return self.path.parent
 
+    def reader(self) -> Store:
+        """A second, read-only connection to the same store, for reads off the GUI thread: its
+        own lock, so a long read there never waits on (or holds up) this connection. WAL lets it
+        read while this one writes; it sees each write once committed. Close it before this one.
+        A store open read-only is read the same way as it was opened (its private copy, if any)."""
+        try:
+            if self.read_only:
+                source = self._snapshot / "store.sqlite" if self._snapshot is not None else self.path
+                conn, _ = _connect_read_only(source)
+            else:
+                conn = _connect(_sqlite_uri(self.path, mode="ro"), uri=True)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path} for reading: {exc}") from None
+        reader = Store(conn, self.path, self.root, self.fell_back)
+        reader.read_only_reason = "a reader connection"
+        return reader
+
     def close(self, optimize: bool = True) -> None:
         with self._lock:
             if optimize and not self.read_only:

@@ -129,7 +129,7 @@ async def make_window(qtbot: Any, server: FakeServer) -> AsyncIterator[Callable[
         debate.setdefault("retry_base_delay", 0.01)
         w = MainWindow(settings_for(server.base_url, **debate))
         w.export_delay_ms = 50
-        threads_of[id(w)] = w.thumbs._threads
+        threads_of[id(w)] = w.bg
         qtbot.addWidget(w, before_close_func=lambda w: w.close())
         w.show()
         w.activateWindow()  # shortcuts fire in the active window only
@@ -139,7 +139,6 @@ async def make_window(qtbot: Any, server: FakeServer) -> AsyncIterator[Callable[
     yield make
     import shiboken6
 
-    threads = [th for ths in threads_of.values() for th in ths]
     for w in made:
         if shiboken6.isValid(w):
             w.close()
@@ -147,7 +146,8 @@ async def make_window(qtbot: Any, server: FakeServer) -> AsyncIterator[Callable[
         tasks = [t for t in (w._debate_task, w._scan_task, w.viewer._task, w.batch_panel.task) if t is not None] if shiboken6.isValid(w) else []
         if tasks:
             await asyncio.wait(tasks, timeout=5)
-    assert all(not th.is_alive() for th in threads), "thumbnail workers left running"
+    threads = [th for bg in threads_of.values() for th in bg.threads()]
+    await wait_until(lambda: not any(th.is_alive() for th in threads), timeout=30, what="the background workers to end")
     await asyncio.sleep(0.05)  # let engine clients close on this loop
 
 
@@ -162,6 +162,7 @@ async def opened(make_window: Callable[..., Any], folder: Path, **debate: Any) -
     assert w.open_path(folder)
     await wait_until(lambda: done, what="the scan")
     await wait_until(lambda: w.current is not None, what="a current item")
+    await wait_until(lambda: not w.figures_pending, what="the counters")
     return w
 
 

@@ -116,7 +116,7 @@ async def test_accept_override_and_undo_reach_the_store_and_the_annotation_file(
     rec = w.store.get_record("a_knife.jpg")
     assert rec.status == "overridden" and rec.final_label == "yes" and rec.final_category == DEFAULT_CATEGORIES[2]
     assert w.current == "b_beach.png"
-    assert "reviewed 1 / 4" in w.verdict.reviewed.text()
+    await wait_until(lambda: "reviewed 1 / 4" in w.verdict.reviewed.text(), what="the counter")
     row = w.model.item_row("a_knife.jpg")
     assert row is not None and row.status == "overridden" and row.human_label == "yes"
 
@@ -125,7 +125,7 @@ async def test_accept_override_and_undo_reach_the_store_and_the_annotation_file(
     assert w.current == "a_knife.jpg"
     rec = w.store.get_record("a_knife.jpg")
     assert rec.status == "debated" and rec.human is None
-    assert "reviewed 0 / 4" in w.verdict.reviewed.text()
+    await wait_until(lambda: "reviewed 0 / 4" in w.verdict.reviewed.text(), what="the counter")
 
     # Enter accepts the model's verdict, with the note typed first.
     w.verdict.note.setText("kitchen knife, fine")
@@ -143,7 +143,8 @@ async def test_accept_override_and_undo_reach_the_store_and_the_annotation_file(
     qtbot.keyClick(w.verdict.category.lineEdit(), Qt.Key.Key_Return)
     assert w.store.get_record(here).final_category == "graffiti"
     assert "graffiti" in w.store.categories()
-    assert "reviewed 3 / 4" in w.status_counts.text()
+    await wait_until(lambda: "reviewed 3 / 4" in w.status_counts.text(), what="the counter")
+    assert w.verdict.category.findText("graffiti") >= 0 and w.browser.category.findText("graffiti") >= 0
 
     # The annotation file catches up a moment after the last decision; with images and videos
     # both labelled, VHD11K's layout is one file per kind.

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QSettings
 
-# The ten default harmful categories of the picker (DESIGN §1), on the digit keys 1..9, 0.
+# The ten default harmful categories of the picker, on the digit keys 1..9, 0. The user can
+# rename, reorder, add and remove them in Settings → View; the first ten are on the keys.
 DEFAULT_CATEGORIES: tuple[str, ...] = (
     "violence",
     "gore or bloody scene",
@@ -72,6 +73,21 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 ACTION_BY_ID: dict[str, ActionSpec] = {a.id: a for a in ACTIONS}
+DIGIT_KEYS = len(DEFAULT_CATEGORIES)  # category_1 .. category_10 on 1..9, 0
+
+
+def category_labels(categories: list[str]) -> dict[str, str]:
+    """The label of each digit-key action for this category list."""
+    out = {}
+    for i in range(DIGIT_KEYS):
+        name = categories[i] if i < len(categories) else ""
+        out[f"category_{i + 1}"] = f"Harmful: {name}" if name else "Harmful: (no category on this key)"
+    return out
+
+
+def action_labels(categories: list[str]) -> dict[str, str]:
+    """Action id → the words shown for it (help, settings), with the user's categories."""
+    return {spec.id: spec.label for spec in ACTIONS} | category_labels(categories)
 _SETTINGS_GROUP = "shortcuts"
 
 

@@ -250,6 +250,22 @@ class DebateView(QWidget):
         self.status.setText("Debate cancelled. R runs it again.")
         self._turn = None
 
+    def apply(self, event: object, name: str) -> None:
+        """Draw one engine event of the live debate on ``name`` (events it does not draw are
+        left alone, so a newer engine's extra events do no harm)."""
+        from vhd_gui.engine import DebateStarted, TokenReceived, TurnFinished, TurnRetrying, TurnStarted
+
+        if isinstance(event, TokenReceived):
+            self.append(event.turn, event.text)
+        elif isinstance(event, TurnStarted):
+            self.begin_turn(event.turn, event.model, event.attempt)
+        elif isinstance(event, TurnFinished):
+            self.finish_turn(event.turn, event.seconds, event.completion_tokens, event.prompt_tokens, event.cached_tokens)
+        elif isinstance(event, TurnRetrying):
+            self.retrying(event.turn, event.attempt, event.delay, event.reason)
+        elif isinstance(event, DebateStarted):
+            self.start(event.turns, f"Debating {name} ({len(event.turns)} turns)…")
+
     def finished(self, summary: str) -> None:
         self._timer.stop()
         self.flush()

@@ -9,7 +9,7 @@ from vhd_gui.ui._actions import ACTIONS
 
 
 class HelpDialog(QDialog):
-    def __init__(self, keys: dict[str, str], parent: QWidget | None = None) -> None:
+    def __init__(self, keys: dict[str, str], parent: QWidget | None = None, labels: dict[str, str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard help")
         self.resize(560, 640)
@@ -21,7 +21,7 @@ class HelpDialog(QDialog):
             key = keys.get(spec.id, spec.default_key)
             native = QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText) if key else "—"
             self.table.setItem(row, 0, QTableWidgetItem(native))
-            self.table.setItem(row, 1, QTableWidgetItem(spec.label))
+            self.table.setItem(row, 1, QTableWidgetItem((labels or {}).get(spec.id, spec.label)))
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.resizeColumnToContents(0)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -1,14 +1,15 @@
 """The labelling window: browser | viewer over debate panels, the verdict bar below.
 
-The window only renders engine events and turns key presses into store writes (DESIGN §4).
-Slow work never runs on the GUI thread: the folder scan, picture decoding, store upserts and
-exports go to the asyncio loop's executor; a debate is an asyncio task on the qasync loop.
+The window class builds the widgets and wires the rooms that each hold one job:
+``_debate_controller`` (which debate is live for which item), ``_window_actions`` (the keys and
+menus), ``_autosave`` (the annotation file), ``_review_walk`` (where next/previous go) and
+``_prefs`` (the window's own preferences). What stays here is the glue: which item is current,
+what the panels show for it, and the store writes a key press makes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import os
 from collections.abc import Callable
@@ -17,8 +18,8 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QEvent, QItemSelectionModel, QModelIndex, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -31,18 +32,26 @@ from PySide6.QtWidgets import (
 )
 
 from vhd_gui import formats
-from vhd_gui.config import ConfigError, Settings, save_settings
+from vhd_gui.config import Settings, save_settings
 from vhd_gui.media import MediaError, scan
 from vhd_gui.protocol import Role, turn_order
-from vhd_gui.store import Filters, Store, StoreError
-from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, DEFAULT_CATEGORIES, load_shortcuts, save_shortcuts
-from vhd_gui.ui._batch_panel import SCOPE_ALL, SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
+from vhd_gui.store import Counts, Filters, Store, StoreError
+from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, action_labels, category_labels, load_shortcuts, save_shortcuts
+from vhd_gui.ui._autosave import AnnotationAutosave
+from vhd_gui.ui._background import Background, Job
+from vhd_gui.ui._batch_panel import SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
 from vhd_gui.ui._browser import BrowserWidget, ItemListModel
+from vhd_gui.ui._debate_controller import ENDED_CANCELLED, ENDED_ERROR, DebateController
 from vhd_gui.ui._debate_view import DebateView
+from vhd_gui.ui._figures import CATEGORIES, COUNTS, StoreFigures
+from vhd_gui.ui._prefs import ANNOTATION_FILE, DEFAULT_UI_PREFS, clean_categories, load_prefs, restore_layout, save_layout, save_prefs
+from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE, ReviewWalk
 from vhd_gui.ui._store_open import StoreBanner, choose_copy_place, open_store_for_window
+from vhd_gui.ui._store_watch import StoreWatch
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 from vhd_gui.ui._verdict_bar import VerdictBar
 from vhd_gui.ui._viewer import Viewer
+from vhd_gui.ui._window_actions import TAB_BATCH, TAB_REVIEW, apply_keys, build_actions, build_menus
 
 if TYPE_CHECKING:
     from vhd_gui.cache import ResponseCache
@@ -50,20 +59,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXPORT_DELAY_MS = 3000
 FIRST_SCAN_BATCH = 200
 SCAN_BATCH = 500
-ANNOTATION_FILE = {"vhd11k-json": "annotations_vhd11k.json", "vhd11k-csv": "annotations_vhd11k.csv"}
-DEFAULT_UI_PREFS: dict[str, Any] = {
-    "safe_view": True,
-    "safe_view_grayscale": False,
-    "auto_advance": True,
-    "export_path": "",
-    "export_format": "vhd11k-json",
-}
-_BOOL_PREFS = ("safe_view", "safe_view_grayscale", "auto_advance")
-TAB_DEBATE, TAB_BATCH, TAB_REVIEW = 0, 1, 2
-WALK_QUEUE, WALK_AUDIT = "queue", "audit"
+SCAN_LANE = "scan"
 
 
 class _EnterOpens(QObject):
@@ -78,13 +76,6 @@ class _EnterOpens(QObject):
         return super().eventFilter(watched, event)
 
 
-def _warm_imports() -> None:
-    """Import the agent libraries (≈2 s) in a worker thread, after the window is up."""
-    import autogen_agentchat.agents  # noqa: F401
-    import autogen_ext.models.openai  # noqa: F401
-    import openai  # noqa: F401
-
-
 class MainWindow(QMainWindow):
     did_open = Signal(str)  # the store's path
     did_finish_scan = Signal(int)  # files found
@@ -93,6 +84,8 @@ class MainWindow(QMainWindow):
     did_write_annotations = Signal(str)  # file written
     did_close = Signal()
     did_first_paint = Signal()
+    did_count = Signal()  # the counters and categories on screen are up to date
+    did_show_outside_change = Signal()  # another process's writes to the store are on screen
 
     def __init__(
         self, settings: Settings, qsettings: QSettings | None = None, parent: QWidget | None = None, cache: ResponseCache | None = None
@@ -105,37 +98,42 @@ class MainWindow(QMainWindow):
         self.cache = cache if cache is not None else self._open_cache()
         self.review: ReviewPanel | None = None
         self._review_stale = False
-        self._walk_mode = ""  # "", WALK_QUEUE or WALK_AUDIT: what next/previous follow
-        self._walk: list[str] = []
-        self._walk_jump = False  # go to the walk's first item when the queue arrives
-        self._audit_paths: list[str] = []
+        self.walk = ReviewWalk()
         self.store: Store | None = None
         self.current: str | None = None
-        self.export_delay_ms = EXPORT_DELAY_MS
-        self.ui_prefs = self._load_prefs()
+        self.ui_prefs = load_prefs(self.qsettings)
         self.keys = load_shortcuts(self.qsettings)
         self.session_tokens = {"prompt": 0, "completion": 0, "cached": 0}
-        self._engine: Any = None
-        self._warm: asyncio.Future[None] | None = None
-        self._debate_task: asyncio.Task[None] | None = None
-        self._debate_path: str | None = None
+        # Every job off the GUI thread goes through here: one error path, cancellable jobs.
+        self.bg = Background(report=self._background_failed)
+        self.bg.add_lane(SCAN_LANE, 1)
+        self.reader: Store | None = None  # a read-only connection of its own, for the workers
+        self.figures = StoreFigures(self.bg, self)
+        self.figures.did_count.connect(self._show_counts)
+        self.figures.did_list_categories.connect(self._show_categories)
+        self.figures.did_settle.connect(self.did_count)
+        self._total = 0  # items in the store, as last counted
+        self.watch = StoreWatch(self.bg, self)
+        self.watch.did_change.connect(self._store_changed_elsewhere)
+        self._shown_debate: Any = None  # the stored debate the panels show, if any
+        self._outside_jobs: list[Job[Any]] = []
+        self.debates = DebateController(settings, self.cache, self, self.bg)
+        self._debate_turns = self._debate_from_cache = 0  # of the live debate, for its summary
         self._scan_task: asyncio.Task[None] | None = None
-        self._export_task: asyncio.Future[Any] | None = None
-        # One writer thread: exports of the annotation file run one after another, and closing
-        # the store waits for the one in progress (it reads the store).
-        self._export_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vhd-annotations")
-        self._export_cf: concurrent.futures.Future[Any] | None = None
+        self.autosave = AnnotationAutosave(self._autosave_target, self.bg, self)
+        self.autosave.did_write.connect(self.did_write_annotations)
+        self.autosave.did_fail.connect(lambda target, why: self._say(f"Could not write the annotation file {target}: {why}", 15000))
         self._decided: list[str] = []  # paths decided this session, for Undo
-        self._annotations_dirty = False
         self._painted = False
         self._closing = False
 
-        self.actions_by_id: dict[str, QAction] = {}
-        self._build_actions()
-        self.thumbs = ThumbnailLoader(parent=self)
+        self.actions_by_id: dict[str, QAction] = build_actions(self)
+        apply_keys(self.actions_by_id, self.keys)
+        self.thumbs = ThumbnailLoader(parent=self, background=self.bg)
         self.model = ItemListModel(None, self.thumbs, self)
+        self.model.background = self.bg
         self.browser = BrowserWidget(self.model)
-        self.viewer = Viewer()
+        self.viewer = Viewer(background=self.bg)
         self.debate = DebateView()
         self.verdict = VerdictBar(self.actions_by_id)
         self.verdict.auto_advance.setChecked(bool(self.ui_prefs["auto_advance"]))
@@ -199,7 +197,8 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
         self._update_tokens()
 
-        self._build_menus()
+        self.safe_action, self.gray_action = build_menus(self)
+        self._apply_categories()
         self._apply_safe_view()
         self.browser.view.selectionModel().currentChanged.connect(self._current_changed)
         self.browser.did_change_filters.connect(self._reload_list)
@@ -207,185 +206,33 @@ class MainWindow(QMainWindow):
         self.did_decide.connect(self._refresh_review)
         self.did_record_debate.connect(self._refresh_review)
         self.did_record_debate.connect(self._debate_recorded)
-        self._export_timer = QTimer(self)
-        self._export_timer.setSingleShot(True)
-        self._export_timer.timeout.connect(self._write_annotations_soon)
         self.resize(1400, 900)
-        self._restore_layout()
+        restore_layout(self.qsettings, self, self.main, self.right)
         self._set_debate_actions()
 
-    # ================================================================ actions and menus
-    def _build_actions(self) -> None:
-        handlers: dict[str, Callable[[], Any]] = {
-            "run": lambda: self.run_debate(False),
-            "rerun": lambda: self.run_debate(True),
-            "cancel": self.cancel,
-            "accept": self.accept,
-            "harmful": self.pick_harmful,
-            "not_harmful": lambda: self.decide("no", ""),
-            "note": lambda: self.verdict.note.setFocus(),
-            "undo": self.undo,
-            "next": lambda: self.step(1),
-            "prev": lambda: self.step(-1),
-            "next_arrow": lambda: self.step(1),
-            "prev_arrow": lambda: self.step(-1),
-            "next_undecided": self.next_undecided,
-            "walk_queue": lambda: self.set_walk_mode(WALK_QUEUE),
-            "walk_audit": lambda: self.set_walk_mode(WALK_AUDIT),
-            "show_debate": lambda: self.side_tabs.setCurrentIndex(TAB_DEBATE),
-            "show_batch": lambda: self.side_tabs.setCurrentIndex(TAB_BATCH),
-            "show_review": lambda: self.side_tabs.setCurrentIndex(TAB_REVIEW),
-            "reveal": self.toggle_reveal,
-            "zoom_in": lambda: self.viewer.zoom_in(),
-            "zoom_out": lambda: self.viewer.zoom_out(),
-            "zoom_fit": lambda: self.viewer.zoom_fit(),
-            "search": self._focus_search,
-            "open_folder": self.choose_folder,
-            "open_store": self.choose_store,
-            "import": self.choose_import,
-            "export": lambda: self.choose_export(None),
-            "settings": self.open_settings,
-            "help": self.show_help,
-            "quit": self.close,
-        }
-        for n in range(len(DEFAULT_CATEGORIES)):
-            handlers[f"category_{n + 1}"] = partial(self.decide_category, n)
-        short_labels = {"run": "Run", "rerun": "Re-run", "cancel": "Cancel", "accept": "Accept", "harmful": "Harmful…",
-                        "not_harmful": "Not harmful", "undo": "Undo", "next": "Next", "prev": "Previous",
-                        "next_undecided": "Next undecided", "walk_queue": "Walk the review queue",
-                        "walk_audit": "Walk the audit sample", "show_debate": "Debate panel", "show_batch": "Batch panel",
-                        "show_review": "Review panel"}
-        for spec in ACTIONS:
-            action = QAction(short_labels.get(spec.id, spec.label), self)
-            action.setObjectName(f"action_{spec.id}")
-            action.setToolTip(spec.label)
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            handler = handlers[spec.id]
-            action.triggered.connect(lambda _checked=False, h=handler: h())
-            self.addAction(action)
-            self.actions_by_id[spec.id] = action
-        for action_id in ("walk_queue", "walk_audit"):
-            self.actions_by_id[action_id].setCheckable(True)
-        self._apply_keys()
+    @property
+    def export_delay_ms(self) -> int:
+        """How long after the last decision the annotation file is written."""
+        return self.autosave.delay_ms
 
-    def _apply_keys(self) -> None:
-        for spec in ACTIONS:
-            key = self.keys.get(spec.id, spec.default_key)
-            seqs = [QKeySequence(key)] if key else []
-            if spec.id == "accept" and key == "Return":
-                seqs.append(QKeySequence("Enter"))  # the keypad's Enter too
-            self.actions_by_id[spec.id].setShortcuts(seqs)
-
-    def _build_menus(self) -> None:
-        a = self.actions_by_id
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for action_id in ("open_folder", "open_store"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        m.addAction(a["import"])
-        exp = m.addMenu("&Export")
-        for fmt, label in (("vhd11k-csv", "VHD11K CSV…"), ("vhd11k-json", "VHD11K JSON…"), ("jsonl", "JSONL (whole records)…"),
-                           ("hf-metadata", "Hugging Face metadata.jsonl…")):
-            act = exp.addAction(label)
-            act.setObjectName(f"action_export_{fmt}")
-            act.triggered.connect(lambda _c=False, f=fmt: self.choose_export(f))
-        m.addSeparator()
-        m.addAction(a["settings"])
-        m.addSeparator()
-        m.addAction(a["quit"])
-        m = mb.addMenu("&Debate")
-        for action_id in ("run", "rerun", "cancel"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        for scope, label in ((SCOPE_ALL, "Batch on all items…"), (SCOPE_FILTERED, "Batch on the items shown…"),
-                             (SCOPE_SELECTED, "Batch on the selected items…")):
-            act = m.addAction(label)
-            act.setObjectName(f"action_batch_{scope}")
-            act.triggered.connect(lambda _c=False, sc=scope: self.show_batch(sc))
-        m = mb.addMenu("&Label")
-        for action_id in ("accept", "harmful", "not_harmful"):
-            m.addAction(a[action_id])
-        cats = m.addMenu("Harmful &category")
-        for i in range(len(DEFAULT_CATEGORIES)):
-            cats.addAction(a[f"category_{i + 1}"])
-        m.addAction(a["note"])
-        m.addSeparator()
-        m.addAction(a["undo"])
-        m = mb.addMenu("&Go")
-        for action_id in ("next", "prev", "next_undecided"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        for action_id in ("walk_queue", "walk_audit"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        m.addAction(a["search"])
-        m = mb.addMenu("&View")
-        for action_id in ("show_debate", "show_batch", "show_review"):
-            m.addAction(a[action_id])
-        m.addSeparator()
-        m.addAction(a["reveal"])
-        self.safe_action = m.addAction("Safe view (blur until revealed)")
-        self.safe_action.setCheckable(True)
-        self.safe_action.setChecked(bool(self.ui_prefs["safe_view"]))
-        self.safe_action.toggled.connect(self._safe_toggled)
-        self.gray_action = m.addAction("Safe view in grayscale")
-        self.gray_action.setCheckable(True)
-        self.gray_action.setChecked(bool(self.ui_prefs["safe_view_grayscale"]))
-        self.gray_action.toggled.connect(self._gray_toggled)
-        m.addSeparator()
-        for action_id in ("zoom_in", "zoom_out", "zoom_fit"):
-            m.addAction(a[action_id])
-        m = mb.addMenu("&Help")
-        m.addAction(a["help"])
+    @export_delay_ms.setter
+    def export_delay_ms(self, ms: int) -> None:
+        self.autosave.delay_ms = ms
 
     # ================================================================ preferences
-    def _load_prefs(self) -> dict[str, Any]:
-        prefs = dict(DEFAULT_UI_PREFS)
-        self.qsettings.beginGroup("ui")
-        try:
-            for key, default in DEFAULT_UI_PREFS.items():
-                value = self.qsettings.value(key, default)
-                if key in _BOOL_PREFS:
-                    value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-                prefs[key] = value
-        finally:
-            self.qsettings.endGroup()
-        if prefs["export_format"] not in ANNOTATION_FILE:
-            prefs["export_format"] = "vhd11k-json"
-        return prefs
-
     def _save_prefs(self) -> None:
-        self.qsettings.beginGroup("ui")
-        try:
-            for key, value in self.ui_prefs.items():
-                self.qsettings.setValue(key, value)
-        finally:
-            self.qsettings.endGroup()
-
-    def _restore_layout(self) -> None:
-        for key, restore in (("window/geometry", self.restoreGeometry), ("window/state", self.restoreState),
-                             ("window/main_splitter", self.main.restoreState), ("window/right_splitter", self.right.restoreState)):
-            value = self.qsettings.value(key)
-            if isinstance(value, QByteArray) and not value.isEmpty():
-                restore(value)
-
-    def _save_layout(self) -> None:
-        self.qsettings.setValue("window/geometry", self.saveGeometry())
-        self.qsettings.setValue("window/state", self.saveState())
-        self.qsettings.setValue("window/main_splitter", self.main.saveState())
-        self.qsettings.setValue("window/right_splitter", self.right.saveState())
+        save_prefs(self.qsettings, self.ui_prefs)
 
     def _auto_advance_toggled(self, on: bool) -> None:
         self.ui_prefs["auto_advance"] = on
         self._save_prefs()
 
-    def _safe_toggled(self, on: bool) -> None:
+    def safe_toggled(self, on: bool) -> None:
         self.ui_prefs["safe_view"] = on
         self._save_prefs()
         self._apply_safe_view()
 
-    def _gray_toggled(self, on: bool) -> None:
+    def gray_toggled(self, on: bool) -> None:
         self.ui_prefs["safe_view_grayscale"] = on
         self._save_prefs()
         self._apply_safe_view()
@@ -433,7 +280,13 @@ class MainWindow(QMainWindow):
         store, banner = opened
         self._close_store()
         self.store = store
+        try:
+            self.reader = store.reader()
+        except StoreError as exc:  # reads then share the window's connection
+            log.warning("no separate reader for %s: %s", store.path, exc)
+            self.reader = None
         self.model.store = store
+        self.model.reader = self.reader
         self.qsettings.setValue("last_folder", str(p.absolute()))
         self.setWindowTitle(f"VHD Annotator — {store.root.name}")
         where = f"store: {store.path}"
@@ -443,6 +296,8 @@ class MainWindow(QMainWindow):
         self.status_store.setToolTip(where)
         self.store_banner.show_text(banner, can_move=not store.read_only)
         self._make_review_panel(store)
+        self.watch.watch(store)
+        self.figures.use(self.reader or store)
         self._refresh_categories()
         self._reload_list()
         self._update_counts()
@@ -453,20 +308,19 @@ class MainWindow(QMainWindow):
 
     async def _scan(self, store: Store) -> None:
         """Walk the folder in a worker thread; each batch goes to the store, then to the list."""
-        loop = asyncio.get_running_loop()
         found = 0
         try:
             files = scan(store.root)
 
-            def take(n: int) -> list[str]:
+            def take(n: int) -> tuple[list[str], int]:
                 batch = list(islice(files, n))
                 if batch:
                     store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in batch)
-                return [m.rel for m in batch]
+                return [m.rel for m in batch], store.count()
 
             size = FIRST_SCAN_BATCH
             while True:
-                rels = await loop.run_in_executor(None, take, size)
+                rels, total = await self.bg.submit(take, size, lane=SCAN_LANE, what="scanning the folder")
                 if store is not self.store or not rels:
                     break
                 found += len(rels)
@@ -474,6 +328,7 @@ class MainWindow(QMainWindow):
                     self.model.append_paths(rels)
                     if self.current is None and self.model.rowCount() and self.browser.view.currentIndex().row() < 0:
                         self.browser.view.setCurrentIndex(self.model.index(0))
+                self.browser.counts.setText(f"{self.model.rowCount()} shown of {total}")
                 self.status_counts.setText(f"scanning… {found} files")
                 size = SCAN_BATCH
         except MediaError as exc:
@@ -492,13 +347,23 @@ class MainWindow(QMainWindow):
             return
         if self._scan_task is not None:
             self._scan_task.cancel()
-        if self._debate_task is not None and not self._debate_task.done():
-            self._debate_task.cancel()
+        self.debates.cancel()
         if self.batch_panel.store is self.store:
             # Running debates are dropped unrecorded; each finished one is already committed.
             self.batch_panel.cancel()
         self.flush_annotations()
         self._drop_review_panel()
+        self.watch.stop()
+        for job in self._outside_jobs:
+            job.cancel()
+            job.wait()
+        self._outside_jobs.clear()
+        self.figures.use(None)
+        self.model.wait()
+        self.model.reader = None
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
         self.store.close()
         self.store = None
         self.current = None
@@ -521,22 +386,35 @@ class MainWindow(QMainWindow):
 
     def _update_shown(self) -> None:
         if self.store is not None:
-            self.browser.counts.setText(f"{self.model.rowCount()} shown of {self.store.count()}")
+            self.browser.counts.setText(f"{self.model.rowCount()} shown of {self._total}")
 
     def _update_counts(self) -> None:
-        if self.store is None:
-            return
-        c = self.store.counts()
+        """Count the items by status again (on a worker: a large store takes a while)."""
+        self.figures.want(COUNTS)
+
+    def _refresh_categories(self) -> None:
+        """Read the categories in use again, for the filter and the picker (on a worker)."""
+        self.figures.want(CATEGORIES)
+
+    @property
+    def figures_pending(self) -> bool:
+        """Counters or categories are being read again (they show the previous figures)."""
+        return self.figures.pending
+
+    def _show_counts(self, c: Counts) -> None:
+        self._total = c.total
         bits = [f"{n} {s}" for s, n in c.by_status.items() if n and s not in ("accepted", "overridden")]
         self.status_counts.setText(f"reviewed {c.reviewed} / {c.total}" + (" · " + ", ".join(bits) if bits else ""))
         self.verdict.set_reviewed(c.reviewed, c.total)
         self._update_shown()
 
-    def _refresh_categories(self) -> None:
-        if self.store is not None:
-            cats = self.store.categories()
-            self.browser.set_categories(cats)
-            self.verdict.set_categories(cats)
+    def _show_categories(self, cats: list[str]) -> None:
+        self.browser.set_categories(cats)
+        self.verdict.set_categories(cats)
+
+    def _background_failed(self, what: str, exc: BaseException) -> None:
+        if not self._closing:
+            self._say(f"{what[:1].upper()}{what[1:]} failed: {exc}", 15000)
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         path = self.model.path_at(current.row()) if current.isValid() else None
@@ -555,20 +433,84 @@ class MainWindow(QMainWindow):
         self.model.set_revealed(None)  # reveal never carries over
         rec = self.store.get_record(rel)
         kind = rec.kind if rec else "image"
+        live = self.debates.live_path
+        events = self.debates.live_events(rel)
         frames = list(rec.debate.frames_sent) if rec and rec.debate else []
+        for ev in events or []:  # the live debate's frames, once it has chosen them
+            frames = list(getattr(ev, "frames_sent", frames))
         self.viewer.show_item(self.abs_path(rel), kind, frames)
-        if self._debate_path == rel:
-            pass  # the live stream is already in the panels
-        elif self._debate_path is not None:
-            self.debate.show_record(rec.debate if rec else None, self._summary(rec))
-            self.debate.status.setText(self.debate.status.text() + f"  (a debate is running on {os.path.basename(self._debate_path)})")
+        if events is not None:
+            # Back on the item being debated: what it said so far, then the stream as it comes.
+            self.debate.start(turn_order(self.settings.rounds, self.settings.critic), f"Debating {os.path.basename(rel)}: loading the agents…")
+            for ev in events:
+                self.debate.apply(ev, os.path.basename(rel))
+        elif live is not None:
+            self._show_stored_debate(rec)
+            self.debate.status.setText(self.debate.status.text() + f"  (a debate is running on {os.path.basename(live)})")
         else:
-            self.debate.show_record(rec.debate if rec else None, self._summary(rec))
+            self._show_stored_debate(rec)
         if rel in self.batch_panel.running_paths:
             self.debate.status.setText(self._batch_busy_words())
         self.verdict.show_record(rec)
         self._set_debate_actions()
         self._show_walk_status()
+
+    def _show_stored_debate(self, rec: Any) -> None:
+        debate = rec.debate if rec else None
+        self._shown_debate = debate
+        self.debate.show_record(debate, self._summary(rec))
+
+    # ================================================================ another process's writes
+    def _store_changed_elsewhere(self) -> None:
+        """A batch in a terminal, an import or another window wrote to the store: show it, and
+        keep what the person is doing (the current item, the selection, the reveal, a note)."""
+        store, reader = self.store, self.reader or self.store
+        if store is None or reader is None or self._closing:
+            return
+        self.model.refresh_all()
+        self._update_counts()
+        self._refresh_categories()
+        self._refresh_review()
+        rel = self.current
+        if rel is not None:
+            self._outside(reader.get_record, rel, done=partial(self._outside_record, store, rel))
+        sort, desc = self.browser.sort_order()
+        self._outside(reader.paths, self.browser.filters(), sort, desc, done=partial(self._outside_paths, store))
+
+    def _outside(self, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None]) -> None:
+        def finished(job: Job[Any], result: Any) -> None:
+            if job in self._outside_jobs:
+                self._outside_jobs.remove(job)
+            done(result)
+
+        holder: list[Job[Any]] = []
+        job = self.bg.run(fn, *args, what="reading the store's changes", done=lambda r: finished(holder[0], r))
+        holder.append(job)
+        self._outside_jobs.append(job)
+
+    def _outside_record(self, store: Store, rel: str, rec: Any) -> None:
+        if store is not self.store or rel != self.current:
+            return
+        if self.debates.live_path != rel and rel not in self.batch_panel.running_paths:
+            debate = rec.debate if rec else None
+            if debate != self._shown_debate:
+                self._show_stored_debate(rec)
+        note = self.verdict.note.text()
+        self.verdict.show_record(rec)
+        self.verdict.note.setText(note)  # a note being typed stays
+        self.did_show_outside_change.emit()
+
+    def _outside_paths(self, store: Store, paths: list[str]) -> None:
+        if store is not self.store or paths == self.model.paths:
+            return
+        selected = self.selected_paths()
+        self.model.set_paths(paths)
+        self._update_shown()
+        row = self.model.row_of(self.current) if self.current else -1
+        if row >= 0:
+            sel = self.browser.view.selectionModel()
+            sel.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.select_paths(selected)
 
     @staticmethod
     def _summary(rec: Any) -> str:
@@ -581,7 +523,7 @@ class MainWindow(QMainWindow):
         return f"Judge: {d.judge_raw or d.decision} ({source})"
 
     def step(self, delta: int) -> None:
-        if self._walk_mode:
+        if self.walk.mode:
             self._walk_step(delta)
             return
         n = self.model.rowCount()
@@ -607,7 +549,7 @@ class MainWindow(QMainWindow):
                     return
         self._say("Every item shown has a human decision.")
 
-    def _focus_search(self) -> None:
+    def focus_search(self) -> None:
         self.browser.search.setFocus()
         self.browser.search.selectAll()
 
@@ -627,22 +569,23 @@ class MainWindow(QMainWindow):
 
     @property
     def debate_running(self) -> bool:
-        return self._debate_path is not None
+        return self.debates.running
+
+    @property
+    def _debate_task(self) -> asyncio.Task[None] | None:
+        return self.debates.task
+
+    @property
+    def _warm(self) -> Job[None] | None:
+        return self.debates._warm
+
+    @_warm.setter
+    def _warm(self, value: Job[None] | None) -> None:
+        self.debates._warm = value
 
     def warm_up(self) -> None:
         """Start importing the agent libraries in the background (the window is already up)."""
-        if self._warm is None:
-            self._warm = asyncio.get_event_loop().run_in_executor(None, _warm_imports)
-
-    async def _get_engine(self) -> Any:
-        self.warm_up()
-        assert self._warm is not None
-        await self._warm
-        if self._engine is None:
-            from vhd_gui.engine import DebateEngine
-
-            self._engine = DebateEngine(self.settings, cache=self.cache)
-        return self._engine
+        self.debates.warm_up()
 
     def run_debate(self, rerun: bool = False) -> None:
         if self.store is None or self.current is None:
@@ -664,96 +607,65 @@ class MainWindow(QMainWindow):
         if not rerun and rec is not None and rec.debate is not None and rec.debate.status != "error":
             self._say("This item has a debate already; Shift+R runs it again.")
             return
-        self._debate_path = rel
-        self._debate_task = asyncio.ensure_future(self._debate(rel, use_cache=not rerun))
+        self._debate_from_cache = self._debate_turns = 0
+        self.debate.start(turn_order(self.settings.rounds, self.settings.critic), f"Debating {os.path.basename(rel)}: loading the agents…")
+        self.debates.start(self.store, rel, self.abs_path(rel), use_cache=not rerun)
         self._set_debate_actions()
 
-    async def _debate(self, rel: str, use_cache: bool = True) -> None:
-        """One debate on ``rel``; Run answers repeated turns from the response cache, Re-run asks again."""
-        from vhd_gui.engine import (
-            DebateFailed,
-            DebateStarted,
-            TokenReceived,
-            TurnFinished,
-            TurnRetrying,
-            TurnStarted,
-            VerdictReached,
-        )
+    # DebateSink: what the debate controller tells the window
+    def debate_event(self, rel: str, event: Any) -> None:
+        from vhd_gui.engine import DebateStarted, TurnFinished
+
+        if isinstance(event, TurnFinished):
+            self._debate_turns += 1
+            self._debate_from_cache += event.from_cache
+            self.session_tokens["prompt"] += event.prompt_tokens
+            self.session_tokens["completion"] += event.completion_tokens
+            self.session_tokens["cached"] += event.cached_tokens
+            self._update_tokens()
+        if self.current != rel:
+            return
+        self.debate.apply(event, os.path.basename(rel))
+        if isinstance(event, DebateStarted):
+            self.viewer.set_frames(list(event.frames_sent))
+
+    def debate_recorded(self, rel: str, event: Any) -> None:
+        from vhd_gui.engine import DebateFailed
 
         store = self.store
         assert store is not None
-        self._debate_path = rel
-        name = os.path.basename(rel)
-        self.debate.start(turn_order(self.settings.rounds, self.settings.critic), f"Debating {name}: loading the agents…")
-        from_cache = turns = 0
-        try:
-            engine = await self._get_engine()
-            async for ev in engine.run(self.abs_path(rel), label=rel, use_cache=use_cache):
-                here = self.current == rel
-                if isinstance(ev, TokenReceived):
-                    if here:
-                        self.debate.append(ev.turn, ev.text)
-                elif isinstance(ev, TurnStarted):
-                    if here:
-                        self.debate.begin_turn(ev.turn, ev.model, ev.attempt)
-                elif isinstance(ev, TurnFinished):
-                    turns += 1
-                    from_cache += ev.from_cache
-                    self.session_tokens["prompt"] += ev.prompt_tokens
-                    self.session_tokens["completion"] += ev.completion_tokens
-                    self.session_tokens["cached"] += ev.cached_tokens
-                    self._update_tokens()
-                    if here:
-                        self.debate.finish_turn(ev.turn, ev.seconds, ev.completion_tokens, ev.prompt_tokens, ev.cached_tokens)
-                elif isinstance(ev, TurnRetrying):
-                    if here:
-                        self.debate.retrying(ev.turn, ev.attempt, ev.delay, ev.reason)
-                elif isinstance(ev, DebateStarted):
-                    if here:
-                        self.debate.start(ev.turns, f"Debating {name} ({len(ev.turns)} turns)…")
-                        self.viewer.set_frames(list(ev.frames_sent))
-                elif isinstance(ev, (VerdictReached, DebateFailed)):
-                    if store is not self.store:
-                        return
-                    store.record_debate(ev.record)
-                    self.model.refresh(rel)
-                    self._refresh_categories()
-                    self._update_counts()
-                    if isinstance(ev, DebateFailed):
-                        if here:
-                            self.debate.failed(ev.turn, ev.message)
-                    elif here:
-                        cached = ""
-                        if from_cache:
-                            cached = (" · answered from the response cache, no request sent" if from_cache == turns
-                                      else f" · {from_cache} of {turns} turns from the response cache")
-                        self.debate.finished(self._summary(store.get_record(rel)) + cached)
-                    if here:
-                        self.verdict.show_record(store.get_record(rel))
-                    self.did_record_debate.emit(rel)
-        except asyncio.CancelledError:
-            if self._closing:
-                return
-            if self.current == rel:
+        self.model.refresh(rel)
+        self._refresh_categories()
+        self._update_counts()
+        if self.current == rel:
+            if isinstance(event, DebateFailed):
+                self.debate.failed(event.turn, event.message)
+            else:
+                cached = ""
+                from_cache, turns = self._debate_from_cache, self._debate_turns
+                if from_cache:
+                    cached = (" · answered from the response cache, no request sent" if from_cache == turns
+                              else f" · {from_cache} of {turns} turns from the response cache")
+                self.debate.finished(self._summary(store.get_record(rel)) + cached)
+            self.verdict.show_record(store.get_record(rel))
+        self.did_record_debate.emit(rel)
+
+    def debate_ended(self, rel: str, how: str, message: str) -> None:
+        if self._closing:
+            return
+        if self.current == rel:
+            if how == ENDED_CANCELLED:
                 self.debate.cancelled()
-        except ConfigError as exc:
-            self.debate.failed(None, str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the window down
-            log.exception("debate of %s crashed", rel)
-            if self.current == rel:
-                self.debate.failed(None, f"internal error: {type(exc).__name__}: {exc}")
-        finally:
-            self._debate_path = None
-            if not self._closing:
-                self._set_debate_actions()
+            elif how == ENDED_ERROR:
+                self.debate.failed(None, message)
+        self._set_debate_actions()
 
     def cancel(self) -> None:
         if self.verdict.is_picking or self.focusWidget() in (self.verdict.note, self.verdict.category.lineEdit(), self.browser.search):
             self.verdict.stop_picking()
             self.browser.view.setFocus()
             return
-        if self._debate_task is not None and not self._debate_task.done():
-            self._debate_task.cancel()
+        if self.debates.cancel():
             self._say("Debate cancelled.")
 
     def _update_tokens(self) -> None:
@@ -788,8 +700,25 @@ class MainWindow(QMainWindow):
             return
         self.decide("yes", category)
 
+    @property
+    def categories(self) -> list[str]:
+        """The user's harmful categories (Settings → View); the first ten are on the digit keys."""
+        return list(self.ui_prefs["categories"])
+
     def decide_category(self, i: int) -> None:
-        self.decide("yes", DEFAULT_CATEGORIES[i])
+        cats = self.categories
+        if i >= len(cats):
+            self._say(f"No category is on the key {(i + 1) % 10}: Settings → View lists {len(cats)}.")
+            return
+        self.decide("yes", cats[i])
+
+    def _apply_categories(self) -> None:
+        """The category list drives the picker and the digit keys' labels (menu, tooltips)."""
+        self.verdict.set_keyed(self.categories)
+        for action_id, label in category_labels(self.categories).items():
+            action = self.actions_by_id[action_id]
+            action.setText(label)
+            action.setToolTip(label)
 
     def decide(self, label: str, category: str) -> None:
         if self.store is None or self.current is None:
@@ -832,8 +761,7 @@ class MainWindow(QMainWindow):
         self._update_counts()
         if rel == self.current:
             self.verdict.show_record(self.store.get_record(rel))
-        self._annotations_dirty = True
-        self._export_timer.start(self.export_delay_ms)
+        self.autosave.mark_dirty()
         self.did_decide.emit(rel)
 
     # ================================================================ the annotation file
@@ -845,50 +773,17 @@ class MainWindow(QMainWindow):
         name = ANNOTATION_FILE[str(self.ui_prefs["export_format"])]
         return self.store.path.parent / name
 
-    def _write_annotations_soon(self) -> None:
-        if self.store is None or not self._annotations_dirty:
-            return
-        self._annotations_dirty = False
-        store, fmt, target = self.store, str(self.ui_prefs["export_format"]), self.annotation_path()
-        self._export_cf = self._export_pool.submit(formats.export_store, store, fmt, target)
-        future = asyncio.wrap_future(self._export_cf)
-
-        def done(f: asyncio.Future[Any]) -> None:
-            try:
-                files = f.result()
-            except Exception as exc:  # noqa: BLE001
-                if not self._closing:
-                    self._annotations_dirty = True
-                    self._say(f"Could not write the annotation file {target}: {exc}", 15000)
-                return
-            if self._closing:  # the window (maybe its C++ side too) is gone: nobody to tell
-                return
-            for ef in files:
-                self.did_write_annotations.emit(str(ef.path))
-
-        future.add_done_callback(done)
-        self._export_task = future
-
-    def _wait_for_export(self) -> None:
-        """Let an annotation export in progress finish before its store closes."""
-        cf = self._export_cf
-        if cf is not None and not cf.done():
-            try:
-                cf.result(timeout=120)
-            except Exception:  # noqa: BLE001 - its own callback reports the failure
-                self._annotations_dirty = True
+    def _autosave_target(self) -> tuple[Store, str, Path] | None:
+        if self.store is None:
+            return None
+        # Written from the reader connection: a long export never holds up a decision's write.
+        return self.reader or self.store, str(self.ui_prefs["export_format"]), self.annotation_path()
 
     def flush_annotations(self) -> None:
         """Write the annotation file now if a decision is not in it yet (on close)."""
-        self._export_timer.stop()
-        self._wait_for_export()
-        if self.store is None or not self._annotations_dirty:
-            return
-        self._annotations_dirty = False
         try:
-            for ef in formats.export_store(self.store, str(self.ui_prefs["export_format"]), self.annotation_path()):
-                self.did_write_annotations.emit(str(ef.path))
-        except Exception as exc:  # noqa: BLE001
+            self.autosave.flush()
+        except Exception as exc:  # noqa: BLE001 - any failure is told, the store keeps every decision
             self._warn("Could not write the annotation file", str(exc))
 
     # ================================================================ import / export
@@ -906,7 +801,7 @@ class MainWindow(QMainWindow):
         if store is None:
             return None
         try:
-            report = await asyncio.get_running_loop().run_in_executor(None, formats.import_file, store, path)
+            report = await self.bg.submit(formats.import_file, store, path, what=f"importing {path}")
         except (formats.FormatError, StoreError, OSError, ValueError) as exc:
             self._warn("Import failed", f"{os.path.basename(path)}: {exc}")
             return None
@@ -940,7 +835,7 @@ class MainWindow(QMainWindow):
         if store is None:
             return []
         try:
-            files = await asyncio.get_running_loop().run_in_executor(None, formats.export_store, store, fmt, path)
+            files = await self.bg.submit(formats.export_store, store, fmt, path, what=f"exporting to {path}")
         except (formats.FormatError, OSError, ValueError) as exc:
             self._warn("Export failed", str(exc))
             return []
@@ -951,7 +846,7 @@ class MainWindow(QMainWindow):
     def show_help(self) -> None:
         from vhd_gui.ui._help_dialog import HelpDialog
 
-        dlg = HelpDialog(self.keys, self)
+        dlg = HelpDialog(self.keys, self, action_labels(self.categories))
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
         self.help_dialog = dlg
@@ -962,8 +857,9 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             self._warn("Settings", f"The settings dialog is not available: {exc}")
             return
-        shortcuts = {spec.id: (spec.label, self.keys.get(spec.id, spec.default_key)) for spec in ACTIONS}
-        prefs = {k: self.ui_prefs[k] for k in ("safe_view_grayscale", "auto_advance", "export_path", "export_format")}
+        labels = action_labels(self.categories)
+        shortcuts = {spec.id: (labels[spec.id], self.keys.get(spec.id, spec.default_key)) for spec in ACTIONS}
+        prefs = {k: self.ui_prefs[k] for k in ("safe_view_grayscale", "auto_advance", "export_path", "export_format", "categories")}
         dlg = SettingsDialog(self.settings, shortcuts, prefs, self)
         if not dlg.exec():
             return
@@ -975,13 +871,13 @@ class MainWindow(QMainWindow):
             save_settings(settings)
         except OSError as exc:
             self._warn("Settings", f"Could not save the settings: {exc}")
-        if self._engine is not None and not self.debate_running:
-            old, self._engine = self._engine, None
-            asyncio.ensure_future(old.close())
+        self.debates.use_settings(settings)
         self.keys.update({k: v for k, v in keys.items() if k in ACTION_BY_ID})
         save_shortcuts(self.qsettings, self.keys)
-        self._apply_keys()
+        apply_keys(self.actions_by_id, self.keys)
         self.ui_prefs.update({k: v for k, v in prefs.items() if k in DEFAULT_UI_PREFS})
+        self.ui_prefs["categories"] = clean_categories(self.ui_prefs["categories"])
+        self._apply_categories()
         self.verdict.auto_advance.setChecked(bool(self.ui_prefs["auto_advance"]))
         self.gray_action.setChecked(bool(self.ui_prefs["safe_view_grayscale"]))
         self._save_prefs()
@@ -1040,18 +936,16 @@ class MainWindow(QMainWindow):
 
     def batch_skip(self, path: str) -> bool:
         """The batch never debates the item open here, nor the one the window is debating."""
-        return path == self.current or path == self._debate_path
+        return path == self.current or path == self.debates.live_path
 
     async def batch_ready(self) -> None:
-        self.warm_up()
-        assert self._warm is not None
-        await self._warm
+        await self.debates.ready()
 
     def _batch_busy_words(self) -> str:
         return "The batch is debating this item right now; its verdict shows here when it is recorded."
 
     def _batch_started_item(self, rel: str) -> None:
-        if rel == self.current and self.batch_panel.store is self.store and self._debate_path != rel:
+        if rel == self.current and self.batch_panel.store is self.store and self.debates.live_path != rel:
             self.debate.status.setText(self._batch_busy_words())
 
     def _batch_finished_item(self, rel: str) -> None:
@@ -1067,9 +961,9 @@ class MainWindow(QMainWindow):
             self.session_tokens["completion"] += d.completion_tokens
             self.session_tokens["cached"] += d.cached_tokens
             self._update_tokens()
-        if rel == self.current and self._debate_path != rel:
+        if rel == self.current and self.debates.live_path != rel:
             rec = store.get_record(rel)
-            self.debate.show_record(rec.debate if rec else None, self._summary(rec))
+            self._show_stored_debate(rec)
             self.verdict.show_record(rec)
         self.did_record_debate.emit(rel)
 
@@ -1080,7 +974,7 @@ class MainWindow(QMainWindow):
         p = self.batch_panel.progress
         if p is not None:
             self._say(f"Batch {reason}: {p.done} done, {p.failed} failed, {p.skipped} skipped.", 10000)
-        if self.current is not None and self._debate_path is None:
+        if self.current is not None and self.debates.live_path is None:
             self.show_item(self.current)
 
     def _confirm_stop_batch(self, doing: str) -> bool:
@@ -1104,7 +998,7 @@ class MainWindow(QMainWindow):
         from vhd_gui.ui._review_panel import ReviewPanel
 
         self._drop_review_panel()
-        panel = ReviewPanel(store)
+        panel = ReviewPanel(self.reader or store, background=self.bg)
         panel.item_activated.connect(self.open_item)
         panel.audit_sample_drawn.connect(self._audit_drawn)
         panel.did_refresh.connect(self._review_refreshed)
@@ -1125,7 +1019,7 @@ class MainWindow(QMainWindow):
             return
         panel.wait()  # its worker reads the store: let it finish before the store closes
         self.set_walk_mode("")
-        self._audit_paths = []
+        self.walk.reset()
         current = self.side_tabs.currentIndex()
         self.side_tabs.blockSignals(True)
         self.side_tabs.removeTab(TAB_REVIEW)
@@ -1139,7 +1033,7 @@ class MainWindow(QMainWindow):
         or next/previous walk its queue), else when it is next shown."""
         if self.review is None or self._closing:
             return
-        if self.side_tabs.currentIndex() == TAB_REVIEW or self._walk_mode == WALK_QUEUE:
+        if self.side_tabs.currentIndex() == TAB_REVIEW or self.walk.mode == WALK_QUEUE:
             self._review_stale = False
             self.review.refresh()
         else:
@@ -1152,84 +1046,54 @@ class MainWindow(QMainWindow):
             self.batch_panel.refresh_cache_info()
 
     def _review_refreshed(self) -> None:
-        if self.review is None or self._walk_mode != WALK_QUEUE:
+        if self.review is None or self.walk.mode != WALK_QUEUE:
             return
-        live = self.review.queue_paths()
-        # Behind the current item the walk stays as it was (A goes back to what you decided);
-        # ahead of it, the queue as it is now, most suspicious first.
-        behind = self._walk[: self._walk.index(self.current) + 1] if self.current in self._walk else []
-        seen = set(behind)
-        self._walk = behind + [p for p in live if p not in seen]
-        if self._walk_jump:
-            self._walk_jump = False
-            if self._walk:
-                self.open_item(self._walk[0])
+        self.walk.queue_arrived(self.review.queue_paths(), self.current)
+        if self.walk.jump:
+            self.walk.jump = False
+            if self.walk.paths:
+                self.open_item(self.walk.paths[0])
             else:
                 self._say("The review queue is empty: every debated item has a human decision.")
         self._show_walk_status()
 
     def _audit_drawn(self, paths: list[str]) -> None:
-        self._audit_paths = list(paths)
-        if self._walk_mode == WALK_AUDIT:
-            self._walk = list(paths)
-            if paths:
-                self.open_item(paths[0])
+        self.walk.audit_drawn(paths)
+        if self.walk.mode == WALK_AUDIT and paths:
+            self.open_item(paths[0])
         self._show_walk_status()
 
     def set_walk_mode(self, mode: str) -> None:
         """Make next/previous follow the review queue or the audit sample ("" for the list);
         choosing the mode already on turns it off."""
-        if mode and mode == self._walk_mode:
-            mode = ""
-        if mode == WALK_AUDIT and not self._audit_paths:
-            self._say("Draw an audit sample first (Review panel, Audit tab).")
-            mode = ""
-        if mode and self.review is None:
-            self._say("Open a folder first.")
-            mode = ""
-        self._walk_mode = mode
-        self._walk_jump = False
+        mode, message = self.walk.choose(mode, have_review=self.review is not None)
+        if message:
+            self._say(message)
         self.actions_by_id["walk_queue"].setChecked(mode == WALK_QUEUE)
         self.actions_by_id["walk_audit"].setChecked(mode == WALK_AUDIT)
         if mode == WALK_QUEUE:
             assert self.review is not None
-            self._walk = []
-            self._walk_jump = True
             self.review.refresh()  # the walk starts when the fresh queue arrives
             self._review_stale = False
         elif mode == WALK_AUDIT:
-            self._walk = list(self._audit_paths)
-            self.open_item(self._walk[0])
-        else:
-            self._walk = []
+            self.open_item(self.walk.paths[0])
         self._show_walk_status()
 
     @property
     def walk_mode(self) -> str:
-        return self._walk_mode
+        return self.walk.mode
 
     def _walk_step(self, delta: int) -> None:
-        walk = self._walk
-        if not walk:
-            self._say("The review queue is empty." if self._walk_mode == WALK_QUEUE else "The audit sample is empty.")
-            return
-        if self.current in walk:
-            i = walk.index(self.current) + delta
-            if not 0 <= i < len(walk):
-                self._say("End of the review queue." if self._walk_mode == WALK_QUEUE else "End of the audit sample.")
-                return
+        target, message = self.walk.step(self.current, delta)
+        if target is None:
+            self._say(message)
         else:
-            i = 0
-        self.open_item(walk[i])
+            self.open_item(target)
 
     def _show_walk_status(self) -> None:
-        if not self._walk_mode:
-            self.status_walk.hide()
-            return
-        what = "review queue" if self._walk_mode == WALK_QUEUE else "audit sample"
-        where = f"{self._walk.index(self.current) + 1} of {len(self._walk)}" if self.current in self._walk else f"{len(self._walk)} items"
-        self.status_walk.setText(f"walking the {what}: {where}")
-        self.status_walk.show()
+        text = self.walk.status(self.current)
+        self.status_walk.setText(text)
+        self.status_walk.setVisible(bool(text))
 
     def open_item(self, rel: str) -> None:
         """Show ``rel``: selected in the list when the list shows it, else on its own."""
@@ -1262,27 +1126,25 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._closing = True
-        self._save_layout()
+        save_layout(self.qsettings, self, self.main, self.right)
         self._save_prefs()
-        if self._debate_task is not None and not self._debate_task.done():
-            self._debate_task.cancel()
+        self.debates.cancel()
         self.batch_panel.cancel()
         self._close_store()
         self.viewer.stop()
         self.thumbs.stop()
-        self._export_pool.shutdown(wait=False)
-        engine, self._engine = self._engine, None
-        asyncio.ensure_future(self._release(engine))
+        self.autosave.shutdown()
+        self.bg.shutdown()
+        asyncio.ensure_future(self._release())
         event.accept()
         self.did_close.emit()
 
-    async def _release(self, engine: Any) -> None:
+    async def _release(self) -> None:
         """After closing: let the batch wind down, then close the HTTP clients and the cache."""
-        pending = [t for t in (self.batch_panel.task, self._debate_task) if t is not None and not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=10)
-        if engine is not None:
-            await engine.close()
+        task = self.batch_panel.task
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=10)
+        await self.debates.close()
         if self._owns_cache and self.cache is not None:
             self.cache.close()
 

@@ -3,15 +3,15 @@ per-category bars as pictures, the suspicion-ranked review queue, audit samples 
 
 Every figure comes from :mod:`vhd_gui.metrics` (no Qt there); this module only draws. The
 figures are computed off the GUI thread (one bulk read and a few thousand bootstrap draws take
-about a second on 100,000 items): :meth:`ReviewPanel.refresh` starts a worker thread that gets
-the store and returns a plain :class:`~vhd_gui.metrics.ReviewSummary`; requests that arrive
+about a second on 100,000 items): :meth:`ReviewPanel.refresh` hands the window's background
+workers a job that reads the store and returns a plain :class:`~vhd_gui.metrics.ReviewSummary`; requests that arrive
 while one runs are folded into one more run. ``did_refresh`` fires when the new figures show.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from vhd_gui import metrics
 from vhd_gui.metrics import Agreement, AuditSample, Confusion, QueueEntry, ReviewSummary
 from vhd_gui.store import Store, VerdictRow
+from vhd_gui.ui._background import Background, Job, shared
 
 CONFUSION_SIZE = (400, 250)
 BARS_WIDTH = 470
@@ -253,19 +254,19 @@ class ReviewPanel(QWidget):
     item_activated = Signal(str)  # a relative path the user picked in the queue or the audit list
     audit_sample_drawn = Signal(list)  # the relative paths of a newly drawn audit sample
     did_refresh = Signal()  # new figures are on screen
-    _computed = Signal(object, int)  # (ReviewSummary and rows, or an exception), generation
-
-    def __init__(self, store: Store, parent: QWidget | None = None) -> None:
+    def __init__(self, store: Store, parent: QWidget | None = None, background: Background | None = None) -> None:
+        """``store`` is only read (best a reader connection of its own: the figures of a large
+        store take a while)."""
         super().__init__(parent)
         self._store = store
+        self._bg = background or shared()
         self._rows: list[VerdictRow] = []
         self._summary: ReviewSummary | None = None
         self._sample: AuditSample | None = None
         self._busy = False
         self._again = False
         self._generation = 0
-        self._worker: threading.Thread | None = None
-        self._computed.connect(self._show, Qt.ConnectionType.QueuedConnection)
+        self._job: Job[Any] | None = None
 
         self.headline = QLabel("Computing…")
         self.headline.setWordWrap(True)
@@ -396,14 +397,20 @@ class ReviewPanel(QWidget):
         self._again = False
         self._generation += 1
         generation, sample = self._generation, self._sample
-        self._worker = threading.Thread(target=self._compute, args=(generation, sample), name="review-panel", daemon=True)
-        self._worker.start()
+        self._job = self._bg.run(self._compute, sample, what="the review figures",
+                                 done=partial(self._show, generation), failed=partial(self._show, generation))
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the running computation (if any) has finished (for shutdown and tests)."""
-        worker = self._worker
-        if worker is not None:
-            worker.join(timeout)
+        job = self._job
+        if job is not None:
+            job.wait(timeout)
+
+    def stop(self) -> None:
+        """The store is closing: no new figures, and the running computation is dropped."""
+        if self._job is not None:
+            self._job.cancel()
+            self.wait()
 
     def queue_paths(self) -> list[str]:
         """The review queue's paths, most suspicious first (as of the last refresh)."""
@@ -457,20 +464,13 @@ class ReviewPanel(QWidget):
 
     # ----------------------------------------------------------------- worker
 
-    def _compute(self, generation: int, sample: AuditSample | None) -> None:
-        try:
-            rows = self._store.verdict_rows()
-            result: object = (metrics.review_summary(rows, sample), rows)
-        except Exception as exc:  # noqa: BLE001 - shown on the main thread
-            result = exc
-        try:
-            self._computed.emit(result, generation)
-        except RuntimeError:  # the panel was deleted meanwhile
-            pass
+    def _compute(self, sample: AuditSample | None) -> tuple[ReviewSummary, list[VerdictRow]]:
+        rows = self._store.verdict_rows()
+        return metrics.review_summary(rows, sample), rows
 
-    def _show(self, result: object, generation: int) -> None:
+    def _show(self, generation: int, result: object) -> None:
         self._busy = False
-        self._worker = None
+        self._job = None
         if isinstance(result, BaseException):
             self.headline.setText(f"Cannot compute the figures: {result}")
         elif generation == self._generation:

@@ -77,17 +77,27 @@ class VerdictBar(QWidget):
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         self.is_picking = False
+        self.keyed: list[str] = list(DEFAULT_CATEGORIES)  # the picker's categories, the first ten on 1..9, 0
+        self._from_store: list[str] = []
         self.category.installEventFilter(self)
         line.installEventFilter(self)
         self.set_categories([])
 
+    def set_keyed(self, categories: list[str]) -> None:
+        """The user's category list (Settings → View): the picker offers it, in its order."""
+        self.keyed = list(categories)
+        self.set_categories(self._from_store)
+
     def set_categories(self, from_store: list[str]) -> None:
+        """The picker: the user's categories first, then the others already in the store."""
+        self._from_store = list(from_store)
         text = self.category.currentText()
         self.category.clear()
-        for i, name in enumerate(DEFAULT_CATEGORIES):
+        for i, name in enumerate(self.keyed):
             self.category.addItem(f"{name}", name)
-            self.category.setItemData(i, f"key {(i + 1) % 10}", Qt.ItemDataRole.ToolTipRole)
-        extra = [c for c in from_store if c not in DEFAULT_CATEGORIES]
+            if i < len(DEFAULT_CATEGORIES):
+                self.category.setItemData(i, f"key {(i + 1) % 10}", Qt.ItemDataRole.ToolTipRole)
+        extra = [c for c in from_store if c not in self.keyed]
         if extra:
             self.category.insertSeparator(self.category.count())
             for c in extra:
@@ -99,7 +109,7 @@ class VerdictBar(QWidget):
 
     def start_picking(self) -> None:
         self.is_picking = True
-        hint = "  ".join(f"{(i + 1) % 10} {name}" for i, name in enumerate(DEFAULT_CATEGORIES))
+        hint = "  ".join(f"{(i + 1) % 10} {name}" for i, name in enumerate(self.keyed[: len(DEFAULT_CATEGORIES)]))
         self.picker_hint.setText(f"Harmful: pick a category: {hint}, or type one and press Enter (Esc leaves).")
         self.picker_hint.show()
         self.category.setEditText("")

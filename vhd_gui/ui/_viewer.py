@@ -1,7 +1,7 @@
 """The media viewer: an image fitted to the pane (zoom, pan), or a video with a strip of the
 numbered frames the agents saw and, once revealed, playback through QtMultimedia.
 
-Pictures are decoded off the GUI thread (asyncio executor) at most ``VIEW_MAX_SIDE`` pixels on
+Pictures are decoded off the GUI thread (the window's background workers) at most ``VIEW_MAX_SIDE`` pixels on
 a side: never bigger than the pane needs. Under safe view the pane shows a veiled picture until
 the user reveals the item; a video only plays once revealed.
 """
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from vhd_gui.media import MediaError, load_image, thumbnail_jpeg
+from vhd_gui.ui._background import Background, shared
 from vhd_gui.ui._safe_view import gray, veiled
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,9 @@ class ImageView(QGraphicsView):
 
 
 class Viewer(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, background: Background | None = None) -> None:
         super().__init__(parent)
+        self._bg = background or shared()
         self.image_view = ImageView()
         self.message = QLabel("Open a folder (Ctrl+O) to start.")
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -176,13 +178,12 @@ class Viewer(QWidget):
         self._task = asyncio.ensure_future(self._load(self._generation, path, kind, list(frames or [])))
 
     async def _load(self, generation: int, path: str, kind: str, frames: list[int]) -> None:
-        loop = asyncio.get_running_loop()
         try:
             if kind == "image":
-                image = await loop.run_in_executor(None, _decode, path)
+                image = await self._bg.submit(_decode, path, what=f"decoding {path}")
             else:
                 wanted = frames or [-1]
-                images = await loop.run_in_executor(None, _decode_frames, path, [f if f >= 0 else None for f in wanted])
+                images = await self._bg.submit(_decode_frames, path, [f if f >= 0 else None for f in wanted], what=f"decoding {path}")
                 image = next((im for im in images if not im.isNull()), QImage())
                 if frames:
                     self._frames = list(zip(frames, images, strict=False))
@@ -205,7 +206,7 @@ class Viewer(QWidget):
             path, gen = self._path, self._generation
 
             async def load() -> None:
-                images = await asyncio.get_running_loop().run_in_executor(None, _decode_frames, path, list[int | None](frames))
+                images = await self._bg.submit(_decode_frames, path, list[int | None](frames), what=f"decoding {path}")
                 if gen == self._generation:
                     self._frames = list(zip(frames, images, strict=False))
                     self._render()

@@ -1,0 +1,36 @@
+"""Store.reader(): a read-only second connection for work off the GUI thread."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from vhd_gui.store import Store
+
+
+def test_the_reader_sees_each_committed_write_and_cannot_write(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.sqlite", root=tmp_path)
+    store.add_item(tmp_path / "a.png", "image")
+    reader = store.reader()
+    assert reader.count() == 1 and reader.root == store.root
+    store.add_item(tmp_path / "b.png", "image")
+    store.record_decision("b.png", "yes", category="spam")
+    assert reader.count() == 2 and reader.categories() == ["spam"]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.add_item(tmp_path / "c.png", "image")
+    reader.close()
+    store.close()
+
+
+def test_external_change_counts_other_connections_only(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.sqlite", root=tmp_path)
+    assert store.external_change() is False  # the first look takes the baseline
+    store.add_item(tmp_path / "a.png", "image")
+    assert store.external_change() is False  # its own write
+    with Store.open(tmp_path / "s.sqlite", root=tmp_path) as other:
+        other.add_item(tmp_path / "b.png", "image")
+    assert store.external_change() is True
+    assert store.external_change() is False
+    store.close()

@@ -1,0 +1,175 @@
+"""Which debate is live for which item: the window's one Run at a time, without widgets.
+
+The controller owns the debate engine (built on the first Run, after the agent libraries were
+imported in a worker thread), runs one debate as an asyncio task, commits its record to the
+store, and tells a sink what happened. It keeps every event of the live debate, so a view that
+comes back to the item mid-debate replays them and then follows the stream; once the debate is
+over, the stored record is the only source. It never draws: the window decides what the panels
+show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from vhd_gui.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from vhd_gui.cache import ResponseCache
+    from vhd_gui.store import Store
+    from vhd_gui.ui._background import Background, Job
+
+log = logging.getLogger(__name__)
+
+# How a debate ended, for DebateSink.debate_ended
+ENDED_RECORDED = "recorded"  # a verdict or a failure is in the store
+ENDED_CANCELLED = "cancelled"
+ENDED_ERROR = "error"  # it could not run (settings) or crashed; nothing recorded
+
+
+class DebateSink(Protocol):
+    def debate_event(self, rel: str, event: Any) -> None:
+        """An engine event of the live debate on ``rel`` (tokens, turns, retries)."""
+
+    def debate_recorded(self, rel: str, event: Any) -> None:
+        """The debate's VerdictReached or DebateFailed, already committed to the store."""
+
+    def debate_ended(self, rel: str, how: str, message: str) -> None:
+        """The debate on ``rel`` is over (one of the ENDED_* words) and no longer live."""
+
+
+# What the first request imports on its way (the HTTP stack, the streaming helpers): imported
+# beforehand, the first debate does not stall the window compiling them.
+_FIRST_REQUEST_MODULES = ("openai.resources.chat.chat", "openai.resources.chat.completions.completions", "openai.lib.streaming.chat", "httpcore2", "httpcore",
+                          "h11", "anyio._backends._asyncio", "jiter", "truststore")
+
+
+def _warm_imports() -> None:
+    """Import the agent libraries (≈2 s) in a worker thread, after the window is up."""
+    import autogen_core  # noqa: F401
+    import autogen_ext.models.openai  # noqa: F401
+    import openai  # noqa: F401
+    from PIL import Image
+
+    import vhd_gui.commit  # noqa: F401
+    import vhd_gui.engine  # noqa: F401
+
+    Image.init()  # every picture format's plug-in
+    for name in _FIRST_REQUEST_MODULES:
+        with contextlib.suppress(ImportError):  # not every version of the HTTP stack has each
+            importlib.import_module(name)
+
+
+class DebateController:
+    def __init__(self, settings: Settings, cache: ResponseCache | None, sink: DebateSink, background: Background) -> None:
+        self.settings = settings
+        self._bg = background
+        self.cache = cache
+        self._sink = sink
+        self._engine: Any = None
+        self._warm: Job[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.live_path: str | None = None
+        self._events: list[Any] = []  # of the live debate, in order
+        self._store: Store | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.live_path is not None
+
+    def live_events(self, rel: str) -> list[Any] | None:
+        """Every event the live debate on ``rel`` produced so far (to replay before following
+        it), or None when no debate on ``rel`` is live: then its stored record is the truth."""
+        return list(self._events) if rel == self.live_path else None
+
+    # ---------------------------------------------------------------- engine
+    def warm_up(self) -> None:
+        """Start importing the agent libraries in the background (the window is already up)."""
+        if self._warm is None:
+            self._warm = self._bg.submit(_warm_imports, what="loading the agent libraries")
+
+    async def ready(self) -> None:
+        self.warm_up()
+        assert self._warm is not None
+        await self._warm
+
+    async def _get_engine(self) -> Any:
+        await self.ready()
+        if self._engine is None:
+            from vhd_gui.engine import DebateEngine
+
+            self._engine = DebateEngine(self.settings, cache=self.cache)
+        return self._engine
+
+    def use_settings(self, settings: Settings) -> None:
+        """New settings: the next debate builds a new engine (the running one keeps its own)."""
+        self.settings = settings
+        if self._engine is not None and not self.running:
+            old, self._engine = self._engine, None
+            asyncio.ensure_future(old.close())
+
+    # ---------------------------------------------------------------- one debate
+    def start(self, store: Store, rel: str, abs_path: str, *, use_cache: bool) -> None:
+        assert not self.running
+        self.live_path = rel
+        self._events = []
+        self._store = store
+        self.task = asyncio.ensure_future(self._run(store, rel, abs_path, use_cache))
+
+    def cancel(self) -> bool:
+        """Cancel the running debate (nothing is recorded); False when none runs."""
+        self._store = None
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            return True
+        return False
+
+    async def _run(self, store: Store, rel: str, abs_path: str, use_cache: bool) -> None:
+        from vhd_gui.commit import commit_debate
+        from vhd_gui.engine import DebateFailed, VerdictReached
+
+        how, message = ENDED_ERROR, ""
+        try:
+            engine = await self._get_engine()
+            async for ev in engine.run(abs_path, label=rel, use_cache=use_cache):
+                if isinstance(ev, (VerdictReached, DebateFailed)):
+                    if self._store is not store:  # the window let go of this store meanwhile
+                        how = ENDED_CANCELLED
+                        return
+                    try:
+                        commit_debate(store, ev)
+                    except Exception as exc:  # noqa: BLE001 - disk full, locked, damaged: the debate is not saved
+                        log.warning("the debate of %s could not be saved: %s", rel, exc)
+                        message = f"the debate finished but could not be saved: {exc}"
+                        return
+                    how = ENDED_RECORDED
+                    self._sink.debate_recorded(rel, ev)
+                else:
+                    self._events.append(ev)
+                    self._sink.debate_event(rel, ev)
+        except asyncio.CancelledError:
+            how = ENDED_CANCELLED
+        except ConfigError as exc:
+            message = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must not take the window down
+            log.exception("debate of %s crashed", rel)
+            message = f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            self.live_path = None
+            self._events = []
+            self._store = None
+            self._sink.debate_ended(rel, how, message)
+
+    # ---------------------------------------------------------------- closing
+    async def close(self) -> None:
+        """After the window closed: let the debate wind down, then close the HTTP clients."""
+        self.cancel()
+        if self.task is not None and not self.task.done():
+            await asyncio.wait([self.task], timeout=10)
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.close()
