@@ -287,3 +287,30 @@ async def test_a_read_only_folder_says_where_the_store_went(make_window: Any, tm
     finally:
         os.chmod(folder, 0o755)
     await asyncio.sleep(0)
+
+
+async def test_a_reasoning_models_thinking_stays_apart_and_collapsed(make_window: Any, media_folder: Path, qtbot: Any, server: FakeServer) -> None:
+    thought = "The blade is on a cutting board beside vegetables, so this is cooking."
+    server.reasoning = {"judge": thought, "affirmative": "Look for blood first."}
+    w = await opened(make_window, media_folder)
+    select(w, "a_knife.jpg")
+    await run_to_verdict(qtbot, w)
+    judge = w.debate.panel("judge")
+    # Apart: the argument box holds the answer only; the thinking box holds the thinking.
+    assert DEFAULT_ANSWERS["judge"] in w.role_text("judge") and "cutting board" not in w.role_text("judge")
+    assert "cutting board beside vegetables" in judge.thinking_text()
+    # Collapsed by default, with a button that says how much there is and opens it.
+    assert judge.thinking.isHidden() and not judge.thinking_button.isHidden()
+    assert judge.thinking_button.text().startswith("Thinking (")
+    qtbot.mouseClick(judge.thinking_button, Qt.MouseButton.LeftButton)
+    assert not judge.thinking.isHidden()
+    assert w.debate.panel("negative").thinking_button.isHidden()  # no thinking, no button
+    # Stored apart and never the verdict; the stored record shows the same way.
+    rec = w.store.get_record("a_knife.jpg")
+    assert rec is not None and rec.debate is not None and rec.debate.decision == "no"
+    assert thought in rec.debate.turns[-1].thinking and thought not in rec.debate.turns[-1].text
+    key(qtbot, w, Qt.Key.Key_D)
+    key(qtbot, w, Qt.Key.Key_A)
+    assert "cutting board" in w.debate.panel("judge").thinking_text() and "cutting board" not in w.role_text("judge")
+    assert w.debate.panel("judge").thinking.isHidden()
+    assert "blood" in w.debate.panel("affirmative").thinking_text() and "blood" not in w.role_text("affirmative")

@@ -3,6 +3,10 @@
 Tokens are appended at the end of a QPlainTextEdit through a cursor, and only on a short
 timer (many tokens per paint), so a fast stream costs a few small inserts per frame instead of
 re-laying out the whole text for every token.
+
+A reasoning model's thinking (streamed apart from its answer by the engine) goes to a second,
+collapsed box in the same panel: a "Thinking" button above the argument says how much there is
+and opens it. The argument box only ever holds what the agent argued.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -47,6 +52,9 @@ def _fmt(*, bold: bool = False, colour: str | None = None, italic: bool = False,
 class _PanelState:
     turn_start: int = -1  # document position where the current turn's text begins
     buffer: list[str] = field(default_factory=list)
+    thinking_turn: Turn | None = None  # the turn whose thinking the thinking box ends with
+    thinking_start: int = -1  # where that turn's thinking begins in the thinking box
+    thinking_words: int = 0
 
 
 class RolePanel(QFrame):
@@ -65,6 +73,21 @@ class RolePanel(QFrame):
         self.text.setObjectName(f"panel_{role.value}")
         self.text.setUndoRedoEnabled(False)
         self.text.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        # The model's thinking: apart from the argument, collapsed until asked for.
+        self.thinking_button = QToolButton()
+        self.thinking_button.setCheckable(True)
+        self.thinking_button.setAutoRaise(True)
+        self.thinking_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.thinking_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.thinking_button.toggled.connect(self._show_thinking)
+        self.thinking_button.hide()
+        self.thinking = QPlainTextEdit()
+        self.thinking.setReadOnly(True)
+        self.thinking.setObjectName(f"thinking_{role.value}")
+        self.thinking.setUndoRedoEnabled(False)
+        self.thinking.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.thinking.setStyleSheet("QPlainTextEdit { color: palette(mid); font-style: italic; }")
+        self.thinking.hide()
         head = QHBoxLayout()
         head.addWidget(self.title)
         head.addStretch(1)
@@ -72,7 +95,9 @@ class RolePanel(QFrame):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(head)
-        lay.addWidget(self.text, 1)
+        lay.addWidget(self.thinking_button)
+        lay.addWidget(self.thinking, 1)
+        lay.addWidget(self.text, 2)
         self._s = _PanelState()
         self._plain = _fmt()
         self._header = _fmt(bold=True, colour=_ROLE_COLOURS[role])
@@ -96,8 +121,51 @@ class RolePanel(QFrame):
 
     def clear(self) -> None:
         self.text.clear()
+        self.thinking.clear()
+        self.thinking_button.setChecked(False)
+        self.thinking_button.hide()
         self._s = _PanelState()
         self.state_label.setText("")
+
+    # ---------------------------------------------------------------- thinking
+    def add_thinking(self, turn: Turn, text: str) -> None:
+        """Append a piece of ``turn``'s thinking to the (collapsed) thinking box."""
+        if not text:
+            return
+        cursor = QTextCursor(self.thinking.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        if self._s.thinking_turn != turn:
+            self._s.thinking_turn = turn
+            self._s.thinking_start = self.thinking.document().characterCount() - 1
+            head = f"Round {turn.round + 1}" if turn.role.is_debater else turn.role.display_name
+            cursor.insertText(("" if self.thinking.document().isEmpty() else "\n\n") + f"{head}\n", self._header)
+        cursor.insertText(text, self._plain)
+        self._s.thinking_words += len(text.split())
+        self._label_thinking()
+
+    def _drop_thinking(self, turn: Turn) -> None:
+        """A retried turn's thinking goes with its text."""
+        if self._s.thinking_turn != turn or self._s.thinking_start < 0:
+            return
+        cursor = QTextCursor(self.thinking.document())
+        cursor.setPosition(self._s.thinking_start)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        self._s.thinking_turn, self._s.thinking_start = None, -1
+        self._s.thinking_words = len(self.thinking.toPlainText().split())
+        self._label_thinking()
+
+    def _label_thinking(self) -> None:
+        n = self._s.thinking_words
+        self.thinking_button.setVisible(not self.thinking.document().isEmpty())
+        self.thinking_button.setText(f"Thinking ({n} word{'s' if n != 1 else ''})")
+
+    def _show_thinking(self, on: bool) -> None:
+        self.thinking.setVisible(on)
+        self.thinking_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+    def thinking_text(self) -> str:
+        return self.thinking.toPlainText()
 
     def begin_turn(self, turn: Turn, model: str = "") -> None:
         self.flush()
@@ -121,9 +189,11 @@ class RolePanel(QFrame):
         self._insert(text, self._plain)
         self._follow(bottom)
 
-    def drop_turn(self, reason: str) -> None:
-        """A retry: remove what this turn streamed so far, and say why."""
+    def drop_turn(self, reason: str, turn: Turn | None = None) -> None:
+        """A retry: remove what this turn streamed so far (its thinking too), and say why."""
         self._s.buffer.clear()
+        if turn is not None:
+            self._drop_thinking(turn)
         if self._s.turn_start >= 0:
             cursor = QTextCursor(self.text.document())
             cursor.setPosition(self._s.turn_start)
@@ -226,7 +296,7 @@ class DebateView(QWidget):
         self.panel(turn.role).append(text)
 
     def retrying(self, turn: Turn, attempt: int, delay: float, reason: str) -> None:
-        self.panel(turn.role).drop_turn(reason)
+        self.panel(turn.role).drop_turn(reason, turn)
         self.status.setText(f"{turn.label}: attempt {attempt} failed ({reason}); retrying in {delay:.1f} s")
 
     def finish_turn(self, turn: Turn, seconds: float, completion: int, prompt: int, cached: int) -> None:
@@ -253,10 +323,12 @@ class DebateView(QWidget):
     def apply(self, event: object, name: str) -> None:
         """Draw one engine event of the live debate on ``name`` (events it does not draw are
         left alone, so a newer engine's extra events do no harm)."""
-        from vhd_gui.engine import DebateStarted, TokenReceived, TurnFinished, TurnRetrying, TurnStarted
+        from vhd_gui.engine import DebateStarted, ThinkingReceived, TokenReceived, TurnFinished, TurnRetrying, TurnStarted
 
         if isinstance(event, TokenReceived):
             self.append(event.turn, event.text)
+        elif isinstance(event, ThinkingReceived):
+            self.panel(event.turn.role).add_thinking(event.turn, event.text)
         elif isinstance(event, TurnStarted):
             self.begin_turn(event.turn, event.model, event.attempt)
         elif isinstance(event, TurnFinished):
@@ -288,6 +360,7 @@ class DebateView(QWidget):
                 continue
             panel = self.panel(role)
             panel.begin_turn(Turn(role, t.round), t.model)
+            panel.add_thinking(Turn(role, t.round), t.thinking)
             panel.append(t.text)
             panel.finish_turn(t.seconds, t.completion_tokens, t.prompt_tokens, t.cached_tokens, t.attempts)
         if record.status == "error":
