@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from vhd_gui.config import Settings
@@ -89,3 +91,28 @@ def read_only_bind_mount(source: Path, at: Path) -> Iterator[Path]:
             time.sleep(0.05)
         else:
             subprocess.run(["umount", "--lazy", str(at)], check=True)
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str = "2m") -> Iterator[Path]:
+    """A real, small file system (tmpfs) mounted at ``where``; skips when mounting is not allowed."""
+    where.mkdir(parents=True, exist_ok=True)
+    if not shutil.which("mount"):
+        pytest.skip("no mount command here")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (root and CAP_SYS_ADMIN needed): {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill_disk(folder: Path, leave: int) -> Path:
+    """Take all but ``leave`` bytes of the file system that holds ``folder``."""
+    filler = folder / "filler.bin"
+    free = shutil.disk_usage(folder).free
+    with open(filler, "wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+    assert shutil.disk_usage(folder).free <= leave
+    return filler

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import contextlib
 import io
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,7 @@ from vhd_gui.media import scan
 from vhd_gui.store import Store
 
 from fakeserver import FakeServer
-from helpers import TEST_KEY, TEST_KEY_ENV, settings_for, settled_tasks, write_image
+from helpers import TEST_KEY, TEST_KEY_ENV, fill_disk, settings_for, settled_tasks, small_tmpfs, write_image
 
 KEY = TEST_KEY
 
@@ -308,31 +306,6 @@ def test_cli_summary_and_exit_code(tmp_path: Path) -> None:
     assert KEY not in out.stderr + out.stdout
     with Store.open(tmp_path / "s.sqlite") as st:
         assert {p: st.row(p).model_label for p in truth} == truth
-
-
-@contextlib.contextmanager
-def small_tmpfs(where: Path, size: str = "2m") -> Iterator[Path]:
-    """A real, small file system (tmpfs) mounted at ``where``; skips when mounting is not allowed."""
-    where.mkdir(parents=True, exist_ok=True)
-    if not shutil.which("mount"):
-        pytest.skip("no mount command here")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (root and CAP_SYS_ADMIN needed): {done.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill_disk(folder: Path, leave: int) -> Path:
-    """Take all but ``leave`` bytes of the file system that holds ``folder``."""
-    filler = folder / "filler.bin"
-    free = shutil.disk_usage(folder).free
-    with open(filler, "wb") as f:
-        f.write(b"\0" * max(0, free - leave))
-    assert shutil.disk_usage(folder).free <= leave
-    return filler
 
 
 def test_a_full_disk_stops_the_batch_with_its_reason_and_keeps_what_finished(tmp_path: Path) -> None:

@@ -294,7 +294,7 @@ async def test_a_token_budget_and_rpm_from_the_panel(make_window: Any, eight_ima
 
 
 async def test_a_full_disk_stops_the_batch_and_the_panel_says_why(make_window: Any, tmp_path: Path, qtbot: Any, server: FakeServer) -> None:
-    from test_batch import fill_disk, small_tmpfs
+    from helpers import fill_disk, small_tmpfs
 
     folder = tmp_path / "many"
     for i in range(12):

@@ -35,7 +35,7 @@ from vhd_gui import formats
 from vhd_gui.config import Settings, save_settings
 from vhd_gui.media import MediaError, scan
 from vhd_gui.protocol import Role, turn_order
-from vhd_gui.store import Counts, Filters, Store, StoreError
+from vhd_gui.store import STORE_ERRORS, Counts, Filters, Store, StoreError
 from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, action_labels, category_labels, load_shortcuts, save_shortcuts
 from vhd_gui.ui._autosave import AnnotationAutosave
 from vhd_gui.ui._background import Background, Job
@@ -49,6 +49,7 @@ from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE, ReviewWalk
 from vhd_gui.ui._store_open import StoreBanner, choose_copy_place, open_store_for_window
 from vhd_gui.ui._store_watch import StoreWatch
 from vhd_gui.ui._thumbnails import ThumbnailLoader
+from vhd_gui.ui._unsaved import PendingDecision, UnsavedBanner, UnsavedDecisions
 from vhd_gui.ui._verdict_bar import VerdictBar
 from vhd_gui.ui._viewer import Viewer
 from vhd_gui.ui._window_actions import TAB_BATCH, TAB_REVIEW, apply_keys, build_actions, build_menus
@@ -176,6 +177,11 @@ class MainWindow(QMainWindow):
         self.store_banner = StoreBanner()  # where decisions go when the store opened is read-only
         self.store_banner.did_ask_to_move.connect(self._move_decisions)
         lay.addWidget(self.store_banner)
+        # Decisions the store could not take (a full disk, a lock): kept, shown, retried.
+        self.unsaved = UnsavedDecisions(self._write_decision, self)
+        self.unsaved.did_save.connect(self._decision_saved)
+        self.unsaved_banner = UnsavedBanner(self.unsaved)
+        lay.addWidget(self.unsaved_banner)
         lay.addWidget(self.main, 1)
         lay.addWidget(self.verdict)
         self.setCentralWidget(central)
@@ -253,18 +259,18 @@ class MainWindow(QMainWindow):
     def choose_folder(self) -> None:
         start = str(self.store.root) if self.store else str(Path.home())
         folder = QFileDialog.getExistingDirectory(self, "Open a folder of images and videos", start)
-        if folder and self._confirm_stop_batch("Opening another folder"):
+        if folder and self._confirm_stop_batch("Opening another folder") and self._confirm_unsaved("Opening another folder"):
             self.open_path(folder)
 
     def choose_store(self) -> None:
         start = str(self.store.path.parent) if self.store else str(Path.home())
         path, _ = QFileDialog.getOpenFileName(self, "Open an annotation store", start, "Annotation store (*.sqlite *.db);;All files (*)")
-        if path and self._confirm_stop_batch("Opening another store"):
+        if path and self._confirm_stop_batch("Opening another store") and self._confirm_unsaved("Opening another store"):
             self.open_path(path)
 
     def _move_decisions(self) -> None:
         """The banner's button: the read-only store's copy goes to a file the person picks."""
-        if self.store is None or not self._confirm_stop_batch("Moving the decisions"):
+        if self.store is None or not (self._confirm_stop_batch("Moving the decisions") and self._confirm_unsaved("Moving the decisions")):
             return
         target = choose_copy_place(self, self.store, self.qsettings)
         if target is not None:
@@ -345,6 +351,8 @@ class MainWindow(QMainWindow):
     def _close_store(self) -> None:
         if self.store is None:
             return
+        if self.unsaved.pending:  # asked first where a person closes it (_confirm_unsaved)
+            log.warning("%d unsaved decision(s) dropped with the store %s", self.unsaved.drop_all(), self.store.path)
         if self._scan_task is not None:
             self._scan_task.cancel()
         self.debates.cancel()
@@ -724,28 +732,45 @@ class MainWindow(QMainWindow):
         if self.store is None or self.current is None:
             return
         rel = self.current
-        try:
-            self.store.record_decision(rel, label, category, note=self.verdict.note.text().strip(), source="window")
-        except (StoreError, KeyError, OSError) as exc:
-            self._warn("The decision was not saved", str(exc))
-            return
-        except Exception as exc:  # sqlite3 errors: disk full, locked for too long
-            self._warn("The decision was not saved", f"{type(exc).__name__}: {exc}")
-            return
+        decision = PendingDecision(rel, label, category, self.verdict.note.text().strip())
+        if not self.unsaved.submit(decision):
+            # Kept in this window and written as soon as the store takes it (the banner says so).
+            self._say(f"Not saved yet: {self.unsaved.reason}. The decision is kept and saved when the store takes it.", 12000)
         self._decided.append(rel)
         self.verdict.stop_picking()
         self.browser.view.setFocus()
-        self._after_decision(rel)
         if self.ui_prefs["auto_advance"] and self.current == rel:
             self.step(1)
+
+    def _write_decision(self, d: PendingDecision) -> None:
+        """The one store write of a person's decision; raises when the store cannot take it."""
+        if self.store is None:
+            raise StoreError("no store is open")
+        self.store.record_decision(d.path, d.label, d.category, note=d.note, source="window")
+
+    def _decision_saved(self, d: PendingDecision) -> None:
+        if self.store is not None:
+            self._after_decision(d.path)
 
     def undo(self) -> None:
         if self.store is None:
             return
+        waiting = self.unsaved.take_last()
+        if waiting is not None:  # the newest decision never reached the store: it simply goes
+            if self._decided and self._decided[-1] == waiting.path:
+                self._decided.pop()
+            self.model.refresh(waiting.path)
+            self._say(f"Undone: {os.path.basename(waiting.path)} (it had not been saved yet)")
+            return
         rel = self._decided.pop() if self._decided else self.current
         if rel is None:
             return
-        if self.store.undo_decision(rel, source="window") is None:
+        try:
+            undone = self.store.undo_decision(rel, source="window")
+        except STORE_ERRORS as exc:
+            self._warn("The undo was not saved", f"The store cannot take it now: {exc}")
+            return
+        if undone is None:
             self._say("Nothing to undo on this item.")
             return
         row = self.model.row_of(rel)
@@ -753,6 +778,24 @@ class MainWindow(QMainWindow):
             self.browser.view.setCurrentIndex(self.model.index(row))
         self._after_decision(rel)
         self._say(f"Undone: {os.path.basename(rel)}")
+
+    def _confirm_unsaved(self, doing: str) -> bool:
+        """Before the store closes: write what waits, and ask if it still cannot be written."""
+        if not self.unsaved.pending or self.unsaved.flush():
+            return True
+        n = len(self.unsaved.pending)
+        answer = QMessageBox.question(
+            self,
+            "Decisions not saved",
+            f"{n} decision{'s are' if n != 1 else ' is'} not saved: the store cannot take {'them' if n != 1 else 'it'} "
+            f"({self.unsaved.reason}). {doing} loses {'them' if n != 1 else 'it'}.",
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Discard:
+            return False
+        log.warning("%d unsaved decision(s) dropped: %s", self.unsaved.drop_all(), doing)
+        return True
 
     def _after_decision(self, rel: str) -> None:
         assert self.store is not None
@@ -1122,10 +1165,11 @@ class MainWindow(QMainWindow):
         if self._closing:
             event.accept()
             return
-        if not self._confirm_stop_batch("Closing the window"):
+        if not self._confirm_stop_batch("Closing the window") or not self._confirm_unsaved("Closing the window"):
             event.ignore()
             return
         self._closing = True
+        self.unsaved.stop()
         save_layout(self.qsettings, self, self.main, self.right)
         self._save_prefs()
         self.debates.cancel()
