@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import Dialogs, key, opened, select, wait_until
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from vhd_gui.store import STORE_DIR_NAME, Store, fallback_store_path
 
@@ -109,9 +110,26 @@ async def test_without_a_place_for_a_copy_the_banner_says_decisions_cannot_be_sa
         select(w, "p1.png")
         await wait_until(lambda: w.current == "p1.png", what="p1 current")
         key(qtbot, w, Qt.Key.Key_N)
-        # said, not lost: the scan could not add files to the store either, and said so
+        # said, not lost: kept in the window with the store's reason (the scan could not add
+        # files to the store either, and said so)
         warnings = [(t, m) for k, t, m in dialogs.shown if k == "warning"]
-        assert {t for t, _ in warnings} <= {"The decision was not saved", "Cannot write the store"}
-        assert [m for t, m in warnings if t == "The decision was not saved"][0].count("read-only") >= 1
+        assert {t for t, _ in warnings} <= {"Cannot write the store"}
+        assert [d.path for d in w.unsaved.pending] == ["p1.png"] and "read-only" in w.unsaved.reason
+        assert not w.unsaved_banner.isHidden()
         assert w.store.human_decision("p1.png") is None
+        monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Discard))
         w.close()
+        assert not w.isVisible()
+
+
+async def test_the_daily_backup_is_taken_off_the_gui_thread_when_the_window_opens(make_window: Any, tmp_path: Path) -> None:
+    from vhd_gui.store import list_backups
+
+    store_path = project(tmp_path / "daily")  # a store with items and no backup yet: one is due
+    assert not list_backups(store_path)
+    w = await opened(make_window, tmp_path / "daily")
+    assert w.store.path == store_path
+    await wait_until(lambda: len(list_backups(store_path)) == 1, what="the daily backup")
+    backup = list_backups(store_path)[0].path
+    with Store.open(backup, create=False, daily_backup=False) as b:  # a real, readable copy of the store
+        assert b.human_decision("p0.png").label == "no"  # type: ignore[union-attr]

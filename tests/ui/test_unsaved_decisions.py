@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from conftest import Dialogs, key, opened, select, wait_until
-from helpers import fill_disk, small_tmpfs, write_image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
+
+from helpers import fill_disk, small_tmpfs, write_image
 
 pytestmark = [pytest.mark.gui, pytest.mark.asyncio(loop_scope="session")]
 

@@ -35,7 +35,7 @@ from vhd_gui import formats
 from vhd_gui.config import Settings, save_settings
 from vhd_gui.media import MediaError, scan
 from vhd_gui.protocol import Role, turn_order
-from vhd_gui.store import STORE_ERRORS, Counts, Filters, Store, StoreError
+from vhd_gui.store import STORE_ERRORS, Counts, Filters, Store, StoreDamaged, StoreError
 from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, action_labels, category_labels, load_shortcuts, save_shortcuts
 from vhd_gui.ui._autosave import AnnotationAutosave
 from vhd_gui.ui._background import Background, Job
@@ -310,7 +310,15 @@ class MainWindow(QMainWindow):
         self.browser.view.setFocus()
         self.did_open.emit(str(store.path))
         self._scan_task = asyncio.ensure_future(self._scan(store))
+        if store.daily_backup_due():  # once a day: the whole file checked, then backed up, off the GUI thread
+            self.bg.run(store.daily_backup, what="the daily check and backup of the store", lane="backup", failed=self._daily_backup_failed)
         return True
+
+    def _daily_backup_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, StoreDamaged):
+            self._warn("The store is damaged", f"{exc}\n\nKeep this window's work safe: export it, then run vhd-annotator store recover.")
+        else:
+            self._say(f"The daily backup of the store failed: {exc}", 12000)
 
     async def _scan(self, store: Store) -> None:
         """Walk the folder in a worker thread; each batch goes to the store, then to the list."""

@@ -33,9 +33,9 @@ def open_store_for_window(parent: QWidget, path: Path, qsettings: QSettings) -> 
     """
     try:
         if path.is_dir():
-            store = Store.for_folder(path)
+            store = Store.for_folder(path, daily_backup=False)  # the window backs up off the GUI thread
         elif path.is_file():
-            store = Store.open(path, create=False)
+            store = Store.open(path, create=False, daily_backup=False)
         else:
             raise StoreError(f"{path} does not exist")
     except StoreDamaged as exc:
