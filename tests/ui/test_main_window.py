@@ -314,3 +314,27 @@ async def test_a_reasoning_models_thinking_stays_apart_and_collapsed(make_window
     assert "cutting board" in w.debate.panel("judge").thinking_text() and "cutting board" not in w.role_text("judge")
     assert w.debate.panel("judge").thinking.isHidden()
     assert "blood" in w.debate.panel("affirmative").thinking_text() and "blood" not in w.role_text("affirmative")
+
+
+async def test_the_windows_run_claims_its_item_so_a_batch_leaves_it(make_window: Any, media_folder: Path, qtbot: Any, server: FakeServer) -> None:
+    from vhd_gui.store import Store
+
+    server.token_delay = 0.01
+    w = await opened(make_window, media_folder)
+    select(w, "a_knife.jpg")
+    key(qtbot, w, Qt.Key.Key_R)
+    await wait_until(lambda: w.role_text("affirmative").strip(), what="the debate under way")
+    with Store.open(w.store.path, create=False) as other:  # what a batch in a terminal sees
+        holder = other.claim_holder("a_knife.jpg")
+        assert holder is not None and holder.owner.startswith("window on ")
+        assert other.claim_item("a_knife.jpg", "batch on elsewhere (pid 1)", lease_seconds=60) is None
+        await wait_until(lambda: not w.debate_running, timeout=30, what="the debate")
+        assert other.claim_holder("a_knife.jpg") is None  # recording the debate ended the claim
+        assert len(other.debates("a_knife.jpg")) == 1
+    # A cancelled Run gives its item back at once.
+    select(w, "b_beach.png")
+    key(qtbot, w, Qt.Key.Key_R)
+    await wait_until(lambda: w.role_text("affirmative").strip(), what="the second debate under way")
+    key(qtbot, w, Qt.Key.Key_Escape)
+    await wait_until(lambda: not w.debate_running, what="the cancel")
+    assert w.store.claim_holder("b_beach.png") is None and w.store.get_record("b_beach.png").debate is None  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ from vhd_gui.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from vhd_gui.cache import ResponseCache
-    from vhd_gui.store import Store
+    from vhd_gui.store import Claim, Store
     from vhd_gui.ui._background import Background, Job
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 ENDED_RECORDED = "recorded"  # a verdict or a failure is in the store
 ENDED_CANCELLED = "cancelled"
 ENDED_ERROR = "error"  # it could not run (settings) or crashed; nothing recorded
+CLAIM_LEASE_S = 120.0  # the window's claim on the item it debates, renewed every 40 s while it runs
 
 
 class DebateSink(Protocol):
@@ -129,11 +130,26 @@ class DebateController:
         return False
 
     async def _run(self, store: Store, rel: str, abs_path: str, use_cache: bool) -> None:
+        from vhd_gui.batch import default_owner
         from vhd_gui.commit import commit_debate
         from vhd_gui.engine import DebateFailed, VerdictReached
+        from vhd_gui.store import STORE_ERRORS
 
         how, message = ENDED_ERROR, ""
+        claim: Claim | None = None
+        heartbeat: asyncio.Task[None] | None = None
         try:
+            # Claimed like a batch's item, so a batch in a terminal leaves it to this window
+            # (and this window to a batch that holds it: the window asks before starting).
+            try:
+                claim = store.claim_item(rel, default_owner("window"), CLAIM_LEASE_S)
+            except STORE_ERRORS as exc:  # a read-only store takes no claim (nor a result: said below)
+                log.info("no claim on %s: %s", rel, exc)
+            else:
+                if claim is None:
+                    message = "a batch has just claimed this item; it will debate it"
+                    return
+                heartbeat = asyncio.ensure_future(self._keep(store, claim))
             engine = await self._get_engine()
             async for ev in engine.run(abs_path, label=rel, use_cache=use_cache):
                 if isinstance(ev, (VerdictReached, DebateFailed)):
@@ -141,11 +157,12 @@ class DebateController:
                         how = ENDED_CANCELLED
                         return
                     try:
-                        commit_debate(store, ev)
-                    except Exception as exc:  # noqa: BLE001 - disk full, locked, damaged: the debate is not saved
+                        commit_debate(store, ev, claim)
+                    except Exception as exc:  # noqa: BLE001 - disk full, locked, damaged, claim lost: not saved
                         log.warning("the debate of %s could not be saved: %s", rel, exc)
                         message = f"the debate finished but could not be saved: {exc}"
                         return
+                    claim = None  # recording it ended the claim
                     how = ENDED_RECORDED
                     self._sink.debate_recorded(rel, ev)
                 else:
@@ -159,10 +176,25 @@ class DebateController:
             log.exception("debate of %s crashed", rel)
             message = f"internal error: {type(exc).__name__}: {exc}"
         finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+            if claim is not None:  # nothing recorded: the item goes back to the queue
+                with contextlib.suppress(Exception):
+                    store.release_claim(claim)
             self.live_path = None
             self._events = []
             self._store = None
             self._sink.debate_ended(rel, how, message)
+
+    async def _keep(self, store: Store, claim: Claim) -> None:
+        """Renew the window's claim while its debate runs."""
+        while True:
+            await asyncio.sleep(CLAIM_LEASE_S / 3)
+            try:
+                if store.renew_claim(claim, CLAIM_LEASE_S) is None:
+                    return  # taken over (the lease ran out meanwhile): the commit will say so
+            except Exception as exc:  # noqa: BLE001 - the next renewal or the commit says more
+                log.warning("cannot renew the claim on %s: %s", claim.path, exc)
 
     # ---------------------------------------------------------------- closing
     async def close(self) -> None:
