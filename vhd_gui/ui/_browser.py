@@ -321,9 +321,6 @@ class ItemDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-_ANY = "any"
-
-
 class ItemListView(QListView):
     """The list. Every row has the same size whatever its content, so a changed row only needs a
     repaint: QListView's own handling lays out every row again (two Python calls per row), which

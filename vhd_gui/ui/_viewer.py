@@ -149,10 +149,6 @@ class Viewer(QWidget):
         self._task: asyncio.Future[Any] | None = None
 
     # ---------------------------------------------------------------- items
-    @property
-    def current_path(self) -> str | None:
-        return self._path
-
     def show_message(self, text: str) -> None:
         self._stop_video()
         self._path = None

@@ -1,4 +1,4 @@
-"""`vhd-annotator [PATH]`: the window on one qasync event loop (DESIGN §2).
+"""`vhd-annotator [PATH]`: the window on one qasync event loop (docs/ARCHITECTURE.md#stack-and-why).
 
 The window is shown and painted before anything heavy is imported; the agent libraries load
 in a worker thread afterwards, and the engine module itself on the first Run.
