@@ -502,7 +502,6 @@ class _FrameTable:
 
     pts: tuple[int, ...]  # every frame's timestamp, display order: the position is the frame index
     keyframes: tuple[int, ...]  # indices of the frames a decoder can start from, ascending
-    seek_ts: tuple[int, ...]  # per keyframe: the timestamp to seek to (its dts where known)
     time_base: float
     fps: float
 
@@ -569,7 +568,7 @@ class _Video:
         """Demux every packet once. None when the timestamps can't index the frames (missing or
         repeated), and the clip has to be decoded in order instead."""
         av = _av()
-        entries: list[tuple[int, int, bool]] = []  # (pts, seek timestamp, keyframe)
+        entries: list[tuple[int, bool]] = []  # (pts, keyframe)
         try:
             for packet in self.container.demux(self.stream):
                 if packet.size == 0 or packet.is_corrupt or packet.is_discard:
@@ -577,19 +576,18 @@ class _Video:
                 pts = packet.pts if packet.pts is not None else packet.dts
                 if pts is None:
                     return None
-                dts = packet.dts if packet.dts is not None else pts
-                entries.append((pts, min(pts, dts), bool(packet.is_keyframe)))
+                entries.append((pts, bool(packet.is_keyframe)))
         except av.FFmpegError:
             pass  # a broken tail: the frames before it still count
         entries.sort()
         pts = tuple(e[0] for e in entries)
         if len(set(pts)) != len(pts):
             return None
-        keys = [i for i, e in enumerate(entries) if e[2]]
+        keys = [i for i, e in enumerate(entries) if e[1]]
         if not keys or keys[0] != 0:
             keys.insert(0, 0)  # nothing to start from before the first keyframe: seek to the start
         tb = float(self.stream.time_base) if self.stream.time_base else 0.0
-        return _FrameTable(pts, tuple(keys), tuple(entries[k][1] for k in keys), tb, self.fps())
+        return _FrameTable(pts, tuple(keys), tb, self.fps())
 
     def _seek(self, ts: int) -> None:
         self.container.seek(ts, backward=True, any_frame=False, stream=self.stream)
@@ -630,7 +628,9 @@ def _read_exact(video: _Video, table: _FrameTable, indices: list[int]) -> dict[i
         if frames is None or table.keyframes[key] > position:
             # decoding on from where we are would pass through more frames than a seek to the
             # keyframe before the target: seek
-            frames = video.frames_from(table.seek_ts[key], wanted_pts)
+            # seek by presentation time: that is what demuxers index by (MP4 shifts its decoding
+            # times, so seeking to a keyframe's dts lands on the keyframe before it)
+            frames = video.frames_from(table.pts[table.keyframes[key]], wanted_pts)
             position = table.keyframes[key]
         for frame in frames:
             pts = _frame_pts(frame)
@@ -653,7 +653,7 @@ def _read_keyframes(video: _Video, table: _FrameTable, indices: list[int]) -> di
     by_pts = {table.pts[i]: i for i in indices}
     packets = []
     for index in indices:
-        video._seek(table.seek_ts[table.keyframe_at_or_before(index)])
+        video._seek(table.pts[table.keyframes[table.keyframe_at_or_before(index)]])
         for packet in video.container.demux(video.stream):
             if packet.pts == table.pts[index]:
                 packets.append(packet)
