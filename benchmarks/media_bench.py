@@ -149,7 +149,7 @@ def make_clip(clip: Clip) -> Path:
     print(f"(encoding {clip.name} once; this takes minutes)", flush=True)
     t = time.perf_counter()
     subprocess.run(
-        ["nice", "-n", "10", FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", source, *enc,
+        [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", source, *enc,
          "-b:v", rate, "-maxrate", rate, "-bufsize", rate, "-pix_fmt", "yuv420p", str(tmp)],
         check=True,
     )

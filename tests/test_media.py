@@ -510,6 +510,8 @@ def test_long_keyframe_interval_exact_for_every_k(tmp_path: Path, codec: str) ->
     # interval, some are B-frames nothing references, some sit just before a keyframe
     path = gen.write_ffmpeg_video(tmp_path / f"long_{codec}.mp4", 150, codec=codec, gop=60, bframes=3)
     assert gen.keyframe_indices(path) == [0, 60, 120]
+    with media._Video(path) as video:
+        assert video.can_skip_nonref  # so the frames that nothing references are skipped here
     for k in (1, 2, 5, 7, 13, 29):
         p = prepare(path, frames=k, max_side=160)
         assert p.frame_count == 150 and p.sampling == "exact"

@@ -539,10 +539,10 @@ class _Video:
                 raise MediaError(path, "cannot open video: no decoder for its codec")
             self.ctx.thread_type = "AUTO"  # frame and slice threads, as many as there are CPUs
             self.ctx.thread_count = 0
-            # Skipping unreferenced frames is safe to do in H.264: nal_ref_idc 0 means no other
-            # frame reads them. (HEVC's "non-reference" pictures may still be read by a higher
-            # temporal layer, so there everything is decoded.)
-            self.can_skip_nonref = self.ctx.name == "h264"
+            # Frames that no other frame reads need not be decoded unless wanted. In H.264 that
+            # is nal_ref_idc 0. In HEVC a "sub-layer non-reference" picture may still be read by
+            # a higher temporal layer, so only when the stream says it has a single one.
+            self.can_skip_nonref = self.ctx.name == "h264" or self.ctx.name == "hevc" and _hevc_single_layer(self.ctx.extradata)
         except BaseException:
             self.container.close()
             raise
@@ -609,6 +609,14 @@ class _Video:
             yield from frames
         if skip:
             self.ctx.skip_frame = "DEFAULT"
+
+
+def _hevc_single_layer(extradata: bytes | None) -> bool:
+    """True if an HEVC decoder configuration record (hvcC, as in MP4 and Matroska) says the
+    stream has one temporal layer (its numTemporalLayers field, bits 5-3 of byte 21, is 1)."""
+    if not extradata or len(extradata) < 23:
+        return False
+    return extradata[0] == 1 and (extradata[21] >> 3) & 7 == 1
 
 
 def _frame_pts(frame: VideoFrame) -> int | None:
