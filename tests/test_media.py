@@ -299,6 +299,16 @@ def test_thumbnails(tmp_path: Path) -> None:
         media.thumbnail_jpeg(_empty(tmp_path / "e.mp4"))
 
 
+def test_video_thumbnail_of_a_replaced_file_is_not_stale(tmp_path: Path) -> None:
+    clip = tmp_path / "c.mp4"
+    gen.write_video(clip, 48)
+    assert gen.decode_index(np.asarray(decode(media.thumbnail_jpeg(clip, 64, frame=40)))) == 40
+    gen.write_video(tmp_path / "other.mp4", 30, size=(192, 144)).replace(clip)  # same path, new clip
+    assert decode(media.thumbnail_jpeg(clip, 64, frame=20)).size == (64, 48)
+    assert gen.decode_index(np.asarray(decode(media.thumbnail_jpeg(clip, 64, frame=20)))) == 20
+    assert gen.decode_index(np.asarray(decode(media.thumbnail_jpeg(clip, 64, frame=40)))) == 0  # past the end: the first
+
+
 # ------------------------------------------------------------------------------------------
 # broken files: one typed error, one line
 
@@ -638,7 +648,9 @@ def test_broken_h264_and_h265(tmp_path: Path, codec: str) -> None:
     cut = tmp_path / f"cut_{codec}.mp4"
     cut.write_bytes(data[: len(data) // 2])  # the index is at the end: gone
     empty = _empty(tmp_path / f"empty_{codec}.mp4")
-    for path, reason in ((cut, "cannot open video"), (empty, "zero-byte file")):
+    sound = tmp_path / f"sound_{codec}.mp4"  # a voice memo: an MP4 with no picture
+    subprocess.run([gen.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", str(sound)], check=True)
+    for path, reason in ((cut, "cannot open video"), (empty, "zero-byte file"), (sound, "cannot open video: the file has no video stream")):
         for sampling in media.SAMPLING_MODES:
             with pytest.raises(MediaError) as ei:
                 prepare(path, sampling=sampling)

@@ -20,6 +20,7 @@ import math
 import os
 import stat
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -854,11 +855,32 @@ def thumbnail_jpeg(path: str | os.PathLike[str], size: int = 256, *, frame: int 
         raise MediaError(p, f"cannot decode {kind}: {type(e).__name__}: {e}") from None
 
 
+_TABLES: OrderedDict[tuple[str, int, int], _FrameTable | None] = OrderedDict()
+_TABLES_LOCK = threading.Lock()
+
+
+def _cached_table(video: _Video) -> _FrameTable | None:
+    """:meth:`_Video.table`, remembered for the last few files (by path, size and mtime): the
+    viewer asks for each frame a debate sent, one call per frame, and the pass reads the file."""
+    st = video.path.stat()
+    key = (os.fspath(video.path.absolute()), st.st_size, st.st_mtime_ns)
+    with _TABLES_LOCK:
+        if key in _TABLES:
+            _TABLES.move_to_end(key)
+            return _TABLES[key]
+    table = video.table()
+    with _TABLES_LOCK:
+        _TABLES[key] = table
+        while len(_TABLES) > 8:
+            _TABLES.popitem(last=False)
+    return table
+
+
 def _thumbnail_frame(path: Path, index: int | None, size: int) -> Image.Image:
     _check_file(path)
     with _Video(path) as video:
         if index is not None:
-            table = video.table()
+            table = _cached_table(video)
             if table is not None and 0 <= index < table.count:
                 got = _read_exact(video, table, [index])
                 if got is not None:
