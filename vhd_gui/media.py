@@ -486,8 +486,9 @@ def _prepare_image(path: Path, max_side: int, quality: int) -> PreparedMedia:
 # header claims (a cut download keeps its header), and it holds for variable frame rate clips,
 # where "index = time × fps" does not. Each wanted frame is then reached by one seek to the
 # keyframe at or before it and decoding forward (frame threads on), and wanted frames that share
-# a keyframe interval are read in the same pass instead of one seek each. Along the way, H.264
-# frames that nothing references and that we don't want are not decoded at all. A decoded frame
+# a keyframe interval are read in the same pass instead of one seek each. Along the way, frames
+# that nothing references and that we don't want are not decoded at all (H.264, and HEVC with one
+# temporal layer). The keyframes mode reads one packet per keyframe instead. A decoded frame
 # counts only if its timestamp is the wanted one, so a seek that lands wrong is noticed; then the
 # clip is decoded from the start in order, which is always exact.
 
@@ -596,7 +597,7 @@ class _Video:
 
     def frames_from(self, ts: int, wanted_pts: set[int]) -> Iterator[VideoFrame]:
         """Seek to the keyframe at or before ``ts`` and yield every decoded frame from there,
-        skipping H.264 frames that no other frame uses unless their timestamp is wanted."""
+        skipping frames that no other frame uses (where that is known) unless they are wanted."""
         av = _av()
         self._seek(ts)
         skip = self.can_skip_nonref
@@ -635,10 +636,9 @@ def _read_exact(video: _Video, table: _FrameTable, indices: list[int]) -> dict[i
         target = table.pts[index]
         key = table.keyframe_at_or_before(index)
         if frames is None or table.keyframes[key] > position:
-            # decoding on from where we are would pass through more frames than a seek to the
-            # keyframe before the target: seek
-            # seek by presentation time: that is what demuxers index by (MP4 shifts its decoding
-            # times, so seeking to a keyframe's dts lands on the keyframe before it)
+            # Decoding on from where we are would pass through more frames than a seek to the
+            # keyframe before the target. Seek by presentation time: that is what demuxers
+            # index by (MP4 shifts its decoding times, so a keyframe's dts lands one keyframe early).
             frames = video.frames_from(table.pts[table.keyframes[key]], wanted_pts)
             position = table.keyframes[key]
         for frame in frames:
