@@ -556,6 +556,23 @@ def test_keyframes_sampling_sends_the_nearest_keyframes(tmp_path: Path, codec: s
 
 
 @needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_keyframes_are_read_one_packet_each(tmp_path: Path, codec: str) -> None:
+    # the encoder's default interval (250) over 1300 frames: HEVC's CRA keyframes fed back to
+    # back make its decoder drop some (their picture order counts collide), which must not
+    # push the whole clip onto the slow exact path
+    path = gen.write_ffmpeg_video(tmp_path / f"d_{codec}.mp4", 1300, codec=codec, size=(64, 64), fps=30.0)
+    keys = gen.keyframe_indices(path)
+    assert keys == [0, 250, 500, 750, 1000, 1250]
+    with media._Video(path) as video:
+        table = video.table()
+        assert table is not None and list(table.keyframes) == keys
+        got = media._read_keyframes(video, table, keys)
+    assert got is not None
+    assert [gen.decode_index(np.asarray(got[i].to_image())) for i in keys] == keys
+
+
+@needs_ffmpeg
 def test_keyframes_sampling_sends_a_shared_keyframe_once(tmp_path: Path) -> None:
     path = gen.write_ffmpeg_video(tmp_path / "sparse.mp4", 150, gop=100)
     assert gen.keyframe_indices(path) == [0, 100]

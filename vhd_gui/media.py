@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 if TYPE_CHECKING:
+    from av.packet import Packet
     from av.video.frame import VideoFrame
 
 __all__ = [
@@ -657,31 +658,41 @@ def _read_exact(video: _Video, table: _FrameTable, indices: list[int]) -> dict[i
 
 def _read_keyframes(video: _Video, table: _FrameTable, indices: list[int]) -> dict[int, VideoFrame] | None:
     """The keyframes at ``indices``: one packet each, fed to the decoder back to back so that its
-    frame threads decode several at once. None if one does not come out (then decode exactly)."""
+    frame threads decode several at once (a keyframe's picture depends on nothing else). A
+    decoder may still not show one of them after another (HEVC's CRA pictures share a picture
+    order count space); those are decoded again on their own. None if one does not come out
+    even then (the caller decodes exactly instead)."""
     av = _av()
-    by_pts = {table.pts[i]: i for i in indices}
-    packets = []
+    index_of = {table.pts[i]: i for i in indices}
+    packets: dict[int, Packet] = {}  # by frame index
     for index in indices:
-        video._seek(table.pts[table.keyframes[table.keyframe_at_or_before(index)]])
+        video._seek(table.pts[index])
         for packet in video.container.demux(video.stream):
             if packet.pts == table.pts[index]:
-                packets.append(packet)
+                packets[index] = packet
                 break
             if packet.size == 0 or packet.pts is None or packet.pts > table.pts[index] and packet.is_keyframe:
                 return None
     got: dict[int, VideoFrame] = {}
-    video.ctx.flush_buffers()
-    try:
-        for packet in [*packets, None]:
-            for frame in video.ctx.decode(packet):
-                pts = _frame_pts(frame)
-                if pts in by_pts:
-                    got[by_pts[pts]] = frame
-    except av.FFmpegError:
-        return None
-    finally:
+
+    def decode(group: list[Packet]) -> None:
         video.ctx.flush_buffers()
-    return got if len(got) == len(by_pts) else None
+        try:
+            for packet in [*group, None]:  # None drains the decoder
+                for frame in video.ctx.decode(packet):
+                    pts = _frame_pts(frame)
+                    if pts in index_of:
+                        got[index_of[pts]] = frame
+        except av.FFmpegError:
+            pass  # what came out so far counts; the rest is tried alone or decoded exactly
+
+    video.ctx.skip_frame = "DEFAULT"
+    decode(list(packets.values()))
+    for index in indices:
+        if index not in got:
+            decode([packets[index]])
+    video.ctx.flush_buffers()
+    return got if len(got) == len(indices) else None
 
 
 def _decode_in_order(path: Path, indices: list[int] | None) -> tuple[int, dict[int, VideoFrame]]:
