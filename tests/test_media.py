@@ -497,10 +497,10 @@ def test_truncated_avi_count_is_validated(tmp_path: Path) -> None:
 def test_sequential_fallback_is_exact(tmp_path: Path) -> None:
     path = gen.write_video(tmp_path / "c.mp4", 50)
     idx = sample_frame_indices(50, 5)
-    count, frames = media._decode_in_order(path, idx)
+    count, frames, _ = media._decode_in_order(path, idx)
     assert count > max(idx)  # stops once the last wanted frame is out
     assert [gen.decode_index(np.asarray(frames[i].to_image())) for i in idx] == idx
-    assert media._decode_in_order(path, None) == (50, {})
+    assert media._decode_in_order(path, None)[:2] == (50, {})
 
 
 # ------------------------------------------------------------------------------------------
@@ -648,13 +648,31 @@ def test_container_that_lies_about_its_frame_count(tmp_path: Path, codec: str) -
 
 
 @needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_clip_with_repeated_timestamps_is_decoded_in_order(tmp_path: Path, codec: str) -> None:
+    # a remux that gives every two frames the same time (as broken recorders do): timestamps
+    # can't tell the frames apart, so the clip is decoded from the start and counted
+    made = gen.write_ffmpeg_video(tmp_path / f"ok_{codec}.mkv", 40, codec=codec, gop=10, bframes=0)
+    path = tmp_path / f"dup_{codec}.mkv"
+    subprocess.run([gen.FFMPEG, "-v", "error", "-i", str(made), "-c", "copy", "-bsf:v", "setts=ts=floor(N/2)*100", str(path)], check=True)
+    with media._Video(path) as video:
+        assert video.table() is None
+    p = prepare(path, frames=5)
+    assert p.frame_count == 40 and p.frame_indices == (4, 12, 20, 28, 36) and _codes(p) == [4, 12, 20, 28, 36]
+    k = prepare(path, frames=5, sampling="keyframes")  # keyframes 0, 10, 20, 30: the nearest to each spot
+    assert k.frame_indices == (0, 10, 20, 30) and _codes(k) == [0, 10, 20, 30]
+
+
+@needs_ffmpeg
 def test_b_frames_in_avi_are_still_exact(tmp_path: Path) -> None:
-    # AVI keeps no presentation times: B-frames come out in another order than stored, so the
-    # timestamps can't index the frames and the clip is decoded in order instead
+    # AVI stores no presentation times, only the order of storage; B-frames are shown in
+    # another order, which FFmpeg works out from the decoder's delay
     path = gen.write_ffmpeg_video(tmp_path / "old.avi", 60, gop=30, bframes=2)
     p = prepare(path, frames=6)
     assert p.frame_count == 60
     assert p.frame_indices == tuple(sample_frame_indices(60, 6)) and _codes(p) == list(p.frame_indices)
+    k = prepare(path, frames=6, sampling="keyframes")  # and on that path too, keyframes are keyframes
+    assert k.frame_indices == (0, 30) and _codes(k) == [0, 30]
 
 
 @needs_ffmpeg

@@ -695,13 +695,15 @@ def _read_keyframes(video: _Video, table: _FrameTable, indices: list[int]) -> di
     return got if len(got) == len(indices) else None
 
 
-def _decode_in_order(path: Path, indices: list[int] | None) -> tuple[int, dict[int, VideoFrame]]:
+def _decode_in_order(path: Path, indices: list[int] | None) -> tuple[int, dict[int, VideoFrame], list[int]]:
     """Decode from the start, counting frames in the order they come out: exact always. With
-    ``indices`` None, only count. Returns (frames decoded, {index: frame} for those wanted)."""
+    ``indices`` None, only count. Returns (frames decoded, {index: frame} for those wanted,
+    indices of the keyframes among those decoded)."""
     av = _av()
     wanted = set(indices or ())
     last = max(wanted) if wanted else None
     got: dict[int, VideoFrame] = {}
+    keys: list[int] = []
     n = 0
     with _Video(path) as video:
         for packet in video.container.demux(video.stream):
@@ -712,10 +714,12 @@ def _decode_in_order(path: Path, indices: list[int] | None) -> tuple[int, dict[i
             for frame in frames:
                 if n in wanted:
                     got[n] = frame
+                if frame.key_frame:
+                    keys.append(n)
                 n += 1
             if last is not None and n > last:
                 break
-    return n, got
+    return n, got, keys
 
 
 def _rotation(frame: VideoFrame) -> int:
@@ -772,11 +776,14 @@ def _sample_video(path: Path, k: int, sampling: str) -> _Sampled:
                 return _Sampled(indices, [got[i] for i in indices], table.count, table.fps, duration)
         fps = video.fps()
     # no usable timestamps, or a seek landed wrong: count by decoding, then decode in order
-    count, _ = _decode_in_order(path, None)
+    count, _, keys = _decode_in_order(path, None)
     if count <= 0:
         raise MediaError(path, "video has no decodable frames")
     indices = sample_frame_indices(count, k)
-    _, got = _decode_in_order(path, indices)
+    if sampling == "keyframes" and keys:
+        nearest = _FrameTable(tuple(range(count)), tuple(keys), 0.0, fps).nearest_keyframe
+        indices = sorted({nearest(s) for s in indices})
+    _, got, _ = _decode_in_order(path, indices)
     missing = [i for i in indices if i not in got]
     if missing:
         raise MediaError(path, f"truncated or corrupt video: frame {missing[0]} could not be decoded")
