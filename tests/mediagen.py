@@ -2,7 +2,8 @@
 broken files, a decompression bomb header, and short videos whose frames carry their own index.
 
 Used by tests/test_media.py and benchmarks/media_bench.py. Nothing here is mocked: every file
-is written by Pillow, OpenCV or by hand byte for byte (the bomb), and read back by the real code.
+is written by Pillow, OpenCV, the ffmpeg command line (H.264/H.265) or by hand byte for byte
+(the bomb), and read back by the real code.
 
 Frame index code: each video frame shows its index as a 4 × 3 grid of black (0) or white (1)
 cells, most significant bit first, in the top part of the frame (the whole frame for plain
@@ -13,7 +14,10 @@ clips). The cells are large, so the code survives lossy codecs, downscaling and 
 from __future__ import annotations
 
 import io
+import re
+import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -223,3 +227,104 @@ def write_video(
     finally:
         writer.release()
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# videos as phones and the web make them: H.264 / H.265 written by the ffmpeg command line
+
+
+FFMPEG = shutil.which("ffmpeg")
+
+
+def ffmpeg_major() -> int:
+    """The ffmpeg command line's major version (0 if unknown)."""
+    if FFMPEG is None:
+        return 0
+    out = subprocess.run([FFMPEG, "-version"], capture_output=True, text=True, check=False).stdout
+    m = re.match(r"ffmpeg version n?(\d+)", out)
+    return int(m.group(1)) if m else 0
+
+
+def write_ffmpeg_video(
+    path: Path,
+    frames: int,
+    *,
+    codec: str = "h264",
+    size: tuple[int, int] = (160, 128),
+    fps: float = 10.0,
+    gop: int | None = None,
+    bframes: int | None = None,
+    vfr_from: int | None = None,
+    faststart: bool = False,
+    rotate: int = 0,
+    extra: tuple[str, ...] = (),
+) -> Path:
+    """Frame i shows index i (see :func:`code_frame`), encoded by ffmpeg with libx264 (``h264``)
+    or libx265 (``h265``), keyframe every ``gop`` frames exactly (no scene-cut keyframes), or
+    the encoder's default. ``vfr_from``: frames from there on come three times as fast as before
+    (a variable frame rate clip). ``faststart``: the MP4 index at the front, so that a cut copy
+    still opens. ``rotate``: degrees counter-clockwise the player must turn the picture (phone videos),
+    as the display matrix states it (and ffprobe shows it), written by stream copy."""
+    if FFMPEG is None:
+        raise RuntimeError("the ffmpeg command line is not installed")
+    width, height = size
+    if codec == "h264":
+        params = ["scenecut=0"] + ([f"keyint={gop}", f"min-keyint={gop}"] if gop else [])
+        enc = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-x264-params", ":".join(params)]
+        if bframes is not None:
+            enc += ["-bf", str(bframes)]
+    elif codec == "h265":
+        params = ["log-level=error", "scenecut=0"] + ([f"keyint={gop}", f"min-keyint={gop}"] if gop else [])
+        if bframes is not None:
+            params.append(f"bframes={bframes}")
+        enc = ["-c:v", "libx265", "-preset", "veryfast", "-crf", "20", "-x265-params", ":".join(params), "-tag:v", "hvc1"]
+    else:
+        raise ValueError(f"unknown codec {codec!r}")
+    if vfr_from is not None:
+        # setpts in seconds: 1/fps per frame up to vfr_from, then 1/(3 fps)
+        h = vfr_from
+        enc += ["-vf", f"settb=1/3000,setpts='if(lt(N,{h}),N/{fps},{h}/{fps}+(N-{h})/{3 * fps})/TB'", "-fps_mode", "passthrough", "-enc_time_base", "1/3000"]
+    if faststart:
+        enc += ["-movflags", "+faststart"]
+    target = path if not rotate else path.with_name(f"unrotated_{path.name}")
+    cmd = [FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", str(fps),
+           "-i", "-", *enc, *extra, "-pix_fmt", "yuv420p", str(target)]
+    raw = b"".join(code_frame(i, width, height).tobytes() for i in range(frames))
+    subprocess.run(cmd, input=raw, check=True, capture_output=True)
+    if rotate:
+        if ffmpeg_major() >= 6:  # the rotate tag gave way to an input option
+            rot = ["-display_rotation", str(rotate), "-i", str(target)]
+        else:
+            rot = ["-i", str(target), "-metadata:s:v", f"rotate={rotate}"]
+        subprocess.run([FFMPEG, "-v", "error", "-y", *rot, "-c", "copy", str(path)], check=True, capture_output=True)
+        target.unlink()
+    return path
+
+
+def keyframe_indices(path: Path) -> list[int]:
+    """Display-order indices of the keyframes, as ffprobe reports them (an oracle independent
+    of the code under test)."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        raise RuntimeError("ffprobe is not installed")
+    out = subprocess.run(
+        [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame,pts", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rows = sorted((int(pts), key == "1") for key, pts, *_ in (line.split(",") for line in out.split()) if pts not in ("", "N/A"))
+    return [i for i, (_, key) in enumerate(rows) if key]
+
+
+def shown_indices(path: Path) -> list[int]:
+    """The index code of every frame the ffmpeg command line decodes from ``path``, in display
+    order: for a damaged file, which of the original frames a player can still show."""
+    if FFMPEG is None:
+        raise RuntimeError("the ffmpeg command line is not installed")
+    w, h = 64, 48
+    out = subprocess.run(
+        [FFMPEG, "-v", "quiet", "-i", str(path), "-fps_mode", "passthrough", "-vf", f"scale={w}:{h}",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=False,
+    ).stdout
+    frames = np.frombuffer(out[: len(out) - len(out) % (w * h * 3)], np.uint8).reshape(-1, h, w, 3)
+    return [decode_index(f) for f in frames]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -297,6 +299,16 @@ def test_thumbnails(tmp_path: Path) -> None:
         media.thumbnail_jpeg(_empty(tmp_path / "e.mp4"))
 
 
+def test_video_thumbnail_of_a_replaced_file_is_not_stale(tmp_path: Path) -> None:
+    clip = tmp_path / "c.mp4"
+    gen.write_video(clip, 48)
+    assert gen.decode_index(np.asarray(decode(media.thumbnail_jpeg(clip, 64, frame=40)))) == 40
+    gen.write_video(tmp_path / "other.mp4", 30, size=(192, 144)).replace(clip)  # same path, new clip
+    assert decode(media.thumbnail_jpeg(clip, 64, frame=20)).size == (64, 48)
+    assert gen.decode_index(np.asarray(decode(media.thumbnail_jpeg(clip, 64, frame=20)))) == 20
+    assert gen.decode_index(np.asarray(decode(media.thumbnail_jpeg(clip, 64, frame=40)))) == 0  # past the end: the first
+
+
 # ------------------------------------------------------------------------------------------
 # broken files: one typed error, one line
 
@@ -485,8 +497,201 @@ def test_truncated_avi_count_is_validated(tmp_path: Path) -> None:
 def test_sequential_fallback_is_exact(tmp_path: Path) -> None:
     path = gen.write_video(tmp_path / "c.mp4", 50)
     idx = sample_frame_indices(50, 5)
-    frames = media._read_in_order(path, idx)
-    assert [gen.decode_index(f) for f in frames] == idx
+    count, frames, _ = media._decode_in_order(path, idx)
+    assert count > max(idx)  # stops once the last wanted frame is out
+    assert [gen.decode_index(np.asarray(frames[i].to_image())) for i in idx] == idx
+    assert media._decode_in_order(path, None)[:2] == (50, {})
+
+
+# ------------------------------------------------------------------------------------------
+# videos as phones and the web make them: H.264 and H.265 by the ffmpeg command line
+
+needs_ffmpeg = pytest.mark.skipif(gen.FFMPEG is None or shutil.which("ffprobe") is None, reason="needs the ffmpeg command line (Debian package ffmpeg)")
+
+
+def _codes(p: media.PreparedMedia) -> list[int]:
+    return [gen.decode_jpeg_index(im.jpeg) for im in p.images]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_long_keyframe_interval_exact_for_every_k(tmp_path: Path, codec: str) -> None:
+    # 150 frames, keyframes at 0, 60 and 120 only, B-frames: several wanted frames share an
+    # interval, some are B-frames nothing references, some sit just before a keyframe
+    path = gen.write_ffmpeg_video(tmp_path / f"long_{codec}.mp4", 150, codec=codec, gop=60, bframes=3)
+    assert gen.keyframe_indices(path) == [0, 60, 120]
+    with media._Video(path) as video:
+        assert video.can_skip_nonref  # so the frames that nothing references are skipped here
+    for k in (1, 2, 5, 7, 13, 29):
+        p = prepare(path, frames=k, max_side=160)
+        assert p.frame_count == 150 and p.sampling == "exact"
+        assert p.frame_indices == tuple(sample_frame_indices(150, k))
+        assert _codes(p) == list(p.frame_indices), k
+    assert p.fps == pytest.approx(10.0) and p.duration_s == pytest.approx(15.0)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_every_frame_of_a_b_frame_clip(tmp_path: Path, codec: str) -> None:
+    path = gen.write_ffmpeg_video(tmp_path / f"all_{codec}.mp4", 48, codec=codec, gop=24, bframes=3)
+    p = prepare(path, frames=48)
+    assert p.frame_indices == tuple(range(48)) and _codes(p) == list(range(48))
+    # and each one alone, by the thumbnail path the viewer uses
+    for i in (0, 1, 2, 23, 24, 25, 47):
+        assert gen.decode_index(np.asarray(decode(media.thumbnail_jpeg(path, 64, frame=i)))) == i
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_keyframes_sampling_sends_the_nearest_keyframes(tmp_path: Path, codec: str) -> None:
+    path = gen.write_ffmpeg_video(tmp_path / f"k_{codec}.mp4", 150, codec=codec, gop=25, bframes=3)
+    keys = gen.keyframe_indices(path)
+    assert keys == [0, 25, 50, 75, 100, 125]
+    p = prepare(path, frames=5, sampling="keyframes")
+    assert p.sampling == "keyframes" and p.frame_count == 150
+    # spots 15, 45, 75, 105, 135 -> nearest keyframes 25 (15 is nearer 25 than 0), 50, 75, 100, 125 (or 150: none)
+    assert p.frame_indices == (25, 50, 75, 100, 125)
+    assert _codes(p) == list(p.frame_indices)  # the indices recorded are the frames sent
+    assert [im.label for im in p.images] == [f"frame {i} of 5" for i in range(1, 6)]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_keyframes_are_read_one_packet_each(tmp_path: Path, codec: str) -> None:
+    # the encoder's default interval (250) over 1300 frames: HEVC's CRA keyframes fed back to
+    # back make its decoder drop some (their picture order counts collide), which must not
+    # push the whole clip onto the slow exact path
+    path = gen.write_ffmpeg_video(tmp_path / f"d_{codec}.mp4", 1300, codec=codec, size=(64, 64), fps=30.0)
+    keys = gen.keyframe_indices(path)
+    assert keys == [0, 250, 500, 750, 1000, 1250]
+    with media._Video(path) as video:
+        table = video.table()
+        assert table is not None and list(table.keyframes) == keys
+        got = media._read_keyframes(video, table, keys)
+    assert got is not None
+    assert [gen.decode_index(np.asarray(got[i].to_image())) for i in keys] == keys
+
+
+@needs_ffmpeg
+def test_keyframes_sampling_sends_a_shared_keyframe_once(tmp_path: Path) -> None:
+    path = gen.write_ffmpeg_video(tmp_path / "sparse.mp4", 150, gop=100)
+    assert gen.keyframe_indices(path) == [0, 100]
+    p = prepare(path, frames=5, sampling="keyframes")
+    # spots 15, 45, 75, 105, 135: 0, 0, 100, 100, 100
+    assert p.frame_indices == (0, 100) and _codes(p) == [0, 100]
+    assert [im.label for im in p.images] == ["frame 1 of 2", "frame 2 of 2"]
+    exact = prepare(path, frames=5)
+    assert exact.frame_indices == (15, 45, 75, 105, 135) and _codes(exact) == [15, 45, 75, 105, 135]
+
+
+def test_unknown_sampling_is_refused(tmp_path: Path) -> None:
+    clip = gen.write_video(tmp_path / "c.mp4", 10)
+    with pytest.raises(ValueError, match="sampling must be one of exact, keyframes"):
+        prepare(clip, sampling="fast")
+    assert media.SAMPLING_MODES == ("exact", "keyframes")
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_variable_frame_rate(tmp_path: Path, codec: str) -> None:
+    # 40 frames at 10 fps, then 80 at 30 fps: index ≠ time × fps after the switch
+    path = gen.write_ffmpeg_video(tmp_path / f"vfr_{codec}.mp4", 120, codec=codec, gop=50, vfr_from=40)
+    p = prepare(path, frames=7)
+    assert p.frame_count == 120
+    assert p.frame_indices == tuple(sample_frame_indices(120, 7))
+    assert _codes(p) == list(p.frame_indices)
+    assert p.duration_s == pytest.approx(4.0 + 80 / 30, abs=0.05)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(("rotate", "codec"), [(90, "h264"), (270, "h265"), (180, "h264")])
+def test_rotated_phone_video_is_turned_upright(tmp_path: Path, rotate: int, codec: str) -> None:
+    path = gen.write_ffmpeg_video(tmp_path / f"phone{rotate}.mp4", 30, codec=codec, size=(192, 128), rotate=rotate)
+    p = prepare(path, frames=3)
+    upright = (128, 192) if rotate in (90, 270) else (192, 128)
+    assert (p.source_width, p.source_height) == upright
+    assert all((im.width, im.height) == upright for im in p.images)
+    for im, want in zip(p.images, p.frame_indices, strict=True):
+        shown = np.asarray(decode(im.jpeg))
+        stored = np.rot90(shown, k=-rotate // 90)  # turn it back clockwise
+        assert gen.decode_index(stored) == want
+        # and the same picture the ffmpeg command line shows (it turns videos upright too)
+        ref = tmp_path / f"ref{want}.png"
+        subprocess.run([gen.FFMPEG, "-v", "error", "-y", "-ss", f"{max(0, want - 0.25) / 10:.3f}", "-i", str(path),
+                        "-frames:v", "1", str(ref)], check=True)
+        theirs = np.asarray(Image.open(ref).convert("RGB"), dtype=np.float32)
+        assert theirs.shape == shown.shape
+        assert np.abs(theirs - shown.astype(np.float32)).mean() < 8
+    th = decode(media.thumbnail_jpeg(path, 96))
+    assert th.size == ((64, 96) if rotate in (90, 270) else (96, 64))
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_container_that_lies_about_its_frame_count(tmp_path: Path, codec: str) -> None:
+    # index at the front, then the file is cut: the index still lists all 200 frames
+    full = gen.write_ffmpeg_video(tmp_path / f"full_{codec}.mp4", 200, codec=codec, gop=30, faststart=True)
+    data = full.read_bytes()
+    cut = tmp_path / f"cut_{codec}.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.55)])
+    import av
+
+    with av.open(str(cut)) as c:
+        assert c.streams.video[0].frames == 200  # what the container claims
+    shown = gen.shown_indices(cut)  # the frames a player still shows, in order
+    p = prepare(cut, frames=5)
+    assert p.frame_count == len(shown) and 20 < p.frame_count < 180
+    assert p.frame_indices == tuple(sample_frame_indices(p.frame_count, 5))
+    assert _codes(p) == [shown[i] for i in p.frame_indices]
+    k = prepare(cut, frames=5, sampling="keyframes")
+    assert _codes(k) == [shown[i] for i in k.frame_indices]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_clip_with_repeated_timestamps_is_decoded_in_order(tmp_path: Path, codec: str) -> None:
+    # a remux that gives every two frames the same time (as broken recorders do): timestamps
+    # can't tell the frames apart, so the clip is decoded from the start and counted
+    made = gen.write_ffmpeg_video(tmp_path / f"ok_{codec}.mkv", 40, codec=codec, gop=10, bframes=0)
+    path = tmp_path / f"dup_{codec}.mkv"
+    subprocess.run([gen.FFMPEG, "-v", "error", "-i", str(made), "-c", "copy", "-bsf:v", "setts=ts=floor(N/2)*100", str(path)], check=True)
+    with media._Video(path) as video:
+        assert video.table() is None
+    p = prepare(path, frames=5)
+    assert p.frame_count == 40 and p.frame_indices == (4, 12, 20, 28, 36) and _codes(p) == [4, 12, 20, 28, 36]
+    k = prepare(path, frames=5, sampling="keyframes")  # keyframes 0, 10, 20, 30: the nearest to each spot
+    assert k.frame_indices == (0, 10, 20, 30) and _codes(k) == [0, 10, 20, 30]
+
+
+@needs_ffmpeg
+def test_b_frames_in_avi_are_still_exact(tmp_path: Path) -> None:
+    # AVI stores no presentation times, only the order of storage; B-frames are shown in
+    # another order, which FFmpeg works out from the decoder's delay
+    path = gen.write_ffmpeg_video(tmp_path / "old.avi", 60, gop=30, bframes=2)
+    p = prepare(path, frames=6)
+    assert p.frame_count == 60
+    assert p.frame_indices == tuple(sample_frame_indices(60, 6)) and _codes(p) == list(p.frame_indices)
+    k = prepare(path, frames=6, sampling="keyframes")  # and on that path too, keyframes are keyframes
+    assert k.frame_indices == (0, 30) and _codes(k) == [0, 30]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_broken_h264_and_h265(tmp_path: Path, codec: str) -> None:
+    good = gen.write_ffmpeg_video(tmp_path / f"good_{codec}.mp4", 40, codec=codec)
+    data = good.read_bytes()
+    cut = tmp_path / f"cut_{codec}.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # the index is at the end: gone
+    empty = _empty(tmp_path / f"empty_{codec}.mp4")
+    sound = tmp_path / f"sound_{codec}.mp4"  # a voice memo: an MP4 with no picture
+    subprocess.run([gen.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", str(sound)], check=True)
+    for path, reason in ((cut, "cannot open video"), (empty, "zero-byte file"), (sound, "cannot open video: the file has no video stream")):
+        for sampling in media.SAMPLING_MODES:
+            with pytest.raises(MediaError) as ei:
+                prepare(path, sampling=sampling)
+            assert _one_line(ei.value).startswith(reason)
+        with pytest.raises(MediaError):
+            media.thumbnail_jpeg(path)
 
 
 def test_prepare_async_runs_off_the_loop(tmp_path: Path) -> None:

@@ -53,6 +53,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="FILE", help="settings TOML, or an autogen OAI_CONFIG_LIST JSON file")
     g.add_argument("--rounds", type=int_between(1, MAX_ROUNDS), metavar="N", help="debate rounds (default 2)")
     g.add_argument("--frames", type=int_between(1, MAX_FRAMES), metavar="K", help="frames sampled from a video (default 5)")
+    g.add_argument(
+        "--sampling", choices=("exact", "keyframes"),
+        help="video frames: exact (K evenly spread frames, the default) or keyframes (the keyframe nearest each; much faster)",
+    )
     g.add_argument("--preset", metavar="NAME|FILE", help="prompt preset: vhd11k-image, vhd11k-video or a .toml/.json file")
     g.add_argument("--examples-folder", metavar="DIR", help="folder holding the preset's in-context example files")
     g.add_argument("--critic", action="store_true", default=None, help="add the critic after the judge")

@@ -132,12 +132,18 @@ def is_local_url(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".local")
 
 
+#: How video frames are chosen (the same names as vhd_gui.media.SAMPLING_MODES, which this
+#: light module does not import).
+SAMPLING_MODES = ("exact", "keyframes")
+
+
 @dataclass(slots=True)
 class Settings:
     endpoints: dict[str, RoleEndpoint] = field(default_factory=lambda: {r.value: RoleEndpoint() for r in Role})
     rounds: int = DEFAULT_ROUNDS
     frames: int = DEFAULT_FRAMES
     max_side: int = 1024
+    sampling: str = "exact"  # video frames: exact (evenly spread) | keyframes (the nearest keyframes; fast)
     layout: str = "flat"  # flat | chat
     preset: str = ""  # built-in name or file; empty = the built-in one for the media kind
     examples_folder: str = ""  # overrides the preset's [examples] folder when set
@@ -238,6 +244,8 @@ def validate(s: Settings, where: str = "settings") -> None:
         raise ConfigError(f"{where}: frames must be at least 1")
     if s.max_side < 64:
         raise ConfigError(f"{where}: max_side must be at least 64 pixels")
+    if s.sampling not in SAMPLING_MODES:
+        raise ConfigError(f"{where}: sampling must be 'exact' or 'keyframes', not {s.sampling!r}")
     if s.layout not in ("flat", "chat"):
         raise ConfigError(f"{where}: layout must be 'flat' or 'chat'")
     if s.turn_timeout <= 0 or s.read_timeout <= 0:
@@ -355,7 +363,7 @@ def apply_overrides(s: Settings, args: Any) -> Settings:
             ep.api_key = None
     if getattr(args, "api_version", None) and not any(ep.is_azure for ep in s.endpoints.values()):
         raise ConfigError("--api-version applies to Azure OpenAI endpoints only: add --provider azure (or provider = \"azure\" in the settings)")
-    for name, attr in (("rounds", "rounds"), ("frames", "frames"), ("max_side", "max_side"), ("layout", "layout"),
+    for name, attr in (("rounds", "rounds"), ("frames", "frames"), ("max_side", "max_side"), ("sampling", "sampling"), ("layout", "layout"),
                        ("preset", "preset"), ("examples_folder", "examples_folder"), ("timeout", "turn_timeout")):
         value = getattr(args, name, None)
         if value is not None:

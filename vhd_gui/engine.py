@@ -725,7 +725,7 @@ class DebateEngine:
                 yield failed(FAIL_MEDIA, f"{path.name}: not a supported image or video file")
                 return
             try:
-                media = await prepare_async(path, max_side=s.max_side, frames=s.frames)
+                media = await prepare_async(path, max_side=s.max_side, frames=s.frames, sampling=s.sampling)
             except MediaError as exc:
                 yield failed(FAIL_MEDIA, str(exc))
                 return

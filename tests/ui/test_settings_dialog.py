@@ -155,6 +155,20 @@ def test_edits_round_trip_and_the_input_is_untouched(make_dialog: Callable[..., 
     assert no_modals == []
 
 
+def test_video_frame_sampling_round_trips_through_the_settings_file(make_dialog: Callable[..., SettingsDialog], tmp_path: Path) -> None:
+    dlg = make_dialog()
+    combo = dlg.debate_tab.sampling
+    assert combo.currentData() == "exact" and [combo.itemData(i) for i in range(combo.count())] == ["exact", "keyframes"]
+    combo.setCurrentIndex(combo.findData("keyframes"))
+    s = dlg.settings()
+    assert s.sampling == "keyframes"
+    path = tmp_path / "settings.toml"
+    save_settings(s, path)
+    assert tomllib.loads(path.read_text())["debate"]["sampling"] == "keyframes"
+    again = make_dialog(config.load_settings(path))  # and it shows what the file says
+    assert again.debate_tab.sampling.currentData() == "keyframes"
+
+
 def test_defaults_show_unset_values_as_server_default(make_dialog: Callable[..., SettingsDialog]) -> None:
     dlg = make_dialog()
     form = dlg.endpoints_tab.forms["critic"]

@@ -310,6 +310,10 @@ class _DebateTab(QWidget):
         self.rounds = self._int(1, 20, s.rounds)
         self.frames = self._int(1, 64, s.frames, suffix=" frames")
         self.max_side = self._int(64, 8192, s.max_side, step=64, suffix=" px")
+        self.sampling = QComboBox()
+        self.sampling.addItem("Exact: frames evenly spread over the video", "exact")
+        self.sampling.addItem("Keyframes: the keyframe nearest each spot (much faster)", "keyframes")
+        self.sampling.setCurrentIndex(max(0, self.sampling.findData(s.sampling)))
         self.layout_combo = QComboBox()
         for value, title, _ in LAYOUTS:
             self.layout_combo.addItem(title, value)
@@ -333,6 +337,7 @@ class _DebateTab(QWidget):
         form.addRow("&Rounds:", self.rounds)
         form.addRow("Video &frames sent:", self.frames)
         form.addRow("Max image &side:", self.max_side)
+        form.addRow("Frame sa&mpling:", self.sampling)
         form.addRow("Message &layout:", self.layout_combo)
         form.addRow("", self.layout_hint)
         form.addRow("", self.critic)
@@ -351,6 +356,7 @@ class _DebateTab(QWidget):
             spin.valueChanged.connect(self.changed)
         for dspin in (self.turn_timeout, self.read_timeout, self.price_in, self.price_cached, self.price_out):
             dspin.valueChanged.connect(self.changed)
+        self.sampling.currentIndexChanged.connect(self.changed)
         self.critic.toggled.connect(self.changed)
         self.logprobs.toggled.connect(self.changed)
 
@@ -382,6 +388,7 @@ class _DebateTab(QWidget):
         s.rounds = self.rounds.value()
         s.frames = self.frames.value()
         s.max_side = self.max_side.value()
+        s.sampling = str(self.sampling.currentData())
         s.layout = str(self.layout_combo.currentData())
         s.critic = self.critic.isChecked()
         s.turn_timeout = self.turn_timeout.value()
