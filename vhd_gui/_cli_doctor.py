@@ -25,7 +25,7 @@ def _check_versions(report: Report) -> None:
     from importlib import metadata
 
     parts = [f"vhd-annotator {__version__}{' (bundle)' if frozen() else ''}", f"Python {platform.python_version()}"]
-    for dist in ("PySide6-Essentials", "openai", "autogen-agentchat", "opencv-python-headless"):
+    for dist in ("PySide6-Essentials", "openai", "autogen-core", "av"):
         try:
             parts.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:

@@ -193,16 +193,24 @@ def check_tiktoken(report: Report) -> None:
 
 
 def write_test_video(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48)) -> Path:
-    """A small Motion-JPEG AVI (frame i filled with gray 20*i), written with OpenCV."""
-    import cv2
+    """A small Motion-JPEG AVI (frame i filled with gray 20*i), written with PyAV (the FFmpeg the
+    app decodes with)."""
+    import av
     import numpy as np
 
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, size)
-    if not writer.isOpened():
-        raise OSError(f"OpenCV cannot write a Motion-JPEG video to {path}")
-    for i in range(frames):
-        writer.write(np.full((size[1], size[0], 3), (20 * i) % 256, dtype=np.uint8))
-    writer.release()
+    try:
+        with av.open(str(path), "w", format="avi") as out:
+            stream = out.add_stream("mjpeg", rate=10)
+            stream.width, stream.height = size
+            stream.pix_fmt = "yuvj420p"
+            for i in range(frames):
+                pixels = np.full((size[1], size[0], 3), (20 * i) % 256, dtype=np.uint8)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+    except av.FFmpegError as exc:
+        raise OSError(f"cannot write a Motion-JPEG video to {path}: {exc}") from None
     return path
 
 
