@@ -36,7 +36,8 @@ async def scenario(out: Path) -> None:
     from vhd_gui.ui._main_window import MainWindow
 
     os.environ[TEST_KEY_ENV] = "test-key"
-    with tempfile.TemporaryDirectory() as tmp, FakeServer(token_delay=0.002) as server:
+    thinking = {"judge": "A knife, but on a cutting board next to vegetables: a kitchen, not a threat."}
+    with tempfile.TemporaryDirectory() as tmp, FakeServer(token_delay=0.002, reasoning=thinking) as server:
         folder = Path(tmp) / "holiday photos"
         folder.mkdir()
         make_media(folder)
