@@ -310,6 +310,8 @@ async def test_a_full_disk_stops_the_batch_and_the_panel_says_why(make_window: A
         assert "Stopped by an error" in text and "database or disk is full" in text, text
         assert " 0 failed" not in text and panel.progress.failed == 1
         assert panel.failures.count() == 1 and "disk is full" in panel.failures.item(0).text()
+        # The session total counts what was paid, the debate the store refused included.
+        assert w.session_tokens["prompt"] + w.session_tokens["completion"] == panel.progress.tokens > 0
         done = panel.progress.done
         assert 1 <= done < 11
         filler.unlink()

@@ -122,6 +122,7 @@ class BatchPanel(QWidget):
     did_start = Signal(int)  # items the run will consider
     did_start_item = Signal(str)  # a relative path the batch began debating
     did_finish_item = Signal(str)  # its debate (verdict or failure) is in the store
+    did_spend = Signal(int, int, int)  # prompt, completion, cached tokens one debate cost (recorded or not)
     did_stop = Signal(str)  # the reason: done, budget, cancelled, config, error
     item_activated = Signal(str)  # a failure the user double-clicked
     did_clear_cache = Signal()
@@ -425,6 +426,9 @@ class BatchPanel(QWidget):
                         self._add_failure(ev.path, failures[-1].kind, failures[-1].message)
                     self._show_progress(ev.progress)
                     self._set_buttons()  # the run may have paused itself (the server stopped answering)
+                    if ev.event is not None:  # paid for, whether or not the store could take it
+                        r = ev.event.record
+                        self.did_spend.emit(r.prompt_tokens, r.completion_tokens, r.cached_tokens)
                     self.did_finish_item.emit(ev.path)
                 elif isinstance(ev, BatchStopped):
                     reason = ev.reason

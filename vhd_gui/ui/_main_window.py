@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
         self.batch_panel = BatchPanel(self, self.cache, self.qsettings)
         self.batch_panel.did_start_item.connect(self._batch_started_item)
         self.batch_panel.did_finish_item.connect(self._batch_finished_item)
+        self.batch_panel.did_spend.connect(self._batch_spent)
         self.batch_panel.did_stop.connect(self._batch_stopped)
         self.batch_panel.item_activated.connect(self.open_item)
         self._enter_opens = _EnterOpens(self)
@@ -1006,17 +1007,18 @@ class MainWindow(QMainWindow):
         self.model.refresh(rel)
         self._update_counts()
         self._refresh_categories()
-        d = store.current_debate(rel)
-        if d is not None:  # the batch's tokens count towards this session's too
-            self.session_tokens["prompt"] += d.prompt_tokens
-            self.session_tokens["completion"] += d.completion_tokens
-            self.session_tokens["cached"] += d.cached_tokens
-            self._update_tokens()
         if rel == self.current and self.debates.live_path != rel:
             rec = store.get_record(rel)
             self._show_stored_debate(rec)
             self.verdict.show_record(rec)
         self.did_record_debate.emit(rel)
+
+    def _batch_spent(self, prompt: int, completion: int, cached: int) -> None:
+        """The batch's tokens count towards this session's too (what was paid, saved or not)."""
+        self.session_tokens["prompt"] += prompt
+        self.session_tokens["completion"] += completion
+        self.session_tokens["cached"] += cached
+        self._update_tokens()
 
     def _batch_stopped(self, reason: str) -> None:
         if self._closing or self.store is None or self.batch_panel.store is not self.store:
