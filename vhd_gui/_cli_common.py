@@ -28,26 +28,6 @@ class UsageError(Exception):
     """A usage or configuration problem: the CLI prints its one-line reason and exits 2."""
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
-    return value
-
-
 def int_between(low: int, high: int) -> Callable[[str], int]:
     """An option type: a whole number from ``low`` to ``high`` (a typo of 10000 rounds is refused at once)."""
 
