@@ -314,6 +314,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, {"error": {"message": message, "type": type_, "param": None, "code": code}}, headers)
 
     def _chunk(self, data: bytes) -> None:
+        if data == b"data: [DONE]\n\n":
+            self._answered()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
@@ -353,14 +355,23 @@ class _Handler(BaseHTTPRequestHandler):
             fake.stats.requests += 1
             fake.stats.in_flight += 1
             fake.stats.max_in_flight = max(fake.stats.max_in_flight, fake.stats.in_flight)
+        self._answering = True
         try:
             self._chat(body)
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:
+            self._answered()
             with fake._lock:
-                fake.stats.in_flight -= 1
                 fake.stats.server_seconds += time.perf_counter() - began
+
+    def _answered(self) -> None:
+        """The request leaves the in-flight count once, as its answer is complete: just before
+        the final ``[DONE]`` (a client may start its next request the moment it reads it)."""
+        if getattr(self, "_answering", False):
+            self._answering = False
+            with self.fake._lock:
+                self.fake.stats.in_flight -= 1
 
     def _chat(self, body: dict[str, Any]) -> None:
         fake = self.fake

@@ -107,8 +107,7 @@ async def test_in_flight_requests_never_exceed_the_limit(monkeypatch: pytest.Mon
         store = open_store(tmp_path / "m")
         stopped = await drain(BatchRun(store, settings_for(srv.base_url), sorted(truth), concurrency=3, use_cache=False))
         assert stopped.progress.done == 12
-        # Never over the limit; and more than one at a time (how close to 3 depends on the machine's load).
-        assert 2 <= srv.stats.max_in_flight <= 3
+        assert srv.stats.max_in_flight == 3
 
 
 @pytest.mark.asyncio

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vhd_gui.store import Store
+from vhd_gui.store import Store, StoreReadOnly
 
 
 def test_the_reader_sees_each_committed_write_and_cannot_write(tmp_path: Path) -> None:
@@ -18,8 +18,10 @@ def test_the_reader_sees_each_committed_write_and_cannot_write(tmp_path: Path) -
     store.add_item(tmp_path / "b.png", "image")
     store.record_decision("b.png", "yes", category="spam")
     assert reader.count() == 2 and reader.categories() == ["spam"]
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+    with pytest.raises(StoreReadOnly, match="read-only"):
         reader.add_item(tmp_path / "c.png", "image")
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # and the connection itself cannot either
+        reader._conn.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
     reader.close()
     store.close()
 
