@@ -200,3 +200,32 @@ async def test_the_window_icon_comes_from_the_desktop_icon_files() -> None:
     sizes = app.windowIcon().availableSizes()
     assert QSize(16, 16) in sizes and QSize(512, 512) in sizes
     assert app.desktopFileName() == APP_ID
+
+
+async def test_the_azure_preset_saves_an_azure_endpoint_that_works(make_window: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakeserver import AzureFakeServer
+
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-" + TEST_KEY)
+    with AzureFakeServer(api_key="azure-" + TEST_KEY) as azure:
+        w = make_window()
+        w.settings = Settings()
+        ob, shown = await checked(w)
+        assert shown and ob.page is not None
+        page = ob.page
+        page.provider.setCurrentIndex([p.name for p in PRESETS].index("Azure OpenAI"))
+        assert page.key_env.text() == "AZURE_OPENAI_API_KEY" and "YOUR-RESOURCE" in page.base_url.text()
+        assert page.problem() == "Put your Azure resource's name in the base URL."
+        page.base_url.setText(azure.endpoint)
+        page.list_button.click()  # Azure lists no deployments: the page says to type it
+        assert "type your deployment's name" in page.result.text()
+        page.model.setCurrentText("fake-vlm")
+        page.test_button.click()
+        await wait_until(lambda: page.result.text().startswith(("Works", "Failed")), timeout=60, what="the test")
+        assert page.result.text().startswith("Works"), page.result.text()
+        page.save_button.click()
+        saved = tomllib.loads(config.settings_path().read_text(encoding="utf-8"))
+        judge = saved["roles"]["judge"]
+        assert judge["provider"] == "azure" and judge["azure_endpoint"] == azure.endpoint and judge["deployment"] == "fake-vlm"
+        assert w.settings.endpoint("judge").is_azure
+        assert "azure-" + TEST_KEY not in config.settings_path().read_text(encoding="utf-8")
+        assert any("/openai/deployments/fake-vlm/chat/completions" in p for p in azure.paths)

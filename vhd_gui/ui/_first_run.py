@@ -60,7 +60,7 @@ class ProviderPreset:
 PRESETS: tuple[ProviderPreset, ...] = (
     ProviderPreset("OpenAI", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "gpt-4o",
                    "Hosted. Needs an API key from platform.openai.com."),
-    ProviderPreset("Azure OpenAI", "azure", "https://YOUR-RESOURCE.openai.azure.com/openai/v1", "AZURE_OPENAI_API_KEY", "",
+    ProviderPreset("Azure OpenAI", "azure", "https://YOUR-RESOURCE.openai.azure.com", "AZURE_OPENAI_API_KEY", "",
                    "Hosted. Put your resource's name in the URL; the model is your deployment's name."),
     ProviderPreset("vLLM (local)", "openai", "http://127.0.0.1:8000/v1", "", "Qwen/Qwen2.5-VL-7B-Instruct",
                    "vllm serve MODEL: listens on port 8000."),
@@ -317,7 +317,11 @@ class FirstRunPage(QWidget):
 
     # ------------------------------------------------------------------ what the form says
     def endpoint(self) -> RoleEndpoint:
-        ep = RoleEndpoint(base_url=self.base_url.text().strip().rstrip("/"), model=self.model.currentText().strip())
+        url = self.base_url.text().strip().rstrip("/")
+        ep = RoleEndpoint(base_url=url, model=self.model.currentText().strip())
+        if self.provider_kind() == "azure":  # the resource's endpoint; the client builds the deployment's path
+            ep.provider, ep.base_url = "azure", ""
+            ep.azure_endpoint = url.removesuffix("/v1").removesuffix("/openai")
         if self.key_from_env.isChecked():
             ep.api_key_env = self.key_env.text().strip() or DEFAULT_KEY_ENV
         elif self.key_typed.isChecked():
@@ -332,17 +336,18 @@ class FirstRunPage(QWidget):
 
     def problem(self) -> str | None:
         ep = self.endpoint()
-        if not ep.base_url:
+        url = ep.resolved_base_url() if ep.is_azure else ep.base_url
+        if not url:
             return "Enter the server's base URL."
-        if "YOUR-RESOURCE" in ep.base_url:
+        if "YOUR-RESOURCE" in url:
             return "Put your Azure resource's name in the base URL."
-        if not ep.base_url.startswith(("http://", "https://")):
+        if not url.startswith(("http://", "https://")):
             return "The base URL must start with http:// or https://."
         if not ep.model:
             return "Choose a model (List the server's models fills the list)."
         if self.key_typed.isChecked() and not ep.api_key:
             return "Paste the key, or choose the environment variable."
-        if self.key_from_env.isChecked() and not os.environ.get(ep.api_key_env) and not is_local_url(ep.base_url):
+        if self.key_from_env.isChecked() and not os.environ.get(ep.api_key_env) and not is_local_url(url):
             return f"${ep.api_key_env} is not set in this session: export it and restart, or paste the key."
         return None
 
@@ -366,6 +371,9 @@ class FirstRunPage(QWidget):
         if self.busy():
             return
         ep = self.endpoint()
+        if ep.is_azure:
+            self._show(None, "Azure OpenAI lists no deployments: type your deployment's name as the model.")
+            return
         if not ep.base_url:
             self._show(False, "Enter the server's base URL first.")
             return
