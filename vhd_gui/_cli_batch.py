@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError, settings_from_args
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError, opened_store, settings_from_args
 
 if TYPE_CHECKING:
     from vhd_gui.store import Store
@@ -183,26 +183,21 @@ def _open_batch_store(path: str | None, folder: Path) -> Store:
     replaced by an empty one elsewhere: the writable copy of the folder's store (the one the
     window makes), which a batch given that ``--store`` makes too when it does not exist yet.
     """
-    from vhd_gui.store import Store, StoreError, default_store_path, read_only_reason, writable_copy_path
+    from vhd_gui.store import Store, default_store_path, read_only_reason, writable_copy_path
 
-    try:
+    def opener() -> Store:
         if path is None:
-            store = Store.for_folder(folder)
-        else:
-            own = default_store_path(folder)
-            target = Path(os.path.abspath(path))
-            if not target.exists() and target == writable_copy_path(own, folder) and own.is_file() and read_only_reason(own):
-                with Store.open(own, root=folder) as source:  # start the copy from what the read-only store holds
-                    copy = source.writable_copy(target)
-                print(f"store: {copy.path} starts as a copy of the read-only store {own}", file=sys.stderr)
-                return copy
-            store = Store.open(target, root=folder)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot open the store: {exc.strerror or exc}") from None
-    for warning in store.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+            return Store.for_folder(folder)
+        own = default_store_path(folder)
+        target = Path(os.path.abspath(path))
+        if not target.exists() and target == writable_copy_path(own, folder) and own.is_file() and read_only_reason(own):
+            with Store.open(own, root=folder) as source:  # start the copy from what the read-only store holds
+                copy = source.writable_copy(target)
+            print(f"store: {copy.path} starts as a copy of the read-only store {own}", file=sys.stderr)
+            return copy
+        return Store.open(target, root=folder)
+
+    store = opened_store(opener, "the store")
     if store.read_only:
         instead = writable_copy_path(store.path, folder)
         made = "" if instead.exists() else " (made as a copy of it on first use)"

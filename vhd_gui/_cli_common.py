@@ -84,7 +84,7 @@ def open_store(path: str, *, root: str | None = None, create: bool = False, writ
     ``.vhd-annotator`` folder inside an existing project folder). Warnings from opening (a
     daily backup that could not be written) go to standard error.
     """
-    from vhd_gui.store import STORE_DIR_NAME, Store, StoreError
+    from vhd_gui.store import STORE_DIR_NAME, Store
 
     target = Path(path)
     if target.is_dir():
@@ -98,12 +98,20 @@ def open_store(path: str, *, root: str | None = None, create: bool = False, writ
             raise UsageError(f"--store {path}: cannot make {target.parent}: {exc.strerror or exc}") from None
     if create and not target.parent.is_dir():
         raise UsageError(f"--store {path}: folder {target.parent} does not exist")
+    return opened_store(lambda: Store.open(target, root=root, create=create, read_only=False if write else None), f"the store {path}")
+
+
+def opened_store(opener: Callable[[], Store], what: str) -> Store:
+    """Run ``opener`` for a command: a store problem becomes one usage line (exit 2), and the
+    warnings of opening (a daily backup that could not be written) go to standard error."""
+    from vhd_gui.store import StoreError
+
     try:
-        store = Store.open(target, root=root, create=create, read_only=False if write else None)
+        store = opener()
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"cannot open the store {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot open {what}: {exc.strerror or exc}") from None
     for warning in store.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return store

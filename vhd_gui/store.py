@@ -726,7 +726,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {p}: {exc}") from None
         store = cls(conn, p, Path(os.path.abspath(root)) if root else p.parent)
-        try:
+        with store._closed_on_failure():
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             store._check()
             store._check_kind()  # before anything is written: another program's file stays as it is
@@ -735,14 +735,20 @@ class Store:
             store._migrate()
             if daily_backup:
                 store.daily_backup()
-        except sqlite3.DatabaseError as exc:
-            store.close(optimize=False)
-            raise _open_error(p, exc) from None
-        except BaseException:
-            store.close(optimize=False)
-            raise
         store.root = store._resolve_root(root)
         return store
+
+    @contextlib.contextmanager
+    def _closed_on_failure(self) -> Iterator[None]:
+        """While a store is being opened: any failure closes it, a database error as one line."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            self.close(optimize=False)
+            raise _open_error(self.path, exc) from None
+        except BaseException:
+            self.close(optimize=False)
+            raise
 
     @classmethod
     def _open_read_only(cls, p: Path, root: str | os.PathLike[str] | None, reason: str) -> Store:
@@ -754,7 +760,7 @@ class Store:
             raise StoreError(f"cannot read {p}: {exc.strerror or exc}") from None
         store = cls(conn, p, Path(os.path.abspath(root)) if root else p.parent)
         store._snapshot = snapshot
-        try:
+        with store._closed_on_failure():
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             store._check()
             store._check_kind()
@@ -762,12 +768,6 @@ class Store:
                 raise StoreError(f"{p} is an SQLite file but not an annotation store")
             if store.schema_version < SCHEMA_VERSION:
                 store._upgrade_privately()
-        except sqlite3.DatabaseError as exc:
-            store.close(optimize=False)
-            raise _open_error(p, exc) from None
-        except BaseException:
-            store.close(optimize=False)
-            raise
         store.read_only_reason = reason
         store.root = store._resolve_root(root)
         return store
