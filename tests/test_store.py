@@ -764,3 +764,24 @@ def test_an_empty_sqlite_database_is_no_store_when_read_only(tmp_path: Path) -> 
     conn.close()
     with pytest.raises(StoreError, match="not an annotation store"):
         Store.open(path, read_only=True)
+
+
+def test_standing_by_reviewer_replays_each_reviewers_undo_on_their_own_decisions() -> None:
+    from vhd_gui.store import ACTION_SET, ACTION_UNDO, DecisionEntry, standing_by_reviewer
+
+    def entry(i: int, action: str, reviewer: str, label: str = "") -> DecisionEntry:
+        return DecisionEntry(i, action, label, "", "", reviewer, "window", f"2026-01-01T00:00:0{i}")
+
+    history = [
+        entry(1, ACTION_SET, "ana", "yes"),
+        entry(2, ACTION_SET, "bo", "no"),
+        entry(3, ACTION_SET, "ana", "no"),
+        entry(4, ACTION_UNDO, "bo"),  # bo takes back only his own "no"
+        entry(5, ACTION_UNDO, "ana"),  # ana's "no" goes, her "yes" stands again
+        entry(6, ACTION_SET, "cy", "yes"),
+    ]
+    standing = standing_by_reviewer(history)
+    assert list(standing) == ["ana", "cy"]
+    assert standing["ana"].label == "yes" and standing["ana"].id == 1
+    assert standing["cy"].id == 6
+    assert standing_by_reviewer(history[:4]) == {"ana": history[2]}

@@ -1663,6 +1663,26 @@ def _current_human(history: Sequence[DecisionEntry]) -> DecisionEntry | None:
     return standing[-1] if standing else None
 
 
+def standing_by_reviewer(history: Sequence[DecisionEntry]) -> dict[str, DecisionEntry]:
+    """Each reviewer's standing decision, replaying the history per reviewer.
+
+    An undo takes back the latest standing decision of the reviewer who wrote the undo, so
+    one person's Ctrl+Z never removes another person's label. Reviewers whose decisions were
+    all taken back are absent. The dict is ordered by when each standing decision was made.
+    """
+    stacks: dict[str, list[DecisionEntry]] = {}
+    for entry in history:
+        stack = stacks.setdefault(entry.reviewer, [])
+        if entry.action == ACTION_UNDO:
+            if stack:
+                stack.pop()
+        else:
+            stack.append(entry)
+    standing = [stack[-1] for stack in stacks.values() if stack]
+    standing.sort(key=lambda e: (e.decided_at, e.id))
+    return {e.reviewer: e for e in standing}
+
+
 # --------------------------------------------------------------------------- SQL helpers
 
 
