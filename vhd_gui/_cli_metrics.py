@@ -1,12 +1,19 @@
-"""`vhd-annotator metrics`: model-versus-human agreement in the terminal.
+"""`vhd-annotator metrics`: model-versus-human agreement, or agreement between people, in the terminal.
 
     vhd-annotator metrics --store FILE [--json] [--against FILE] [--by kind|category|model]
+    vhd-annotator metrics --store FILE --between reviewers [--json] [--by kind|category]
 
 The table gives each figure with its 95 % interval; ``--json`` prints one object whose top-level
 keys are the overall figures (``n``, ``acc_harmful``, ``acc_unharmful``, ``acc_mean``,
 ``precision``, ``recall``, ``f1``, ``kappa``, ``accuracy``, each with ``<key>_ci`` as [lo, hi] or
 null, and ``confusion`` keyed human → model), plus ``groups`` with the same object per group
 when ``--by`` is given. No items with both labels is not an error: n is 0 and figures are null.
+
+``--between reviewers`` compares the people who decided items with each other (see
+:mod:`vhd_gui.agreement`): the figures over all reviewers, each pair, and the model against each
+person and the final label, each with its 95 % interval. ``--json`` prints
+:meth:`~vhd_gui.agreement.PeopleAgreement.to_json`. Fewer than two reviewers with a shared item
+is not an error either: one line says so (``comparable`` is false in the JSON).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vhd_gui import metrics
+from vhd_gui import agreement, metrics
 from vhd_gui._cli_common import EXIT_OK, UsageError, open_store
 from vhd_gui.store import Store, StoreError, VerdictRow
 
@@ -41,6 +48,8 @@ def _rows(store: Store, against: str | None) -> tuple[list[VerdictRow], metrics.
 
 
 def run_metrics(args: argparse.Namespace) -> int:
+    if getattr(args, "between", None) == "reviewers":
+        return run_between_reviewers(args)
     store = open_store(args.store)
     try:
         with store.named_errors():
@@ -106,3 +115,41 @@ def _reference_words(r: metrics.ReferenceLabels) -> str:
     ]
     text += "".join(f", {n} {what}" for n, what in extras if n)
     return text
+
+
+def run_between_reviewers(args: argparse.Namespace) -> int:
+    if args.against is not None:
+        raise UsageError("--against compares the model with a file's labels; it does not apply to --between reviewers")
+    if args.by == "model":
+        raise UsageError("--between reviewers splits by kind or category, not by model")
+    store = open_store(args.store)
+    try:
+        with store.named_errors():
+            rows = agreement.read_ratings(store)
+        store_path = str(store.path)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    result = agreement.between_people(rows)
+    if args.json:
+        out: dict[str, Any] = {"store": store_path, "between": "reviewers", **result.to_json(args.by)}
+        json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not result.comparable:
+        print(agreement.not_comparable_message(result))
+        return EXIT_OK
+    who = ", ".join(f"{name} {count:,}" for name, count in result.reviewers.items())
+    print(f"Agreement between people: {len(result.reviewers)} reviewers (items decided: {who})")
+    print(agreement.format_group(result.overall, "harmful or not"))
+    print()
+    print(agreement.format_groups({agreement.LABEL_AND_CATEGORY: result.label_and_category}, "nominal"))
+    if args.by:
+        print()
+        title = "kind" if args.by == "kind" else "category (harmful with it vs not)"
+        print(f"by {title}")
+        print(agreement.format_groups(result.groups(args.by), args.by))
+    print()
+    print(agreement.method_note(result))
+    return EXIT_OK

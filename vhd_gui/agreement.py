@@ -211,8 +211,17 @@ class PeopleAgreement:
         """Two or more reviewers decided at least one item in common."""
         return self.overall.defined
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def groups(self, by: str) -> dict[str, GroupAgreement]:
+        """The groups of a split: ``kind`` or ``category``."""
+        if by == "kind":
+            return self.by_kind
+        if by == "category":
+            return self.by_category
+        raise ValueError(f"agreement between people splits by kind or category, not {by!r}")
+
+    def to_json(self, by: str | None = None) -> dict[str, Any]:
+        """The stable JSON of ``metrics --between reviewers --json``; ``groups`` only with a split."""
+        out: dict[str, Any] = {
             "items": self.items,
             "reviewers": self.reviewers,
             "comparable": self.comparable,
@@ -220,9 +229,11 @@ class PeopleAgreement:
             "interval": f"95% percentile bootstrap over items, {self.resamples} resamples, seed {self.seed}",
             "overall": self.overall.to_json(),
             "label_and_category": self.label_and_category.to_json(),
-            "by_kind": {k: g.to_json() for k, g in self.by_kind.items()},
-            "by_category": {k: g.to_json() for k, g in self.by_category.items()},
         }
+        if by is not None:
+            out["by"] = by
+            out["groups"] = {k: g.to_json() for k, g in self.groups(by).items()}
+        return out
 
 
 # --------------------------------------------------------------------------- patterns and the bootstrap

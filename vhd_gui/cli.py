@@ -116,11 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=("vhd11k-csv", "vhd11k-json", "jsonl", "hf-metadata"))
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default: next to the store)")
 
-    p = sub.add_parser("metrics", help="model-versus-human agreement")
+    p = sub.add_parser("metrics", help="model-versus-human agreement, or agreement between people (--between reviewers)")
     p.add_argument("--store", required=True, metavar="FILE")
     p.add_argument("--json", action="store_true")
     p.add_argument("--against", metavar="FILE", help="compare with the labels of another annotation file")
     p.add_argument("--by", choices=("kind", "category", "model"))
+    p.add_argument(
+        "--between",
+        choices=("reviewers",),
+        help="agreement between people (kappa, alpha, AC1 with 95%% intervals) and the model against each of them",
+    )
 
     p = sub.add_parser("store", help="check a store, or recover what is readable of a damaged one")
     actions = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
