@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -204,7 +204,6 @@ class PeopleAgreement:
     label_and_category: GroupAgreement
     resamples: int
     seed: int
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def comparable(self) -> bool:
@@ -252,10 +251,10 @@ class _Patterns:
         return int(self.counts.sum())
 
 
-def _patterns(rows: Iterable[tuple[int, ...]], raters: int, q: int) -> _Patterns:
+def _patterns(rows: Iterable[tuple[tuple[int, ...], int]], raters: int, q: int) -> _Patterns:
     tally: dict[tuple[int, ...], int] = {}
-    for row in rows:
-        tally[row] = tally.get(row, 0) + 1
+    for row, count in rows:
+        tally[row] = tally.get(row, 0) + count
     if not tally:
         return _Patterns(np.zeros((0, raters), dtype=np.int64), np.zeros(0, dtype=np.int64), q)
     keys = list(tally)
@@ -353,35 +352,47 @@ Value = str | None  # a decision's value under a scheme; None: no rating
 Scheme = Callable[[tuple[str, str] | None], Value]
 
 
+Rated = tuple[tuple[tuple[str, Value], ...], Value, Value]  # ((reviewer, value), ...), model, final
+
+
 def group_agreement(
     name: str,
-    items: Sequence[tuple[dict[str, Value], Value, Value]],
+    items: Sequence[tuple[Mapping[str, Value], Value, Value]],
     values: Sequence[str],
-    resamples: int,
-    seed: int,
+    resamples: int = RESAMPLES,
+    seed: int = DEFAULT_SEED,
 ) -> GroupAgreement:
-    """All figures of one group of items.
+    """All figures of one group of items, for any nominal ratings.
 
     ``items`` are (reviewer → value, the model's value, the final label's value), a value being
-    one of ``values`` or None (no rating). Used by :func:`between_people` for each scheme and
-    group; callable directly for any nominal ratings.
+    one of ``values`` or None (no rating).
     """
-    reviewers = sorted({r for people, _, _ in items for r, v in people.items() if v is not None})
+    tally: dict[Rated, int] = {}
+    for people, model, final in items:
+        key = (tuple(sorted(people.items())), model, final)
+        tally[key] = tally.get(key, 0) + 1
+    return _group(name, tally, values, resamples, seed)
+
+
+def _group(name: str, tally: Mapping[Rated, int], values: Sequence[str], resamples: int, seed: int) -> GroupAgreement:
+    """:func:`group_agreement` on distinct rating patterns and how many items show each."""
+    reviewers = sorted({r for people, _, _ in tally for r, v in people if v is not None})
     column = {r: i for i, r in enumerate(reviewers)}
     code = {v: i for i, v in enumerate(values)}
     q = max(2, len(values))
     width = len(reviewers) + 2
 
-    def row(people: dict[str, Value], model: Value, final: Value) -> tuple[int, ...]:
+    def row(key: Rated) -> tuple[int, ...]:
+        people, model, final = key
         out = [-1] * width
-        for r, v in people.items():
+        for r, v in people:
             if v is not None:
                 out[column[r]] = code[v]
         out[-2] = -1 if model is None else code[model]
         out[-1] = -1 if final is None else code[final]
         return tuple(out)
 
-    p = _patterns((row(*it) for it in items), width, q)
+    p = _patterns(((row(key), count) for key, count in tally.items()), width, q)
     w = _weights(p, resamples, seed)
     people_codes = p.codes[:, : len(reviewers)]
     multi = int((p.counts * ((people_codes >= 0).sum(axis=1) >= 2)).sum()) if len(reviewers) else 0
@@ -435,6 +446,50 @@ def group_agreement(
 # --------------------------------------------------------------------------- schemes and the whole store
 
 
+Raw = tuple[str, tuple[tuple[str, str, str], ...], tuple[str, str] | None, tuple[str, str] | None]  # kind, people, model, final
+
+
+def _compress(rows: Iterable[ItemRatings]) -> tuple[dict[Raw, int], dict[str, str]]:
+    """Distinct (kind, people's decisions, model, final) with how many items show each; categories
+    as their keys. Also each category key's spelling people used most (ties: the first in order)."""
+    keys: dict[str, str] = {}
+    spellings: dict[str, dict[str, int]] = {}
+
+    def key_of(category: str) -> str:
+        found = keys.get(category)
+        if found is None:
+            found = keys[category] = category_key(category)
+        return found
+
+    def norm(rating: tuple[str, str] | None) -> tuple[str, str] | None:
+        return None if rating is None else (rating[0], key_of(rating[1]) if rating[0] == "yes" else "")
+
+    tally: dict[Raw, int] = {}
+    for it in rows:
+        people = []
+        for name, (label, category) in sorted(it.people.items()):
+            ck = key_of(category) if label == "yes" else ""
+            people.append((name, label, ck))
+            if ck:
+                spelled = spellings.setdefault(ck, {})
+                words = " ".join(category.split()).rstrip(".").strip()
+                spelled[words] = spelled.get(words, 0) + 1
+        raw = (it.kind, tuple(people), norm(it.model), norm(it.final))
+        tally[raw] = tally.get(raw, 0) + 1
+    shown = {k: max(v.items(), key=lambda kv: (kv[1], kv[0]))[0] for k, v in spellings.items()}
+    return tally, shown
+
+
+def _scheme(tally: Mapping[Raw, int], value: Scheme, kind: str | None = None) -> dict[Rated, int]:
+    out: dict[Rated, int] = {}
+    for (k, people, model, final), count in tally.items():
+        if kind is not None and k != kind:
+            continue
+        key = (tuple((name, value((label, ck))) for name, label, ck in people), value(model), value(final))
+        out[key] = out.get(key, 0) + count
+    return out
+
+
 def _label(rating: tuple[str, str] | None) -> Value:
     return None if rating is None else rating[0]
 
@@ -443,7 +498,7 @@ def _is_category(key: str) -> Scheme:
     def value(rating: tuple[str, str] | None) -> Value:
         if rating is None:
             return None
-        return "yes" if rating[0] == "yes" and category_key(rating[1]) == key else "no"
+        return "yes" if rating[0] == "yes" and rating[1] == key else "no"
 
     return value
 
@@ -453,44 +508,28 @@ def _label_and_category(rating: tuple[str, str] | None) -> Value:
         return None
     if rating[0] == "no":
         return "no"
-    return category_key(rating[1]) or NO_CATEGORY
-
-
-def _apply(rows: Sequence[ItemRatings], scheme: Scheme) -> list[tuple[dict[str, Value], Value, Value]]:
-    return [({r: scheme(v) for r, v in it.people.items()}, scheme(it.model), scheme(it.final)) for it in rows]
+    return rating[1] or NO_CATEGORY
 
 
 def between_people(rows: Sequence[ItemRatings], resamples: int = RESAMPLES, seed: int = DEFAULT_SEED) -> PeopleAgreement:
     """Every figure of agreement between people, and of the model against each of them."""
+    tally, spelling = _compress(rows)
     reviewers: dict[str, int] = {}
-    spelling: dict[str, dict[str, int]] = {}  # category key → its spellings and how often people used them
     category_items: dict[str, int] = {}
-    for it in rows:
-        keys = set()
-        for name, (label, category) in it.people.items():
+    for (_, people, _, _), count in tally.items():
+        for name, _, _ in people:
             shown = reviewer_name(name)
-            reviewers[shown] = reviewers.get(shown, 0) + 1
-            key = category_key(category)
-            if label == "yes" and key:
-                keys.add(key)
-                spelled = spelling.setdefault(key, {})
-                words = " ".join(category.split()).rstrip(".").strip()
-                spelled[words] = spelled.get(words, 0) + 1
-        for key in keys:
-            category_items[key] = category_items.get(key, 0) + 1
-    harmful = _apply(rows, _label)
-    overall = group_agreement(HARMFUL, harmful, LABELS, resamples, seed)
-    by_kind = {}
-    for kind in sorted({it.kind for it in rows}):
-        chosen = [h for h, it in zip(harmful, rows, strict=True) if it.kind == kind]
-        by_kind[kind] = group_agreement(kind, chosen, LABELS, resamples, seed)
+            reviewers[shown] = reviewers.get(shown, 0) + count
+        for ck in {ck for _, label, ck in people if ck}:
+            category_items[ck] = category_items.get(ck, 0) + count
+    overall = _group(HARMFUL, _scheme(tally, _label), LABELS, resamples, seed)
+    by_kind = {kind: _group(kind, _scheme(tally, _label, kind), LABELS, resamples, seed) for kind in sorted({raw[0] for raw in tally})}
     by_category = {}
     for key in sorted(category_items, key=lambda k: (-category_items[k], k)):
-        shown = max(spelling[key].items(), key=lambda kv: (kv[1], kv[0]))[0]
-        by_category[shown] = group_agreement(shown, _apply(rows, _is_category(key)), LABELS, resamples, seed)
-    nominal = _apply(rows, _label_and_category)
-    values = sorted({v for people, m, f in nominal for v in (*people.values(), m, f) if v is not None})
-    label_and_category = group_agreement(LABEL_AND_CATEGORY, nominal, values, resamples, seed)
+        by_category[spelling[key]] = _group(spelling[key], _scheme(tally, _is_category(key)), LABELS, resamples, seed)
+    nominal = _scheme(tally, _label_and_category)
+    values = sorted({v for (people, m, f) in nominal for v in (*(v for _, v in people), m, f) if v is not None})
+    label_and_category = _group(LABEL_AND_CATEGORY, nominal, values, resamples, seed)
     ordered = dict(sorted(reviewers.items(), key=lambda kv: (-kv[1], kv[0])))
     return PeopleAgreement(
         items=len(rows),
