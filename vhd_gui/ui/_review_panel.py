@@ -1,11 +1,17 @@
 """The Review panel: model-versus-human agreement with intervals, the confusion matrix and
-per-category bars as pictures, the suspicion-ranked review queue, audit samples and the report.
+per-category bars as pictures, the suspicion-ranked review queue, audit samples, agreement
+between people (the "People" tab) and the report.
 
 Every figure comes from :mod:`vhd_gui.metrics` (no Qt there); this module only draws. The
 figures are computed off the GUI thread (one bulk read and a few thousand bootstrap draws take
 about a second on 100,000 items): :meth:`ReviewPanel.refresh` hands the window's background
 workers a job that reads the store and returns a plain :class:`~vhd_gui.metrics.ReviewSummary`; requests that arrive
 while one runs are folded into one more run. ``did_refresh`` fires when the new figures show.
+
+Agreement between people reads every decided item's history (:func:`vhd_gui.agreement.read_ratings`,
+about a second for 11,000 items × 3 reviewers), so it is a job of its own, run only while the
+People tab is shown (and when it is next shown after a change); ``people_refreshed`` fires when
+its figures show.
 """
 
 from __future__ import annotations
@@ -38,10 +44,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vhd_gui import metrics
+from vhd_gui import agreement, metrics
+from vhd_gui.agreement import PeopleAgreement
 from vhd_gui.metrics import Agreement, AuditSample, Confusion, QueueEntry, ReviewSummary
 from vhd_gui.store import Store, VerdictRow
 from vhd_gui.ui._background import Background, Job, shared
+from vhd_gui.ui._people_view import PeopleView
 
 CONFUSION_SIZE = (400, 250)
 BARS_WIDTH = 470
@@ -254,6 +262,7 @@ class ReviewPanel(QWidget):
     item_activated = Signal(str)  # a relative path the user picked in the queue or the audit list
     audit_sample_drawn = Signal(list)  # the relative paths of a newly drawn audit sample
     did_refresh = Signal()  # new figures are on screen
+    people_refreshed = Signal()  # new figures of agreement between people are on screen
     def __init__(self, store: Store, parent: QWidget | None = None, background: Background | None = None) -> None:
         """``store`` is only read (best a reader connection of its own: the figures of a large
         store take a while)."""
@@ -267,6 +276,9 @@ class ReviewPanel(QWidget):
         self._again = False
         self._generation = 0
         self._job: Job[Any] | None = None
+        self._people_job: Job[Any] | None = None
+        self._people_again = False
+        self._people_stale = True
 
         self.headline = QLabel("Computing…")
         self.headline.setWordWrap(True)
@@ -274,6 +286,10 @@ class ReviewPanel(QWidget):
         self.tabs.addTab(self._build_agreement_tab(), "Agreement")
         self.tabs.addTab(self._build_queue_tab(), "Queue")
         self.tabs.addTab(self._build_audit_tab(), "Audit")
+        self.people = PeopleView()
+        self.people_tab = self.tabs.addTab(self.people, "People")
+        self.tabs.setTabToolTip(self.people_tab, "Agreement between reviewers, and the model against each of them")
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.export_button = QPushButton("Export report…")
         self.export_button.setToolTip("Write the figures, pictures and queue as Markdown or HTML, with PNG pictures beside it")
         self.export_button.clicked.connect(self._ask_export)
@@ -399,18 +415,34 @@ class ReviewPanel(QWidget):
         generation, sample = self._generation, self._sample
         self._job = self._bg.run(self._compute, sample, what="the review figures",
                                  done=partial(self._show, generation), failed=partial(self._show, generation))
+        self._people_stale = True
+        if self.tabs.currentIndex() == self.people_tab:
+            self.refresh_people()
+
+    def refresh_people(self) -> None:
+        """Recompute agreement between people (in a worker thread); requests during a run fold into one more."""
+        if self._people_job is not None:
+            self._people_again = True
+            return
+        self._people_again = False
+        self._people_stale = False
+        self.people.show_busy()
+        self._people_job = self._bg.run(
+            self._compute_people, what="agreement between people", done=self._show_people, failed=self._show_people
+        )
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the running computation (if any) has finished (for shutdown and tests)."""
-        job = self._job
-        if job is not None:
-            job.wait(timeout)
+        for job in (self._job, self._people_job):
+            if job is not None:
+                job.wait(timeout)
 
     def stop(self) -> None:
-        """The store is closing: no new figures, and the running computation is dropped."""
-        if self._job is not None:
-            self._job.cancel()
-            self.wait()
+        """The store is closing: no new figures, and the running computations are dropped."""
+        for job in (self._job, self._people_job):
+            if job is not None:
+                job.cancel()
+        self.wait()
 
     def queue_paths(self) -> list[str]:
         """The review queue's paths, most suspicious first (as of the last refresh)."""
@@ -418,6 +450,10 @@ class ReviewPanel(QWidget):
 
     def summary(self) -> ReviewSummary | None:
         return self._summary
+
+    def people_agreement(self) -> PeopleAgreement | None:
+        """The figures of agreement between people on screen (None before the People tab was shown)."""
+        return self.people.result()
 
     def audit_sample(self) -> AuditSample | None:
         return self._sample
@@ -467,6 +503,24 @@ class ReviewPanel(QWidget):
     def _compute(self, sample: AuditSample | None) -> tuple[ReviewSummary, list[VerdictRow]]:
         rows = self._store.verdict_rows()
         return metrics.review_summary(rows, sample), rows
+
+    def _compute_people(self) -> PeopleAgreement:
+        return agreement.between_people(agreement.read_ratings(self._store))
+
+    def _show_people(self, result: object) -> None:
+        self._people_job = None
+        if isinstance(result, BaseException):
+            self.people.show_error(result)
+        else:
+            self.people.show_result(cast(PeopleAgreement, result))
+        if self._people_again:
+            self.refresh_people()
+        else:
+            self.people_refreshed.emit()
+
+    def _tab_changed(self, index: int) -> None:
+        if index == self.people_tab and (self._people_stale or self.people.result() is None):
+            self.refresh_people()
 
     def _show(self, generation: int, result: object) -> None:
         self._busy = False
