@@ -90,7 +90,9 @@ class ItemRatings:
 
 
 class _Records(Protocol):
-    def iter_records(self, kind: str | None = None, with_history: bool = True, chunk: int = 2000) -> Iterator[ItemRecord]: ...
+    """What is read from a store: every item's record with its decision history."""
+
+    def iter_records(self, kind: str | None = None, with_history: bool = True) -> Iterator[ItemRecord]: ...
 
 
 def ratings_of(record: ItemRecord) -> ItemRatings | None:
