@@ -29,13 +29,17 @@ the same item by different people form a unit, missing ratings allowed):
   on nearly all of them (the kappa paradox); AC1 and the plain agreement stay near it.
 
 Figures per pair (two reviewers, the model and a reviewer, the model and the final label), on
-the items both rated: the share that agree, Cohen's kappa, and Gwet's AC1 for two raters.
+the items both rated: the share that agree, Cohen's kappa, and Gwet's AC1 for two raters. Pairs
+are worked out for "harmful or not" (overall and per kind); the per-category and the label and
+category groups give the figures over all reviewers only (20 reviewers make 210 pairs a group).
 
-Intervals: 95 %, a seeded percentile bootstrap over items (:data:`RESAMPLES` resamples; the
-same resamples for every figure of a group, so they stay consistent with each other). Every
+Intervals: 95 %, a seeded percentile bootstrap over items (:data:`RESAMPLES` resamples). The
+figures over all reviewers of a group share the same resamples of the group's items, so they
+stay consistent with each other; a pair's figures resample the items both rated (its q × q
+table's cells, a multinomial draw, as the model-versus-human figures do). Every
 figure depends on the items only through how many items show each *pattern* (who said what),
-so a resample of n items with replacement is a multinomial draw of the pattern counts with the
-observed shares: the bootstrap draws those counts (numpy) and computes each figure for all
+so a resample of n items with replacement is a draw of the pattern counts (a multinomial with
+the observed shares): the bootstrap draws those counts (numpy) and computes each figure for all
 resamples at once. Resamples where a figure is undefined are left out of its interval.
 
 A figure that is not defined says why (one reviewer, no item rated by two, every rating the
@@ -171,8 +175,8 @@ class GroupAgreement:
     fleiss: Estimate
     alpha: Estimate
     ac1: Estimate
-    pairs: tuple[PairAgreement, ...]  # each pair of reviewers with a shared item
-    model: tuple[PairAgreement, ...]  # the model against each reviewer, then against the final label
+    pairs: tuple[PairAgreement, ...]  # each pair of reviewers with a shared item (harmful or not: overall and per kind)
+    model: tuple[PairAgreement, ...]  # the model against each reviewer, then against the final label (idem)
 
     @property
     def defined(self) -> bool:
@@ -264,13 +268,31 @@ def _patterns(rows: Iterable[tuple[tuple[int, ...], int]], raters: int, q: int) 
 
 
 def _weights(p: _Patterns, resamples: int, seed: int) -> Floats:
-    """Row 0: the observed counts; rows 1..: bootstrap resamples of the items (multinomial)."""
-    observed = p.counts.astype(np.float64)[None, :]
-    if resamples <= 0 or p.n == 0:
-        return observed
+    """Row 0: the observed counts; rows 1..: bootstrap resamples of the items.
+
+    A resample draws n items with replacement and counts how many show each pattern: with few
+    patterns as one multinomial draw of the counts (its cost grows with the patterns), with
+    many (several reviewers, few items each) by drawing the items themselves (its cost grows
+    with the items). Both give the same distribution. Column-major, so that the columns of the
+    patterns two raters share are gathered from contiguous memory.
+    """
+    k, n = len(p.counts), p.n
+    out = np.empty((1 + max(0, resamples), k), dtype=np.float64, order="F")
+    out[0] = p.counts
+    if resamples <= 0 or n == 0:
+        return out[:1]
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(p.n, p.counts / p.n, size=resamples).astype(np.float64)
-    return np.vstack([observed, draws])
+    if k * 8 <= n:
+        out[1:] = rng.multinomial(n, p.counts / n, size=resamples)
+        return out
+    pattern_of_item = np.repeat(np.arange(k), p.counts)
+    step = max(1, 4_000_000 // n)  # resamples per chunk: a few million drawn items at a time
+    for start in range(0, resamples, step):
+        rows = min(step, resamples - start)
+        drawn = pattern_of_item[rng.integers(0, n, size=(rows, n))]
+        drawn += (np.arange(rows) * k)[:, None]
+        out[1 + start : 1 + start + rows] = np.bincount(drawn.ravel(), minlength=rows * k).reshape(rows, k)
+    return out
 
 
 def _counts(codes: npt.NDArray[np.int64], q: int) -> Floats:
@@ -312,39 +334,81 @@ def _many(codes: npt.NDArray[np.int64], q: int, w: Floats) -> dict[str, Floats]:
     return {"percent": pa, "fleiss": np.where(np.isnan(pa), np.nan, fleiss), "alpha": alpha, "ac1": np.where(np.isnan(pa), np.nan, ac1)}
 
 
-def _pair(codes: npt.NDArray[np.int64], a: int, b: int, q: int, w: Floats) -> tuple[Floats, dict[str, Floats]]:
-    """(n, {agree, kappa, ac1}) of raters a and b on the items both rated, per row of weights."""
-    both = (codes[:, a] >= 0) & (codes[:, b] >= 0)
-    cell = np.where(both, codes[:, a] * q + codes[:, b], 0)
-    onehot = np.zeros((codes.shape[0], q * q))
-    onehot[np.arange(codes.shape[0])[both], cell[both]] = 1.0
-    table = (w @ onehot).reshape(w.shape[0], q, q)
-    n = table.sum(axis=(1, 2))
+def _pairs(p: _Patterns, which: Sequence[tuple[int, int]], resamples: int, seed: int) -> dict[str, Floats]:
+    """n, agree, kappa and AC1 of each pair of raters (a, b) on the items both rated.
+
+    Arrays of shape (pairs, 1 + resamples): column 0 observed, then the bootstrap resamples of
+    the pair's shared items (a multinomial draw of its q × q table's cells). Pairs are computed
+    together, a few dozen at a time (a group of 20 reviewers has 190 pairs).
+    """
+    step = max(1, 2_000_000 // ((1 + max(0, resamples)) * p.q * p.q))
+    parts = [_some_pairs(p, which[i : i + step], resamples, seed) for i in range(0, len(which), step)]
+    if not parts:
+        return {key: np.zeros((0, 1 + max(0, resamples))) for key in ("n", "agree", "kappa", "ac1")}
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+def _some_pairs(p: _Patterns, which: Sequence[tuple[int, int]], resamples: int, seed: int) -> dict[str, Floats]:
+    q, by_rater = p.q, np.ascontiguousarray(p.codes.T)  # one contiguous row per rater
+    cells = q * q
+    flat = np.zeros((len(which), 1 + max(0, resamples), cells))
+    for i, (a, b) in enumerate(which):
+        ra, rb = by_rater[a], by_rater[b]
+        both = (ra >= 0) & (rb >= 0)
+        flat[i, 0] = np.bincount(ra[both] * q + rb[both], weights=p.counts[both], minlength=cells)
+    if resamples > 0 and len(which):
+        # One multinomial draw per pair and resample, as conditional binomials over the cells,
+        # each drawn for every pair and resample at once.
+        rng = np.random.default_rng([seed, *which[0]])
+        observed = flat[:, 0, :]
+        left = np.broadcast_to(observed.sum(axis=1), (resamples, len(which))).astype(np.int64)
+        share_left = np.ones(len(which))
+        total = np.where(observed.sum(axis=1) > 0, observed.sum(axis=1), 1.0)
+        for c in range(cells - 1):
+            share = observed[:, c] / total
+            p_c = np.clip(np.divide(share, share_left, out=np.zeros_like(share), where=share_left > 1e-15), 0.0, 1.0)
+            drawn = rng.binomial(left, p_c)
+            flat[:, 1:, c] = drawn.T
+            left = left - drawn
+            share_left = share_left - share
+        flat[:, 1:, cells - 1] = left.T
+    table = flat.reshape(len(which), flat.shape[1], q, q)
+    n = table.sum(axis=(2, 3))
     safe_n = np.where(n > 0, n, 1.0)
-    po = np.where(n > 0, np.trace(table, axis1=1, axis2=2) / safe_n, np.nan)
-    rows, cols = table.sum(axis=2) / safe_n[:, None], table.sum(axis=1) / safe_n[:, None]
-    pe = (rows * cols).sum(axis=1)
+    po = np.where(n > 0, np.trace(table, axis1=2, axis2=3) / safe_n, np.nan)
+    rows, cols = table.sum(axis=3) / safe_n[..., None], table.sum(axis=2) / safe_n[..., None]
+    pe = (rows * cols).sum(axis=2)
     pi = (rows + cols) / 2
-    pe_ac1 = (pi * (1 - pi)).sum(axis=1) / (q - 1)
+    pe_ac1 = (pi * (1 - pi)).sum(axis=2) / (q - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa = np.where((n > 0) & (pe < 1 - 1e-12), (po - pe) / (1 - pe), np.nan)
         ac1 = np.where(n > 0, (po - pe_ac1) / (1 - pe_ac1), np.nan)
-    return n, {"agree": po, "kappa": kappa, "ac1": ac1}
+    return {"n": n, "agree": po, "kappa": kappa, "ac1": ac1}
 
 
-def _interval(values: Floats) -> Interval | None:
-    """The 2.5th and 97.5th percentiles of the resamples where the figure is defined."""
-    v = np.sort(values[np.isfinite(values)])
-    if not len(v):
-        return None
-    return (float(v[round(0.025 * (len(v) - 1))]), float(v[round(0.975 * (len(v) - 1))]))
+def _intervals(values: Floats) -> list[Interval | None]:
+    """Per row: the 2.5th and 97.5th percentiles of the resamples (columns 1..) where the figure is defined."""
+    v = np.sort(values[:, 1:], axis=1)  # NaN (undefined) sorts last
+    m = np.isfinite(v).sum(axis=1)
+    lo = np.rint(0.025 * np.maximum(m - 1, 0)).astype(np.int64)
+    hi = np.rint(0.975 * np.maximum(m - 1, 0)).astype(np.int64)
+    los = np.take_along_axis(v, lo[:, None], axis=1)[:, 0] if v.shape[1] else lo
+    his = np.take_along_axis(v, hi[:, None], axis=1)[:, 0] if v.shape[1] else hi
+    return [(float(a), float(b)) if k else None for a, b, k in zip(los, his, m, strict=True)]
+
+
+def _estimates(values: Floats, why: str) -> list[Estimate]:
+    """One estimate per row of ``values`` (column 0 observed, then the resamples)."""
+    cis = _intervals(values)
+    out = []
+    for row, ci in zip(values, cis, strict=True):
+        point = float(row[0])
+        out.append(Estimate(None, None, why) if math.isnan(point) else Estimate(point, ci if len(row) > 1 else None))
+    return out
 
 
 def _estimate(values: Floats, why: str) -> Estimate:
-    point = float(values[0])
-    if math.isnan(point):
-        return Estimate(None, None, why)
-    return Estimate(point, _interval(values[1:]) if len(values) > 1 else None)
+    return _estimates(values[None, :], why)[0]
 
 
 # --------------------------------------------------------------------------- one group
@@ -376,8 +440,9 @@ def group_agreement(
     return _group(name, tally, values, resamples, seed)
 
 
-def _group(name: str, tally: Mapping[Rated, int], values: Sequence[str], resamples: int, seed: int) -> GroupAgreement:
-    """:func:`group_agreement` on distinct rating patterns and how many items show each."""
+def _group(name: str, tally: Mapping[Rated, int], values: Sequence[str], resamples: int, seed: int, pairs: bool = True) -> GroupAgreement:
+    """:func:`group_agreement` on distinct rating patterns and how many items show each; without
+    ``pairs``, only the figures over all reviewers (no pair tables)."""
     reviewers = sorted({r for people, _, _ in tally for r, v in people if v is not None})
     column = {r: i for i, r in enumerate(reviewers)}
     code = {v: i for i, v in enumerate(values)}
@@ -409,28 +474,19 @@ def _group(name: str, tally: Mapping[Rated, int], values: Sequence[str], resampl
         alpha = _estimate(many["alpha"], "every rating on items decided by two or more people has the same value")
         ac1 = _estimate(many["ac1"], same)
 
-    def pair(a: int, b: int, name_a: str, name_b: str) -> PairAgreement | None:
-        n, figs = _pair(p.codes, a, b, q, w)
-        shared = int(n[0])
-        if not shared:
-            return None
-        return PairAgreement(
-            name_a,
-            name_b,
-            shared,
-            _estimate(figs["agree"], ""),
-            _estimate(figs["kappa"], "both gave the same single value to every shared item"),
-            _estimate(figs["ac1"], ""),
-        )
-
-    pairs = []
-    for i in range(len(reviewers)):
-        for j in range(i + 1, len(reviewers)):
-            found = pair(i, j, reviewer_name(reviewers[i]), reviewer_name(reviewers[j]))
-            if found is not None:
-                pairs.append(found)
-    against = [pair(width - 2, i, MODEL, reviewer_name(r)) for i, r in enumerate(reviewers)]
-    against.append(pair(width - 2, width - 1, MODEL, FINAL))
+    names = [reviewer_name(r) for r in reviewers]
+    people_pairs = [(i, j) for i in range(len(reviewers)) for j in range(i + 1, len(reviewers))] if pairs else []
+    model_pairs = [(width - 2, i) for i in range(len(reviewers))] + [(width - 2, width - 1)] if pairs else []
+    figs = _pairs(p, people_pairs + model_pairs, resamples, seed)
+    agree = _estimates(figs["agree"], "")
+    kappa = _estimates(figs["kappa"], "both gave the same single value to every shared item")
+    ac1s = _estimates(figs["ac1"], "")
+    found = [
+        PairAgreement(names[a] if a < len(names) else MODEL, names[b] if b < len(names) else FINAL, int(figs["n"][k, 0]), agree[k], kappa[k], ac1s[k])
+        for k, (a, b) in enumerate(people_pairs + model_pairs)
+    ]
+    between = [x for x in found[: len(people_pairs)] if x.n]
+    against = [x for x in found[len(people_pairs) :] if x.n]
     return GroupAgreement(
         name=name,
         items=p.n,
@@ -440,8 +496,8 @@ def _group(name: str, tally: Mapping[Rated, int], values: Sequence[str], resampl
         fleiss=fleiss,
         alpha=alpha,
         ac1=ac1,
-        pairs=tuple(pairs),
-        model=tuple(x for x in against if x is not None),
+        pairs=tuple(between),
+        model=tuple(against),
     )
 
 
@@ -528,10 +584,10 @@ def between_people(rows: Sequence[ItemRatings], resamples: int = RESAMPLES, seed
     by_kind = {kind: _group(kind, _scheme(tally, _label, kind), LABELS, resamples, seed) for kind in sorted({raw[0] for raw in tally})}
     by_category = {}
     for key in sorted(category_items, key=lambda k: (-category_items[k], k)):
-        by_category[spelling[key]] = _group(spelling[key], _scheme(tally, _is_category(key)), LABELS, resamples, seed)
+        by_category[spelling[key]] = _group(spelling[key], _scheme(tally, _is_category(key)), LABELS, resamples, seed, pairs=False)
     nominal = _scheme(tally, _label_and_category)
     values = sorted({v for (people, m, f) in nominal for v in (*(v for _, v in people), m, f) if v is not None})
-    label_and_category = _group(LABEL_AND_CATEGORY, nominal, values, resamples, seed)
+    label_and_category = _group(LABEL_AND_CATEGORY, nominal, values, resamples, seed, pairs=False)
     ordered = dict(sorted(reviewers.items(), key=lambda kv: (-kv[1], kv[0])))
     return PeopleAgreement(
         items=len(rows),
