@@ -33,19 +33,21 @@ the items both rated: the share that agree, Cohen's kappa, and Gwet's AC1 for tw
 are worked out for "harmful or not" (overall and per kind); the per-category and the label and
 category groups give the figures over all reviewers only (20 reviewers make 210 pairs a group).
 
-Intervals: 95 %, a seeded percentile bootstrap over items (:data:`RESAMPLES` resamples). The
-figures over all reviewers of a group share the same resamples of the group's items, so they
-stay consistent with each other; a pair's figures resample the items both rated (its q × q
-table's cells, a multinomial draw, as the model-versus-human figures do). Every
-figure depends on the items only through how many items show each *pattern* (who said what),
-so a resample of n items with replacement is a draw of the pattern counts (a multinomial with
-the observed shares): the bootstrap draws those counts (numpy) and computes each figure for all
-resamples at once. Resamples where a figure is undefined are left out of its interval.
+Intervals: 95 %, a seeded percentile bootstrap over items (:data:`RESAMPLES` resamples).
+Every figure depends on the items only through how many items show each *pattern* (who said
+what), so a resample of n items with replacement is a draw of the pattern counts (a
+multinomial with the observed shares): the bootstrap draws those counts with numpy and
+computes each figure for all resamples at once. The figures over all reviewers of a group
+share the same resamples of the group's items, so they stay consistent with each other; a
+pair's figures resample the items both rated (its q × q table's cells, as the
+model-versus-human figures do). Resamples where a figure is undefined are left out of its
+interval.
 
 A figure that is not defined says why (one reviewer, no item rated by two, every rating the
 same value) instead of being NaN. Only numpy is used; the tests check every formula against the
-``krippendorff`` package, hand-worked tables and the published worked examples (Krippendorff's
-reliability example, Gwet's handbook, Fleiss 1971).
+``krippendorff`` package, a per-item implementation of Gwet's formulas, hand-worked tables and
+published worked examples (Krippendorff's reliability data with missing values, as also used in
+Gwet's handbook; the Fleiss' kappa example of Wikipedia).
 """
 
 from __future__ import annotations
@@ -273,11 +275,10 @@ def _weights(p: _Patterns, resamples: int, seed: int) -> Floats:
     A resample draws n items with replacement and counts how many show each pattern: with few
     patterns as one multinomial draw of the counts (its cost grows with the patterns), with
     many (several reviewers, few items each) by drawing the items themselves (its cost grows
-    with the items). Both give the same distribution. Column-major, so that the columns of the
-    patterns two raters share are gathered from contiguous memory.
+    with the items). Both give the same distribution.
     """
     k, n = len(p.counts), p.n
-    out = np.empty((1 + max(0, resamples), k), dtype=np.float64, order="F")
+    out = np.empty((1 + max(0, resamples), k), dtype=np.float64)
     out[0] = p.counts
     if resamples <= 0 or n == 0:
         return out[:1]
