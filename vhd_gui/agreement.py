@@ -269,24 +269,24 @@ def _patterns(rows: Iterable[tuple[tuple[int, ...], int]], raters: int, q: int) 
     return _Patterns(np.array(keys, dtype=np.int64).reshape(len(keys), raters), np.array([tally[k] for k in keys], dtype=np.int64), q)
 
 
-def _weights(p: _Patterns, resamples: int, seed: int) -> Floats:
-    """Row 0: the observed counts; rows 1..: bootstrap resamples of the items.
+def _weights(counts: Ints, resamples: int, seed: int) -> Floats:
+    """Row 0: the observed counts of each pattern; rows 1..: bootstrap resamples of the items.
 
     A resample draws n items with replacement and counts how many show each pattern: with few
-    patterns as one multinomial draw of the counts (its cost grows with the patterns), with
-    many (several reviewers, few items each) by drawing the items themselves (its cost grows
-    with the items). Both give the same distribution.
+    patterns for the items as one multinomial draw of the counts (its cost grows with the
+    patterns), else by drawing the items themselves (its cost grows with the items). Both give
+    the same distribution.
     """
-    k, n = len(p.counts), p.n
+    k, n = len(counts), int(counts.sum())
     out = np.empty((1 + max(0, resamples), k), dtype=np.float64)
-    out[0] = p.counts
+    out[0] = counts
     if resamples <= 0 or n == 0:
         return out[:1]
     rng = np.random.default_rng(seed)
     if k * 8 <= n:
-        out[1:] = rng.multinomial(n, p.counts / n, size=resamples)
+        out[1:] = rng.multinomial(n, counts / n, size=resamples)
         return out
-    pattern_of_item = np.repeat(np.arange(k), p.counts)
+    pattern_of_item = np.repeat(np.arange(k), counts)
     step = max(1, 4_000_000 // n)  # resamples per chunk: a few million drawn items at a time
     for start in range(0, resamples, step):
         rows = min(step, resamples - start)
@@ -307,9 +307,12 @@ def _divide(num: Floats, den: Floats) -> Floats:
     return out
 
 
-def _many(codes: npt.NDArray[np.int64], q: int, w: Floats) -> dict[str, Floats]:
-    """Percent agreement, Fleiss' kappa, Krippendorff's alpha and AC1 for each row of weights (NaN: undefined)."""
-    r = _counts(codes, q)
+def _many(r: Floats, q: int, w: Floats) -> dict[str, Floats]:
+    """Percent agreement, Fleiss' kappa, Krippendorff's alpha and AC1 for each row of weights (NaN: undefined).
+
+    ``r`` holds, per pattern, how many ratings gave each value: all these figures depend on an
+    item only through that, not on who gave which rating.
+    """
     m = r.sum(axis=1)
     one, two = m >= 1, m >= 2
     safe_m = np.where(one, m, 1.0)
@@ -461,14 +464,16 @@ def _group(name: str, tally: Mapping[Rated, int], values: Sequence[str], resampl
         return tuple(out)
 
     p = _patterns(((row(key), count) for key, count in tally.items()), width, q)
-    w = _weights(p, resamples, seed)
-    people_codes = p.codes[:, : len(reviewers)]
-    multi = int((p.counts * ((people_codes >= 0).sum(axis=1) >= 2)).sum()) if len(reviewers) else 0
+    # The figures over all reviewers need only how many ratings of each value an item has:
+    # far fewer distinct rows than who-said-what when there are many reviewers.
+    values_per_item, inverse = np.unique(_counts(p.codes[:, : len(reviewers)], q), axis=0, return_inverse=True)
+    items_per_row = np.bincount(inverse.ravel(), weights=p.counts, minlength=len(values_per_item)).astype(np.int64)
+    multi = int(items_per_row[values_per_item.sum(axis=1) >= 2].sum()) if len(reviewers) else 0
     if len(reviewers) < 2 or not multi:
         why = "fewer than two reviewers" if len(reviewers) < 2 else "no item was decided by two or more people"
         percent = fleiss = alpha = ac1 = Estimate(None, None, why)
     else:
-        many = _many(people_codes, q, w)
+        many = _many(values_per_item, q, _weights(items_per_row, resamples, seed))
         same = "every rating has the same value"
         percent = _estimate(many["percent"], why="")
         fleiss = _estimate(many["fleiss"], same)
