@@ -327,3 +327,28 @@ def test_recover_of_a_schema_1_store_gives_a_current_store(tmp_path: Path) -> No
         assert s.schema_version == upgraded.schema_version
         assert s.verdict_rows() == upgraded.verdict_rows()
         assert s.get_record("cats/kitten.jpg").debate.turns == upgraded.get_record("cats/kitten.jpg").debate.turns  # type: ignore[union-attr]
+
+
+def test_human_import_records_the_settings_reviewer_else_the_system_user(tmp_path: Path) -> None:
+    """Real subprocesses: no --reviewer takes the settings file's name, else $LOGNAME's."""
+    src = make_csv(tmp_path / "ann.csv", [["a.png", "yes", "gore", "x", "y"]])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOGNAME": "sysuser"}
+    config = Path(env["XDG_CONFIG_HOME"]) / "vhd-annotator"
+
+    def run(store: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "vhd_gui", "import", str(src), "--store", str(store), "--as", "human", *extra]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+    done = run(tmp_path / "one.sqlite")
+    assert done.returncode == 0, done.stderr
+    assert "human decisions of sysuser" in done.stdout
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "settings.toml").write_text('reviewer = "Ana Li"\n', encoding="utf-8")
+    assert run(tmp_path / "two.sqlite").returncode == 0
+    bad = run(tmp_path / "three.sqlite", "--reviewer", " ")
+    assert bad.returncode == 2 and "--reviewer: a reviewer name cannot be blank" in bad.stderr
+    assert not (tmp_path / "three.sqlite").exists()
+    for name, who in (("one.sqlite", "sysuser"), ("two.sqlite", "Ana Li")):
+        with Store.open(tmp_path / name) as s:
+            entry = s.human_decision("a.png")
+            assert entry is not None and entry.reviewer == who

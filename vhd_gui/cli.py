@@ -108,7 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="VHD11K CSV/JSON or our JSONL")
     p.add_argument("--store", required=True, metavar="FILE")
     p.add_argument("--as", dest="as_", choices=("model", "human"), default="model", help="record the rows as model verdicts (default) or human decisions")
-    p.add_argument("--reviewer", metavar="NAME", help="who made the human decisions (with --as human)")
+    p.add_argument(
+        "--reviewer",
+        metavar="NAME",
+        help="who made the human decisions (with --as human; default: the settings file's reviewer, else the system user name)",
+    )
     p.add_argument("--root", metavar="DIR", help="folder the file's paths are relative to (default: the store's folder)")
 
     p = sub.add_parser("export", help="export a store")

@@ -1311,16 +1311,19 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def undo_decision(self, path: str | os.PathLike[str], reviewer: str = "", source: str = "window") -> int | None:
-        """Append an undo entry that takes back the latest standing decision.
+        """Append an undo entry that takes back ``reviewer``'s latest standing decision.
 
-        The decision before it (if any) becomes current again. Returns the entry's id, or None
-        when there was nothing to undo (and nothing is written).
+        That reviewer's decision before it (if any) stands again; other reviewers' decisions
+        are untouched (see :func:`standing_by_reviewer`; an undo without a reviewer takes back
+        the latest decision of anyone, as in stores from before reviewers). Returns the entry's
+        id, or None when there was nothing of theirs to undo (and nothing is written).
         """
         rel = self.relative_path(path)
         stamp = now_iso()
         with self.transaction():
             item_id = self._require_item(rel)
-            if _current_human(self._history(item_id)) is None:
+            standing = standing_by_reviewer(self._history(item_id))
+            if not standing or (reviewer and reviewer not in standing):
                 return None
             cur = self._conn.execute(
                 "INSERT INTO decisions (item_id, action, label, category, note, reviewer, source, decided_at)"
@@ -1652,33 +1655,34 @@ def derive_state(debate_status: str | None, model_label: str | None, model_categ
 
 
 def _current_human(history: Sequence[DecisionEntry]) -> DecisionEntry | None:
-    """Replay the history: a decision stands until an undo takes it back."""
-    standing: list[DecisionEntry] = []
-    for entry in history:
-        if entry.action == ACTION_UNDO:
-            if standing:
-                standing.pop()
-        else:
-            standing.append(entry)
-    return standing[-1] if standing else None
+    """The most recent standing decision of anyone (the final label under ``latest``)."""
+    standing = standing_by_reviewer(history)
+    return next(reversed(standing.values())) if standing else None
 
 
 def standing_by_reviewer(history: Sequence[DecisionEntry]) -> dict[str, DecisionEntry]:
     """Each reviewer's standing decision, replaying the history per reviewer.
 
     An undo takes back the latest standing decision of the reviewer who wrote the undo, so
-    one person's Ctrl+Z never removes another person's label. Reviewers whose decisions were
-    all taken back are absent. The dict is ordered by when each standing decision was made.
+    one person's Ctrl+Z never removes another person's label. An undo without a reviewer
+    ('' : every undo written before reviewers were kept apart) takes back the latest standing
+    decision of anyone, as undo always did then, so an old store replays as it was.
+    Reviewers whose decisions were all taken back are absent. The dict is ordered by when
+    each standing decision was made.
     """
-    stacks: dict[str, list[DecisionEntry]] = {}
-    for entry in history:
-        stack = stacks.setdefault(entry.reviewer, [])
+    stacks: dict[str, list[tuple[int, DecisionEntry]]] = {}
+    for position, entry in enumerate(history):
         if entry.action == ACTION_UNDO:
+            if entry.reviewer:
+                stack = stacks.get(entry.reviewer)
+            else:
+                tops = [s for s in stacks.values() if s]
+                stack = max(tops, key=lambda s: s[-1][0]) if tops else None
             if stack:
                 stack.pop()
         else:
-            stack.append(entry)
-    standing = [stack[-1] for stack in stacks.values() if stack]
+            stacks.setdefault(entry.reviewer, []).append((position, entry))
+    standing = [stack[-1][1] for stack in stacks.values() if stack]
     standing.sort(key=lambda e: (e.decided_at, e.id))
     return {e.reviewer: e for e in standing}
 
