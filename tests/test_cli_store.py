@@ -352,3 +352,32 @@ def test_human_import_records_the_settings_reviewer_else_the_system_user(tmp_pat
         with Store.open(tmp_path / name) as s:
             entry = s.human_decision("a.png")
             assert entry is not None and entry.reviewer == who
+
+
+def test_store_project_shows_and_changes_the_team_settings(tmp_path: Path) -> None:
+    store_path = tmp_path / "s.sqlite"
+    with Store.open(store_path) as s:
+        s.upsert_items([("a.png", "image", 1, 1.0), ("b.png", "image", 1, 1.0)])
+        s.record_decision("a.png", "yes", reviewer="ana")
+        s.record_decision("a.png", "no", reviewer="bo")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "vhd_gui", "store", "project", str(store_path), *argv], env=env, capture_output=True, text=True, timeout=120)
+
+    shown = run()
+    assert shown.returncode == 0, shown.stderr
+    assert "resolution   latest" in shown.stdout and "0 disputed" in shown.stdout and "reviewers: ana 1, bo 1" in shown.stdout
+    changed = run("--overlap", "2", "--resolution", "majority", "--blind")
+    assert changed.returncode == 0, changed.stderr
+    assert "changed: overlap 1 -> 2; resolution latest -> majority; blind no -> yes" in changed.stdout
+    assert "0 of 2 items decided by 2 people, 0 by fewer, 1 disputed" in changed.stdout
+    as_json = json.loads(run("--json").stdout)
+    assert (as_json["overlap"], as_json["resolution"], as_json["blind"], as_json["disputed"]) == (2, "majority", True, 1)
+    refused = run("--resolution", "adjudicator")
+    assert refused.returncode == 2 and "needs an adjudicator" in refused.stderr and refused.stderr.count("\n") == 1
+    assert run("--overlap", "0").returncode == 2
+    adjudicated = run("--resolution", "adjudicator", "--adjudicator", "bo", "--no-blind")
+    assert adjudicated.returncode == 0 and "0 disputed" in adjudicated.stdout
+    with Store.open(store_path) as s:
+        assert s.row("a.png").final_label == "no"  # type: ignore[union-attr]

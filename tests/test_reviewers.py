@@ -4,13 +4,16 @@ undo per reviewer, the project's overlap and resolution, disputes, blind views, 
 
 from __future__ import annotations
 
+import csv
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from vhd_gui.formats import export_store, import_file
 from vhd_gui.record import DebateRecord
-from vhd_gui.store import Store
+from vhd_gui.store import DecisionEntry, Filters, ProjectSettings, Resolution, Store, list_backups, resolve_decisions
 
 
 def verdict(path: str, decision: str = "yes", category: str = "violence") -> DebateRecord:
@@ -61,3 +64,130 @@ def test_a_store_without_reviewer_names_replays_as_it_always_did(store: Store) -
     assert store.undo_decision("img/01.png") is not None
     assert store.undo_decision("img/01.png") is None
     assert store.row("img/01.png").status == "debated"  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- resolution and disputes
+
+
+def test_latest_majority_and_adjudicator_form_the_final_label(store: Store) -> None:
+    p = "img/02.png"
+    store.record_debate(verdict(p, "no"))
+    store.record_decision(p, "yes", category="gore", reviewer="ana")
+    store.record_decision(p, "no", reviewer="bo")
+    rec = store.get_record(p)
+    assert rec is not None and list(rec.standing) == ["ana", "bo"] and rec.reviewer_count == 2
+    assert (rec.final_label, rec.status, rec.disputed) == ("no", "accepted", False)  # latest: bo's
+
+    assert store.set_project_settings(resolution="majority").resolution == "majority"
+    row = store.row(p)
+    assert row is not None and row.disputed and row.reviewer_count == 2
+    assert (row.human_label, row.final_label, row.status) == (None, "no", "debated")  # a tie: the model's verdict
+    assert store.get_record(p).human is None  # type: ignore[union-attr]
+    store.record_decision(p, "yes", category="weapons", reviewer="cy")
+    row = store.row(p)
+    assert row is not None and not row.disputed and (row.final_label, row.status) == ("yes", "overridden")
+    assert row.final_category == "weapons"  # one each: the most recent of the winning side
+
+    store.set_project_settings(resolution="adjudicator", adjudicator="bo")
+    assert store.row(p).final_label == "no"  # type: ignore[union-attr]
+    store.undo_decision(p, reviewer="bo")  # without the adjudicator, ana and cy agree
+    row = store.row(p)
+    assert row is not None and not row.disputed and row.final_label == "yes" and row.reviewer_count == 2
+    store.record_decision(p, "no", reviewer="dee")
+    assert store.row(p).disputed  # type: ignore[union-attr]
+    assert store.count(Filters(needs_adjudication=True)) == 1 and store.counts().disputed == 1
+
+    with pytest.raises(ValueError, match="needs an adjudicator"):
+        store.set_project_settings(adjudicator="")
+    with pytest.raises(ValueError, match="overlap"):
+        store.set_project_settings(overlap=0)
+    with pytest.raises(ValueError, match="resolution"):
+        store.set_project_settings(resolution="loudest")
+    assert store.project_settings() == ProjectSettings(1, "adjudicator", "bo", False)  # refused changes change nothing
+
+
+def test_majority_takes_the_category_most_of_the_winning_side_gave() -> None:
+    def e(i: int, reviewer: str, label: str, category: str = "") -> DecisionEntry:
+        return DecisionEntry(i, "set", label, category, "", reviewer, "window", f"2026-01-01T00:00:0{i}")
+
+    standing = {d.reviewer: d for d in [e(1, "a", "yes", "gore"), e(2, "b", "yes"), e(3, "c", "no"), e(4, "d", "yes", "gore"), e(5, "f", "yes", "war")]}
+    outcome = resolve_decisions(standing, "majority")
+    assert outcome.decision is standing["d"] and not outcome.disputed and outcome.split
+    assert resolve_decisions(standing, "latest").decision is standing["f"]
+    assert resolve_decisions({}, "majority") == Resolution(None, False, False)
+    two = {"a": e(1, "a", "yes"), "b": e(2, "b", "no")}
+    assert resolve_decisions(two, "majority").disputed and resolve_decisions(two, "adjudicator", "z").disputed
+    assert resolve_decisions(two, "adjudicator", "a").decision is two["a"]
+
+
+def test_filters_for_reviewers_and_a_store_reopened_keeps_them(store: Store, tmp_path: Path) -> None:
+    store.set_project_settings(resolution="majority", overlap=2)
+    store.record_decision("img/00.png", "yes", reviewer="ana")
+    store.record_decision("img/00.png", "no", reviewer="bo")
+    store.record_decision("img/01.png", "no", reviewer="ana")
+    store.record_decision("img/02.png", "no", reviewer="bo")
+    store.record_decision("img/02.png", "no", reviewer="ana")
+    assert store.paths(Filters(undecided_by="ana")) == ["img/03.png", "img/04.png", "img/05.png"]
+    assert store.paths(Filters(decided_by="bo")) == ["img/00.png", "img/02.png"]
+    assert store.paths(Filters(needs_adjudication=True)) == ["img/00.png"]
+    assert store.paths(Filters(reviewers_disagree=True, undecided_by="cy")) == ["img/00.png"]
+    assert store.reviewers() == {"ana": 3, "bo": 2}
+    progress = store.review_progress()
+    assert (progress.total, progress.complete, progress.partial, progress.disputed) == (6, 1, 1, 1)
+    store.close()
+    with Store.for_folder(tmp_path) as again:
+        assert again.project_settings().overlap == 2
+        assert again.paths(Filters(needs_adjudication=True)) == ["img/00.png"]
+
+
+def test_a_schema_5_store_gets_each_reviewers_standing_decision(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with Store.open(path) as s:
+        s.upsert_items([("a.png", "image", 1, 1.0), ("b.png", "image", 1, 1.0)])
+        s.record_decision("a.png", "yes", reviewer="ana")
+        s.record_decision("a.png", "no")
+        s.record_decision("b.png", "no", reviewer="bo")
+    conn = sqlite3.connect(path)  # take it back to schema 5 as that version left it
+    for statement in ("DROP TABLE review_leases", "DROP TABLE standing_decisions", "DROP INDEX items_disputed"):
+        conn.execute(statement)
+    for column in ("reviewer_count", "disputed", "reviewers_split"):
+        conn.execute(f"ALTER TABLE items DROP COLUMN {column}")
+    conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with Store.open(path) as s:
+        assert s.schema_version == 6
+        assert s.paths(Filters(undecided_by="ana")) == ["b.png"]
+        rows = s.rows(["a.png", "b.png"])
+        assert (rows["a.png"].reviewer_count, rows["a.png"].final_label, rows["b.png"].reviewer_count) == (2, "no", 1)
+    assert any(b.reason == "before-schema-6" for b in list_backups(path))
+
+
+def test_exports_keep_the_vhd11k_shape_and_jsonl_round_trips_every_reviewer(store: Store, tmp_path: Path) -> None:
+    store.set_project_settings(resolution="majority")
+    store.record_debate(verdict("img/00.png", "yes", "gore"))
+    store.record_decision("img/00.png", "no", reviewer="ana")
+    store.record_decision("img/00.png", "yes", category="blood", reviewer="bo")  # a tie: the model's verdict
+    store.record_decision("img/01.png", "yes", category="war", reviewer="ana")
+    store.record_decision("img/01.png", "no", reviewer="bo")
+    store.record_decision("img/01.png", "no", reviewer="cy")
+    store.undo_decision("img/01.png", reviewer="cy")
+    store.record_decision("img/01.png", "yes", category="war", reviewer="cy")
+    export_store(store, "vhd11k-csv", tmp_path / "out.csv")
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as fh:
+        rows = {r["imagePath"]: r for r in csv.DictReader(fh)}
+    assert list(rows["img/00.png"])[:3] == ["imagePath", "decision", "harmfulType"]
+    assert (rows["img/00.png"]["decision"], rows["img/00.png"]["harmfulType"]) == ("yes", "gore")
+    assert (rows["img/01.png"]["decision"], rows["img/01.png"]["harmfulType"]) == ("yes", "war")
+    export_store(store, "jsonl", tmp_path / "all.jsonl")
+    other = tmp_path / "other"
+    other.mkdir()
+    with Store.for_folder(other) as copy:
+        copy.set_project_settings(resolution="majority")
+        assert import_file(copy, tmp_path / "all.jsonl").added == 2
+        for p in ("img/00.png", "img/01.png"):
+            mine, theirs = store.get_record(p), copy.get_record(p)
+            assert mine is not None and theirs is not None
+            assert [(e.action, e.reviewer, e.label) for e in theirs.history] == [(e.action, e.reviewer, e.label) for e in mine.history]
+            assert {r: (e.label, e.category) for r, e in theirs.standing.items()} == {r: (e.label, e.category) for r, e in mine.standing.items()}
+            assert (theirs.final_label, theirs.disputed) == (mine.final_label, mine.disputed)

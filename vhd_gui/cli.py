@@ -27,6 +27,7 @@ MAX_RPM = 100_000
 MAX_ITEMS = 10_000_000
 MAX_BUDGET_TOKENS = 10**12
 MAX_BUDGET_USD = 1_000_000.0
+MAX_OVERLAP = 100  # as vhd_gui.store.MAX_OVERLAP (this module imports only the standard library)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--against", metavar="FILE", help="compare with the labels of another annotation file")
     p.add_argument("--by", choices=("kind", "category", "model"))
 
-    p = sub.add_parser("store", help="check a store, or recover what is readable of a damaged one")
+    p = sub.add_parser("store", help="check a store, recover what is readable of a damaged one, or set how a team shares it")
     actions = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     a = actions.add_parser("check", help="SQLite's full integrity check, without changing the file (exit 2 when damaged)")
     a.add_argument("store", metavar="STORE")
@@ -140,6 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="sqlite3-cli: SQLite's .recover (the sqlite3 program); rows: read each table row by row;"
         " auto (default): the first when it works on this machine, else the second",
     )
+
+    a = actions.add_parser(
+        "project",
+        help="show or change how a team shares STORE: overlap, resolution, adjudicator, blind review; and how far it got",
+    )
+    a.add_argument("store", metavar="STORE")
+    a.add_argument("--overlap", type=int_between(1, MAX_OVERLAP), metavar="N", help="how many people should decide each item (default 1)")
+    a.add_argument(
+        "--resolution",
+        choices=("latest", "majority", "adjudicator"),
+        help="how several people's decisions form the final label: the latest one (default), the majority (a tie is a"
+        " dispute), or the adjudicator's (else the label all gave, else a dispute)",
+    )
+    a.add_argument("--adjudicator", metavar="NAME", help="the reviewer whose decision settles an item ('' for none)")
+    blind = a.add_mutually_exclusive_group()
+    blind.add_argument("--blind", dest="blind", action="store_true", default=None, help="reviewers do not see each other's decisions")
+    blind.add_argument("--no-blind", dest="blind", action="store_false", help="reviewers see each other's decisions (default)")
+    a.add_argument("--json", action="store_true", help="print one JSON object instead of the lines")
 
     p = sub.add_parser("doctor", help="check the display, media, settings and each role's server, key and model")
     p.add_argument("--json", action="store_true", help="print one JSON report instead of the lines")

@@ -598,7 +598,7 @@ def _import_human(store: Store, rel: str, row: VhdRow, reviewer: str, report: Im
 def _tally_human(
     store: Store, rel: str, label: str, category: str, reviewer: str, line: int, report: ImportReport, note: str = ""
 ) -> None:
-    current = store.human_decision(rel)
+    current = store.standing_decisions(rel).get(reviewer)  # this reviewer's own: others' decisions are kept apart
     if current is not None:
         if current.label == label and current.category == category:
             report.skipped += 1
@@ -972,6 +972,7 @@ def record_to_json(rec: ItemRecord) -> dict[str, Any]:
         "updated_at": rec.updated_at,
         "debate": rec.debate.to_dict() if rec.debate else None,
         "human": _entry_json(rec.human) if rec.human else None,
+        "disputed": rec.disputed,
         "history": [_entry_json(e) for e in rec.history],
     }
 
