@@ -5,7 +5,12 @@ undo per reviewer, the project's overlap and resolution, disputes, blind views, 
 from __future__ import annotations
 
 import csv
+import os
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +19,8 @@ import pytest
 from vhd_gui.formats import export_store, import_file
 from vhd_gui.record import DebateRecord
 from vhd_gui.store import DecisionEntry, Filters, ProjectSettings, Resolution, Store, list_backups, resolve_decisions
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def verdict(path: str, decision: str = "yes", category: str = "violence") -> DebateRecord:
@@ -191,3 +198,172 @@ def test_exports_keep_the_vhd11k_shape_and_jsonl_round_trips_every_reviewer(stor
             assert [(e.action, e.reviewer, e.label) for e in theirs.history] == [(e.action, e.reviewer, e.label) for e in mine.history]
             assert {r: (e.label, e.category) for r, e in theirs.standing.items()} == {r: (e.label, e.category) for r, e in mine.standing.items()}
             assert (theirs.final_label, theirs.disputed) == (mine.final_label, mine.disputed)
+
+
+# --------------------------------------------------------------------------- blind review
+
+
+def test_a_blind_reviewer_sees_only_their_own_decisions(store: Store) -> None:
+    store.record_debate(verdict("img/00.png", "yes", "gore"))
+    store.record_decision("img/00.png", "no", reviewer="ana")
+    store.record_decision("img/01.png", "yes", category="war", reviewer="ana")
+    store.record_decision("img/00.png", "yes", reviewer="bo")
+    assert not store.blind_for("bo")
+    assert store.record_for("img/00.png", "bo") == store.get_record("img/00.png")  # not blind: everything
+    store.set_project_settings(blind=True, resolution="majority", adjudicator="cy")
+    assert store.blind_for("bo") and not store.blind_for("cy") and not store.blind_for(None)
+    seen = store.record_for("img/00.png", "bo")
+    assert seen is not None and seen.others_hidden and list(seen.standing) == ["bo"]
+    assert [e.reviewer for e in seen.history] == ["bo"] and not seen.disputed and seen.reviewer_count == 1
+    assert (seen.final_label, seen.final_category, seen.status) == ("yes", "gore", "accepted")
+    whole = store.record_for("img/00.png", "cy")  # the adjudicator sees everyone
+    assert whole is not None and not whole.others_hidden and whole.disputed and list(whole.standing) == ["ana", "bo"]
+    rows = {r.path: r for r in store.page(viewer="bo")}
+    assert (rows["img/00.png"].human_label, rows["img/00.png"].status, rows["img/00.png"].disputed) == ("yes", "accepted", False)
+    assert (rows["img/01.png"].human_label, rows["img/01.png"].final_label, rows["img/01.png"].status) == (None, None, "new")
+    assert store.row("img/01.png", viewer="ana").final_category == "war"  # type: ignore[union-attr]
+    # the filters and counts see what the viewer sees, not others' labels
+    assert store.paths(Filters(final_label="yes"), viewer="bo") == ["img/00.png"]
+    assert store.paths(Filters(final_label="yes")) == ["img/00.png", "img/01.png"]
+    assert store.count(Filters(needs_adjudication=True), viewer="bo") == 0 and store.counts(viewer="cy").disputed == 1
+    assert store.counts(viewer="bo").by_status["accepted"] == 1
+    assert store.paths(sort="status", viewer="bo")[0] == "img/00.png"  # accepted sorts before new
+
+
+# --------------------------------------------------------------------------- next item for me
+
+
+def test_next_for_me_skips_what_i_decided_and_what_others_hold(store: Store) -> None:
+    a = store.next_for_reviewer("ana")
+    b = store.next_for_reviewer("bo")
+    assert a is not None and b is not None and (a.path, b.path) == ("img/00.png", "img/01.png")
+    assert [(info.path, info.reviewer) for info in store.review_leases()] == [("img/00.png", "ana"), ("img/01.png", "bo")]
+    again = store.next_for_reviewer("ana")  # her own lease does not hide the item from her
+    assert again is not None and again.path == "img/00.png" and again.token != a.token
+    assert store.renew_review_lease(a) is None  # replaced by the newer lease
+    store.record_decision("img/00.png", "yes", reviewer="ana")
+    nxt = store.next_for_reviewer("ana", after="img/00.png")
+    assert nxt is not None and nxt.path == "img/02.png"  # 01 is bo's for now
+    store.release_review_lease(b)
+    assert store.next_for_reviewer("cy").path == "img/01.png"  # type: ignore[union-attr]
+    wrapped = store.next_for_reviewer("ana", after="img/05.png")  # nothing after 05 is hers: it wraps round
+    assert wrapped is not None and wrapped.path == "img/02.png"
+    renewed = store.renew_review_lease(wrapped, 600)
+    assert renewed is not None and renewed.lease_until > wrapped.lease_until and renewed.token == wrapped.token
+    # filters and the other sorts
+    assert store.next_for_reviewer("dee", Filters(name_contains="04")).path == "img/04.png"  # type: ignore[union-attr]
+    assert store.next_for_reviewer("eve", sort="mtime", after="img/04.png").path == "img/05.png"  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        store.next_for_reviewer("")
+
+
+def test_overlap_lets_that_many_people_see_an_item_and_a_dispute_stays_open(store: Store) -> None:
+    store.set_project_settings(overlap=2, resolution="majority")
+    filt = Filters(name_contains="00")
+    assert store.next_for_reviewer("ana", filt).path == "img/00.png"  # type: ignore[union-attr]
+    assert store.next_for_reviewer("bo", filt).path == "img/00.png"  # type: ignore[union-attr]
+    assert store.next_for_reviewer("cy", filt) is None  # two people hold it
+    store.record_decision("img/00.png", "yes", reviewer="ana")
+    store.record_decision("img/00.png", "no", reviewer="bo")
+    assert store.row("img/00.png").disputed  # type: ignore[union-attr]
+    tie_breaker = store.next_for_reviewer("cy", filt)  # a tie under majority: one more decision may settle it
+    assert tie_breaker is not None and tie_breaker.path == "img/00.png"
+    assert store.next_for_reviewer("dee", filt) is None  # ... and only one person at a time is asked
+    store.record_decision("img/00.png", "yes", reviewer="cy")
+    assert store.next_for_reviewer("dee", filt) is None  # settled: three decided, overlap 2
+    store.set_project_settings(resolution="adjudicator", adjudicator="zed")
+    store.record_decision("img/01.png", "yes", reviewer="ana")
+    store.record_decision("img/01.png", "no", reviewer="bo")
+    only = Filters(needs_adjudication=True)
+    assert store.paths(only) == ["img/00.png", "img/01.png"]
+    assert store.next_for_reviewer("cy", only) is None  # under adjudicator only the adjudicator settles it
+    assert store.next_for_reviewer("zed", only).path == "img/00.png"  # type: ignore[union-attr]
+
+
+def test_expired_leases_free_the_item_and_a_lease_never_blocks_a_decision(store: Store) -> None:
+    only = Filters(name_contains="03")
+    held = store.next_for_reviewer("ana", only, lease_seconds=0.05)
+    assert held is not None and store.next_for_reviewer("bo", only) is None
+    time.sleep(0.1)
+    assert store.renew_review_lease(held) is None  # ran out
+    taken = store.next_for_reviewer("bo", only)
+    assert taken is not None and taken.path == "img/03.png"
+    # two people decide the same item anyway: both decisions are kept
+    store.record_decision("img/03.png", "no", reviewer="ana")
+    store.record_decision("img/03.png", "yes", reviewer="bo")
+    assert {r: e.label for r, e in store.standing_decisions("img/03.png").items()} == {"ana": "no", "bo": "yes"}
+    assert store.row("img/03.png").reviewer_count == 2  # type: ignore[union-attr]
+    mine = store.lease_for_review("img/04.png", "cy")  # opened from the list: held too
+    assert store.next_for_reviewer("dee", Filters(name_contains="04")) is None
+    store.release_review_lease(mine)
+    assert store.review_leases("img/04.png") == []
+
+
+def test_two_reviewers_asking_at_once_from_two_threads_are_never_served_the_same_item(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    with Store.for_folder(folder) as s:
+        s.upsert_items([(f"x/{i:03d}.png", "image", 1, float(i)) for i in range(60)])
+    served: dict[str, list[str]] = {"ana": [], "bo": []}
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            with Store.for_folder(folder) as own:  # a connection each, as two windows would have
+                barrier.wait()
+                after = None
+                # every other item is decided, the rest stay held; served again means wrapped round
+                while (lease := own.next_for_reviewer(name, after=after)) is not None and lease.path not in served[name]:
+                    served[name].append(lease.path)
+                    after = lease.path
+                    if len(served[name]) % 2:
+                        own.record_decision(lease.path, "no", reviewer=name)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in served]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert not set(served["ana"]) & set(served["bo"])
+    assert sorted(served["ana"] + served["bo"]) == [f"x/{i:03d}.png" for i in range(60)]
+
+
+_WORKER = """
+import sys
+from vhd_gui.store import Store
+folder, name = sys.argv[1], sys.argv[2]
+with Store.for_folder(folder) as store:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    seen, after = set(), None
+    while (lease := store.next_for_reviewer(name, after=after)) is not None and lease.path not in seen:
+        print(lease.path, flush=True)  # held, never decided: the other process must not get it
+        seen.add(lease.path)
+        after = lease.path
+"""
+
+
+def test_two_reviewer_processes_on_one_store_share_the_items_without_overlap(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    with Store.for_folder(folder) as s:
+        s.upsert_items([(f"x/{i:03d}.png", "image", 1, float(i)) for i in range(80)])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WORKER, str(folder), name], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for name in ("ana", "bo")
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:  # both start asking at once
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outputs = [p.communicate(timeout=300)[0].split() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert not set(outputs[0]) & set(outputs[1])
+    assert sorted(outputs[0] + outputs[1]) == [f"x/{i:03d}.png" for i in range(80)]
+    with Store.for_folder(folder) as s:
+        assert len(s.review_leases()) == 80  # every item held by the one it was served to

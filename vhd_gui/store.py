@@ -1610,7 +1610,7 @@ class Store:
         status, label, dispute = source.col("status"), source.col("final_label"), source.col("disputed")
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {status}, {label}, {dispute}, count(*) FROM {source.from_sql} GROUP BY {status}, {label}, {dispute}",
+                f"SELECT {status}, {label}, {dispute}, count(*) FROM {source.from_sql} GROUP BY 1, 2, 3",
                 source.params,
             ).fetchall()
         for status_, label_, disputed_, n in rows:
