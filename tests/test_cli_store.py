@@ -381,3 +381,19 @@ def test_store_project_shows_and_changes_the_team_settings(tmp_path: Path) -> No
     assert adjudicated.returncode == 0 and "0 disputed" in adjudicated.stdout
     with Store.open(store_path) as s:
         assert s.row("a.png").final_label == "no"  # type: ignore[union-attr]
+
+
+def test_recover_keeps_the_team_settings_and_every_reviewers_decision(tmp_path: Path) -> None:
+    path = tmp_path / "team.sqlite"
+    with Store.open(path) as s:
+        s.upsert_items([("a.png", "image", 1, 1.0)])
+        s.set_project_settings(overlap=3, resolution="majority", blind=True)
+        for name, label in (("ana", "no"), ("bo", "no"), ("cy", "yes")):  # the latest says yes, the majority no
+            s.record_decision("a.png", label, reviewer=name)
+        settings = s.project_settings()
+    out = cli("store", "recover", path, tmp_path / "copy.sqlite")
+    assert out.returncode == 0, out.stdout + out.stderr
+    with Store.open(tmp_path / "copy.sqlite") as b:
+        assert b.project_settings() == settings
+        row = b.row("a.png")
+        assert row is not None and (row.final_label, row.reviewer_count, row.disputed) == ("no", 3, False)

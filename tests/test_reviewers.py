@@ -367,3 +367,52 @@ def test_two_reviewer_processes_on_one_store_share_the_items_without_overlap(tmp
     assert sorted(outputs[0] + outputs[1]) == [f"x/{i:03d}.png" for i in range(80)]
     with Store.for_folder(folder) as s:
         assert len(s.review_leases()) == 80  # every item held by the one it was served to
+
+
+def test_a_batch_never_debates_an_item_people_decided_even_when_they_disagree(store: Store) -> None:
+    from vhd_gui.batch import pending_items
+
+    store.set_project_settings(resolution="majority")
+    store.record_decision("img/00.png", "yes", reviewer="ana")
+    store.record_decision("img/00.png", "no", reviewer="bo")
+    row = store.row("img/00.png")
+    assert row is not None and row.disputed and row.human_label is None and row.status == "new"
+    todo, skipped = pending_items(store, ["img/00.png", "img/01.png"])
+    assert (todo, skipped) == (["img/01.png"], 1)
+
+
+@pytest.mark.parametrize("resolution, adjudicator", [("majority", ""), ("adjudicator", "bo"), ("latest", "")])
+def test_switching_the_resolution_gives_what_deciding_under_it_gives(tmp_path: Path, resolution: str, adjudicator: str) -> None:
+    def fill(store: Store) -> None:
+        store.upsert_items([(f"i/{n}.png", "image", 1, 1.0) for n in range(8)])
+        store.record_debate(verdict("i/0.png", "yes", "gore"))
+        store.record_debate(verdict("i/1.png", "no"))
+        store.record_debate(DebateRecord(path="i/2.png", kind="image", status="error", error="HTTP 500"))
+        plan = {
+            0: [("ana", "yes", ""), ("bo", "no", "")],
+            1: [("ana", "yes", "war"), ("bo", "yes", ""), ("cy", "no", "")],
+            2: [("ana", "no", ""), ("bo", "yes", "blood")],
+            3: [("bo", "yes", "drugs"), ("cy", "yes", "guns"), ("ana", "yes", "guns")],
+            4: [("cy", "no", "")],
+            6: [("ana", "yes", ""), ("cy", "no", "")],
+            5: [("ana", "yes", ""), ("bo", "no", ""), ("cy", "no", ""), ("dee", "yes", "")],
+        }
+        for n, decisions in plan.items():
+            for reviewer, label, category in decisions:
+                store.record_decision(f"i/{n}.png", label, category=category, reviewer=reviewer)
+        store.undo_decision("i/5.png", reviewer="cy")
+
+    def state(store: Store) -> list[tuple[object, ...]]:
+        return [
+            (r.path, r.status, r.human_label, r.human_category, r.final_label, r.final_category, r.reviewer_count, r.disputed)
+            for r in store.page(limit=None)
+        ]
+
+    with Store.open(tmp_path / "before.sqlite") as first, Store.open(tmp_path / "after.sqlite") as later:
+        first.set_project_settings(resolution=resolution, adjudicator=adjudicator)
+        fill(first)
+        fill(later)
+        later.set_project_settings(resolution="adjudicator", adjudicator="cy")  # some other rule first
+        later.set_project_settings(resolution=resolution, adjudicator=adjudicator)
+        assert state(later) == state(first)
+        assert any(row[-1] for row in state(first)) == (resolution != "latest")

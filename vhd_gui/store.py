@@ -71,6 +71,7 @@ RESOLUTIONS = (RESOLUTION_LATEST, RESOLUTION_MAJORITY, RESOLUTION_ADJUDICATOR)
 MAX_OVERLAP = 100
 REVIEW_LEASE_SECONDS = 120.0  # how long "next item for me" holds an item unless renewed
 _PROJECT_KEYS = {"overlap": "project_overlap", "resolution": "project_resolution", "adjudicator": "project_adjudicator", "blind": "project_blind"}
+PROJECT_META_KEYS = tuple(_PROJECT_KEYS.values())  # the meta rows that hold ProjectSettings
 
 
 class StoreError(Exception):
@@ -457,6 +458,8 @@ CREATE TABLE claims (
 # under the project's resolution (disputed) and whether they gave both labels
 # (reviewers_split). review_leases: "next item for me" holds the item it serves, one soft lease
 # per (item, reviewer) with a token and an expiry; it steers serving and never blocks a write.
+# (Expired leases are deleted whenever one is served, so that table stays as small as the
+# number of people at work and needs no index of its own.)
 _V6 = """
 ALTER TABLE items ADD COLUMN reviewer_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE items ADD COLUMN disputed INTEGER NOT NULL DEFAULT 0;
@@ -471,7 +474,6 @@ CREATE TABLE standing_decisions (
     decided_at TEXT NOT NULL,
     PRIMARY KEY (item_id, reviewer)
 );
-CREATE INDEX standing_reviewer ON standing_decisions(reviewer, item_id);
 CREATE TABLE review_leases (
     item_id INTEGER NOT NULL REFERENCES items(id),
     reviewer TEXT NOT NULL,
@@ -480,7 +482,6 @@ CREATE TABLE review_leases (
     leased_at TEXT NOT NULL,
     PRIMARY KEY (item_id, reviewer)
 );
-CREATE INDEX review_leases_until ON review_leases(lease_until);
 """
 
 _MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)  # _MIGRATIONS[v - 1] takes a store to version v
@@ -1605,19 +1606,19 @@ class Store:
     def counts(self, *, viewer: str | None = None) -> Counts:
         by_status = dict.fromkeys(STATUSES, 0)
         by_label = {"yes": 0, "no": 0, "none": 0}
-        total = disputed = 0
+        total = 0
         source = self._source(viewer)
-        status, label, dispute = source.col("status"), source.col("final_label"), source.col("disputed")
+        status, label = source.col("status"), source.col("final_label")
         with self._lock:
+            # Two queries, each answered from an index: (status, final_label) and (disputed, ...).
             rows = self._conn.execute(
-                f"SELECT {status}, {label}, {dispute}, count(*) FROM {source.from_sql} GROUP BY 1, 2, 3",
-                source.params,
+                f"SELECT {status}, {label}, count(*) FROM {source.from_sql} GROUP BY 1, 2", source.params
             ).fetchall()
-        for status_, label_, disputed_, n in rows:
+            disputed = 0 if source is not _PLAIN else int(self._conn.execute("SELECT count(*) FROM items WHERE disputed = 1").fetchone()[0])
+        for status_, label_, n in rows:
             by_status[status_] = by_status.get(status_, 0) + n
             by_label[label_ or "none"] = by_label.get(label_ or "none", 0) + n
             total += n
-            disputed += n if disputed_ else 0
         return Counts(total, by_status, by_label, disputed)
 
     def categories(self) -> list[str]:
@@ -1752,11 +1753,9 @@ class Store:
     def project_settings(self) -> ProjectSettings:
         """The project's overlap, resolution, adjudicator and blind setting (defaults when unset)."""
         with self._lock:
-            return self._project()
+            return self._project() if self._has_meta_table() else ProjectSettings()
 
     def _project(self) -> ProjectSettings:
-        if not self._has_meta_table():
-            return ProjectSettings()
         keys = list(_PROJECT_KEYS.values())
         rows = dict(self._conn.execute(f"SELECT key, value FROM meta WHERE key IN ({', '.join('?' * len(keys))})", keys).fetchall())
         default = ProjectSettings()
@@ -1804,10 +1803,42 @@ class Store:
                 [(_PROJECT_KEYS[name], value) for name, value in values.items()],
             )
             if (new.resolution, new.adjudicator) != (old.resolution, old.adjudicator):
-                stamp = now_iso()
-                for (item_id,) in self._conn.execute("SELECT DISTINCT item_id FROM decisions").fetchall():
-                    self._refresh_item(item_id, updated_at=stamp)
+                self._resolve_all(new, now_iso())
         return new
+
+    def _resolve_all(self, project: ProjectSettings, stamp: str) -> None:
+        """Apply a new resolution to every item people decided, in bulk: each item's standing
+        decisions do not depend on the resolution, and its model verdict is on its row, so only
+        the human and final label, status and dispute are rewritten (as _refresh_item would)."""
+        c = self._conn
+        rows = c.execute(
+            "SELECT id, debate_id, model_label, model_category FROM items WHERE id IN (SELECT item_id FROM decisions)"
+        ).fetchall()
+        histories = self._load_histories([r[0] for r in rows])
+        updates: list[tuple[Any, ...]] = []
+        for item_id, debate_id, model_label, model_category in rows:
+            standing = standing_by_reviewer(histories.get(item_id, []))
+            outcome = resolve_decisions(standing, project.resolution, project.adjudicator)
+            human = outcome.decision
+            # The debate's status as derive_state needs it: none, a verdict, or not a verdict.
+            debate_status = None if debate_id is None else (STATUS_DEBATED if model_label is not None else STATUS_ERROR)
+            state = derive_state(debate_status, model_label, model_category or "", human)
+            updates.append((
+                state.status,
+                human.label if human else None,
+                human.category if human else "",
+                state.final_label,
+                state.final_category,
+                1 if outcome.disputed else 0,
+                1 if outcome.split else 0,
+                stamp,
+                item_id,
+            ))
+        c.executemany(
+            "UPDATE items SET status = ?, human_label = ?, human_category = ?, final_label = ?, final_category = ?,"
+            " disputed = ?, reviewers_split = ?, updated_at = ? WHERE id = ?",
+            updates,
+        )
 
     def blind_for(self, reviewer: str | None) -> bool:
         """Whether ``reviewer`` should see only their own decisions: the project is blind and
