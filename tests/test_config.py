@@ -265,3 +265,13 @@ def test_the_reviewer_comes_from_the_settings_file_else_the_system_user(tmp_path
     (tmp_path / "bad.toml").write_text("reviewer = 7\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="reviewer must be a text"):
         load_settings(tmp_path / "bad.toml")
+
+
+def test_the_windows_command_line_names_the_reviewer() -> None:
+    from vhd_gui.cli import build_gui_parser
+
+    args, unknown = build_gui_parser().parse_known_args(["photos", "--reviewer", "Ana Li"])
+    assert unknown == [] and apply_overrides(Settings(), args).resolved_reviewer() == "Ana Li"
+    args, _ = build_gui_parser().parse_known_args(["--reviewer", "a\nb"])
+    with pytest.raises(ConfigError, match="--reviewer: a reviewer name cannot hold control characters"):
+        apply_overrides(Settings(), args)

@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
 def build_gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vhd-annotator", add_help=False)
     parser.add_argument("path", nargs="?", metavar="PATH", help="folder of media or a store file")
+    parser.add_argument(
+        "--reviewer", metavar="NAME", help="who the window's decisions are from (default: the settings file's reviewer, else the system user)"
+    )
     _add_common(parser)
     return parser
 

@@ -1812,18 +1812,19 @@ class Store:
         the human and final label, status and dispute are rewritten (as _refresh_item would)."""
         c = self._conn
         rows = c.execute(
-            "SELECT id, debate_id, model_label, model_category FROM items WHERE id IN (SELECT item_id FROM decisions)"
+            "SELECT id, debate_id, model_label, model_category, status, human_label, human_category, final_label,"
+            " final_category, disputed, reviewers_split FROM items WHERE id IN (SELECT item_id FROM decisions)"
         ).fetchall()
         histories = self._load_histories([r[0] for r in rows])
         updates: list[tuple[Any, ...]] = []
-        for item_id, debate_id, model_label, model_category in rows:
+        for item_id, debate_id, model_label, model_category, *current in rows:
             standing = standing_by_reviewer(histories.get(item_id, []))
             outcome = resolve_decisions(standing, project.resolution, project.adjudicator)
             human = outcome.decision
             # The debate's status as derive_state needs it: none, a verdict, or not a verdict.
             debate_status = None if debate_id is None else (STATUS_DEBATED if model_label is not None else STATUS_ERROR)
             state = derive_state(debate_status, model_label, model_category or "", human)
-            updates.append((
+            values = (
                 state.status,
                 human.label if human else None,
                 human.category if human else "",
@@ -1831,9 +1832,9 @@ class Store:
                 state.final_category,
                 1 if outcome.disputed else 0,
                 1 if outcome.split else 0,
-                stamp,
-                item_id,
-            ))
+            )
+            if list(values) != current:  # an item the new rule leaves as it was keeps its row (and updated_at)
+                updates.append((*values, stamp, item_id))
         c.executemany(
             "UPDATE items SET status = ?, human_label = ?, human_category = ?, final_label = ?, final_category = ?,"
             " disputed = ?, reviewers_split = ?, updated_at = ? WHERE id = ?",
