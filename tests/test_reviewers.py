@@ -309,7 +309,7 @@ def test_two_reviewers_asking_at_once_from_two_threads_are_never_served_the_same
 
     def work(name: str) -> None:
         try:
-            with Store.for_folder(folder) as own:  # a connection each, as two windows would have
+            with Store.for_folder(folder, daily_backup=False) as own:  # a connection each, as two windows would have
                 barrier.wait()
                 after = None
                 # every other item is decided, the rest stay held; served again means wrapped round
@@ -335,7 +335,7 @@ _WORKER = """
 import sys
 from vhd_gui.store import Store
 folder, name = sys.argv[1], sys.argv[2]
-with Store.for_folder(folder) as store:
+with Store.for_folder(folder, daily_backup=False) as store:
     print("ready", flush=True)
     sys.stdin.readline()
     seen, after = set(), None
