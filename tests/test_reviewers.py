@@ -252,7 +252,13 @@ def test_next_for_me_skips_what_i_decided_and_what_others_hold(store: Store) -> 
     assert renewed is not None and renewed.lease_until > wrapped.lease_until and renewed.token == wrapped.token
     # filters and the other sorts
     assert store.next_for_reviewer("dee", Filters(name_contains="04")).path == "img/04.png"  # type: ignore[union-attr]
-    assert store.next_for_reviewer("eve", sort="mtime", after="img/04.png").path == "img/05.png"  # type: ignore[union-attr]
+    eve = store.next_for_reviewer("eve", sort="mtime", after="img/04.png")
+    assert eve is not None and eve.path == "img/05.png"
+    backwards = store.next_for_reviewer("fay", sort="mtime", after="img/05.png", descending=True)
+    assert backwards is not None and backwards.path == "img/03.png"  # 04 is held by dee
+    assert store.next_for_reviewer("gus", after="img/00.png", descending=True) is None  # every item decided or held
+    store.release_review_lease(eve)
+    assert store.next_for_reviewer("gus", after="img/00.png", descending=True).path == "img/05.png"  # type: ignore[union-attr]  # wraps round
     with pytest.raises(ValueError):
         store.next_for_reviewer("")
 

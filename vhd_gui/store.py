@@ -1914,6 +1914,8 @@ class Store:
         sort: str = "name",
         after: str | os.PathLike[str] | None = None,
         lease_seconds: float = REVIEW_LEASE_SECONDS,
+        *,
+        descending: bool = False,
     ) -> ReviewLease | None:
         """The next item for ``reviewer`` to decide, held for them by a review lease; None when
         nothing is left for them.
@@ -1924,8 +1926,8 @@ class Store:
         not decided it as if they had (so with overlap 1 two people are never served the same
         item at once). A disputed item stays open for one more decision (a tie-breaker) under
         ``majority``, and for the adjudicator under ``adjudicator``, while nobody else holds it.
-        The order is ``sort``'s (as :meth:`page`, ascending) starting after ``after`` and
-        wrapping round to the start. The reviewer's own live lease does not stop an item being
+        The order is the list's (``sort`` and ``descending``, as :meth:`page`) starting after
+        ``after`` and wrapping round to the start. The reviewer's own live lease does not stop an item being
         served again (its lease is renewed, with a new token). Expired leases are dropped.
 
         One short write transaction, so two reviewers asking at once are served one after
@@ -1963,6 +1965,8 @@ class Store:
             clauses.append(f"({open_sql})")
             keys = [_sort_key(source, col) for col in _SORT_SQL[sort]]
             order = ", ".join(keys)
+            direction, beyond = (" DESC", "<") if descending else ("", ">")
+            ordered = ", ".join(key + direction for key in keys)
             base = f"SELECT items.id, items.path FROM {source.from_sql} WHERE {' AND '.join(clauses)}"
             row = None
             if after is not None:
@@ -1971,11 +1975,11 @@ class Store:
                 ).fetchone()
                 if start is not None:
                     row = c.execute(
-                        f"{base} AND ({order}) > ({', '.join('?' * len(keys))}) ORDER BY {order} LIMIT 1",
+                        f"{base} AND ({order}) {beyond} ({', '.join('?' * len(keys))}) ORDER BY {ordered} LIMIT 1",
                         (*source.params, *params, *start),
                     ).fetchone()
             if row is None:
-                row = c.execute(f"{base} ORDER BY {order} LIMIT 1", (*source.params, *params)).fetchone()
+                row = c.execute(f"{base} ORDER BY {ordered} LIMIT 1", (*source.params, *params)).fetchone()
             if row is None:
                 return None
             item_id, rel = row
