@@ -4,7 +4,8 @@ CLI feel it.
     python benchmarks/store_bench.py [--items N] [--dir DIR]
 
 Goals: open < 0.5 s, recording a decision p95 < 10 ms (durable: WAL + synchronous=FULL),
-a filtered page of 200 < 50 ms, counts < 50 ms, vhd11k-csv export < 10 s.
+a filtered page of 200 < 50 ms, counts < 50 ms, vhd11k-csv export < 10 s; with several
+reviewers, their filters and "next item for me" < 50 ms.
 Use --dir to measure on the disk you care about (the default temp dir may be a RAM disk).
 """
 
@@ -125,6 +126,8 @@ def main() -> None:
         best = min(_timed(store.paths) for _ in range(3))
         print(f"all paths       {ms(best)}   ({len(paths)} paths, for a list model)")
 
+        _team(store, paths)
+
         t0 = time.perf_counter()
         store.upsert_items((f"rescan/{i:05}.png", "image", i, 1.7e9) for i in range(10_000))
         print(f"upsert 10k      {ms(time.perf_counter() - t0)}   (a folder scan landing in the store)")
@@ -137,6 +140,45 @@ def main() -> None:
         store.close()
         size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob(path.name + "-*"))
         print(f"file size       {size / 1e6:8.1f} MB  (store with WAL)")
+
+
+def _team(store: Store, paths: list[str]) -> None:
+    """Several reviewers: a second reviewer on every 3rd decided item, the resolution switched
+    (every decided item recomputed), the reviewers' filters, and "next item for me"."""
+    rng = random.Random(11)
+    with store.transaction():
+        for p in paths[::21]:
+            store.record_decision(p, rng.choice(["yes", "no"]), reviewer="second", source="bench")
+    t0 = time.perf_counter()
+    store.set_project_settings(resolution="majority", overlap=2)
+    t_switch = time.perf_counter() - t0
+    decided = store.count(Filters(decided_by="bench"))
+    print(f"resolution      {ms(t_switch)}   (latest -> majority: {decided} decided items recomputed, one transaction)")
+    queries = {
+        "page disputed": lambda: store.page(Filters(needs_adjudication=True), limit=200),
+        "page undecided": lambda: store.page(Filters(undecided_by="bench", kind="image"), offset=20_000, limit=200),
+        "count undecided": lambda: store.count(Filters(undecided_by="second")),
+    }
+    for name, query in queries.items():
+        best = min(_timed(query) for _ in range(5))
+        print(f"{name:15} {ms(best)}   goal < 50 ms")
+    store.set_project_settings(blind=True)
+    best = min(_timed(lambda: store.page(Filters(final_label="yes"), offset=20_000, limit=200, viewer="bench")) for _ in range(5))
+    print(f"page blind      {ms(best)}   goal < 50 ms (a blind reviewer's own labels, name order)")
+    best = min(_timed(lambda: store.page(Filters(final_label="yes"), sort="status", offset=20_000, limit=200, viewer="bench")) for _ in range(5))
+    print(f"page blind stat {ms(best)}   (status order: computed per reviewer, so a sort of every row)")
+    best = min(_timed(lambda: store.counts(viewer="bench")) for _ in range(5))
+    print(f"counts blind    {ms(best)}")
+    store.set_project_settings(blind=False)
+    times = []
+    after = None
+    for i in range(200):
+        t0 = time.perf_counter()
+        lease = store.next_for_reviewer(f"r{i % 4}", after=after)
+        times.append(time.perf_counter() - t0)
+        after = lease.path if lease else None
+    times.sort()
+    print(f"next for me p95 {ms(times[int(len(times) * 0.95) - 1])}   goal < 50 ms (4 reviewers, overlap 2, leases held)")
 
 
 def _timed(fn: object) -> float:

@@ -314,7 +314,8 @@ def test_a_full_disk_stops_the_batch_with_its_reason_and_keeps_what_finished(tmp
         store_path = disk / "s.sqlite"
         with Store.open(store_path, root=tmp_path / "m") as st:
             st.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in scan(tmp_path / "m"))
-        filler = fill_disk(disk, 192 * 1024)  # room for a few debates, not for twelve
+        # room for the daily backup the batch takes when it opens the store, then for a few debates, not for twelve
+        filler = fill_disk(disk, store_path.stat().st_size + 192 * 1024)
         env = {**os.environ, "VHD_KEY": KEY}
         with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}) as srv:
             out = subprocess.run(

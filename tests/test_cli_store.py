@@ -327,3 +327,73 @@ def test_recover_of_a_schema_1_store_gives_a_current_store(tmp_path: Path) -> No
         assert s.schema_version == upgraded.schema_version
         assert s.verdict_rows() == upgraded.verdict_rows()
         assert s.get_record("cats/kitten.jpg").debate.turns == upgraded.get_record("cats/kitten.jpg").debate.turns  # type: ignore[union-attr]
+
+
+def test_human_import_records_the_settings_reviewer_else_the_system_user(tmp_path: Path) -> None:
+    """Real subprocesses: no --reviewer takes the settings file's name, else $LOGNAME's."""
+    src = make_csv(tmp_path / "ann.csv", [["a.png", "yes", "gore", "x", "y"]])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOGNAME": "sysuser"}
+    config = Path(env["XDG_CONFIG_HOME"]) / "vhd-annotator"
+
+    def run(store: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "vhd_gui", "import", str(src), "--store", str(store), "--as", "human", *extra]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+    done = run(tmp_path / "one.sqlite")
+    assert done.returncode == 0, done.stderr
+    assert "human decisions of sysuser" in done.stdout
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "settings.toml").write_text('reviewer = "Ana Li"\n', encoding="utf-8")
+    assert run(tmp_path / "two.sqlite").returncode == 0
+    bad = run(tmp_path / "three.sqlite", "--reviewer", " ")
+    assert bad.returncode == 2 and "--reviewer: a reviewer name cannot be blank" in bad.stderr
+    assert not (tmp_path / "three.sqlite").exists()
+    for name, who in (("one.sqlite", "sysuser"), ("two.sqlite", "Ana Li")):
+        with Store.open(tmp_path / name) as s:
+            entry = s.human_decision("a.png")
+            assert entry is not None and entry.reviewer == who
+
+
+def test_store_project_shows_and_changes_the_team_settings(tmp_path: Path) -> None:
+    store_path = tmp_path / "s.sqlite"
+    with Store.open(store_path) as s:
+        s.upsert_items([("a.png", "image", 1, 1.0), ("b.png", "image", 1, 1.0)])
+        s.record_decision("a.png", "yes", reviewer="ana")
+        s.record_decision("a.png", "no", reviewer="bo")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "vhd_gui", "store", "project", str(store_path), *argv], env=env, capture_output=True, text=True, timeout=120)
+
+    shown = run()
+    assert shown.returncode == 0, shown.stderr
+    assert "resolution   latest" in shown.stdout and "0 disputed" in shown.stdout and "reviewers: ana 1, bo 1" in shown.stdout
+    changed = run("--overlap", "2", "--resolution", "majority", "--blind")
+    assert changed.returncode == 0, changed.stderr
+    assert "changed: overlap 1 -> 2; resolution latest -> majority; blind no -> yes" in changed.stdout
+    assert "0 of 2 items decided by 2 people, 0 by fewer, 1 disputed" in changed.stdout
+    as_json = json.loads(run("--json").stdout)
+    assert (as_json["overlap"], as_json["resolution"], as_json["blind"], as_json["disputed"]) == (2, "majority", True, 1)
+    refused = run("--resolution", "adjudicator")
+    assert refused.returncode == 2 and "needs an adjudicator" in refused.stderr and refused.stderr.count("\n") == 1
+    assert run("--overlap", "0").returncode == 2
+    adjudicated = run("--resolution", "adjudicator", "--adjudicator", "bo", "--no-blind")
+    assert adjudicated.returncode == 0 and "0 disputed" in adjudicated.stdout
+    with Store.open(store_path) as s:
+        assert s.row("a.png").final_label == "no"  # type: ignore[union-attr]
+
+
+def test_recover_keeps_the_team_settings_and_every_reviewers_decision(tmp_path: Path) -> None:
+    path = tmp_path / "team.sqlite"
+    with Store.open(path) as s:
+        s.upsert_items([("a.png", "image", 1, 1.0)])
+        s.set_project_settings(overlap=3, resolution="majority", blind=True)
+        for name, label in (("ana", "no"), ("bo", "no"), ("cy", "yes")):  # the latest says yes, the majority no
+            s.record_decision("a.png", label, reviewer=name)
+        settings = s.project_settings()
+    out = cli("store", "recover", path, tmp_path / "copy.sqlite")
+    assert out.returncode == 0, out.stdout + out.stderr
+    with Store.open(tmp_path / "copy.sqlite") as b:
+        assert b.project_settings() == settings
+        row = b.row("a.png")
+        assert row is not None and (row.final_label, row.reviewer_count, row.disputed) == ("no", 3, False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,35 @@ def test_an_azure_entry_of_an_oai_config_list(tmp_path: Path) -> None:
     assert (judge.provider, judge.resolved_base_url(), judge.resolved_model(), judge.resolved_api_version()) == (
         "azure", "https://x.openai.azure.com", "gpt-4o", "2024-06-01")
     assert judge.resolve_key() == "azure-list-key-0123456789" and "azure-list-key" not in repr(judge)
+
+
+def test_the_reviewer_comes_from_the_settings_file_else_the_system_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vhd_gui.config import check_reviewer, default_reviewer, save_settings
+
+    monkeypatch.setenv("LOGNAME", "ana")
+    assert default_reviewer() == "ana" and Settings().resolved_reviewer() == "ana"
+    monkeypatch.setenv("LOGNAME", "bad\x01name")  # unusable: a stand-in that is never blank
+    assert default_reviewer() == (f"uid{os.getuid()}" if hasattr(os, "getuid") else "unnamed")
+    s = Settings()
+    s.reviewer = "Bo Ng"
+    path = save_settings(s, tmp_path / "settings.toml")
+    assert path.read_text(encoding="utf-8").count('reviewer = "Bo Ng"') == 1
+    again = load_settings(path)
+    assert again.reviewer == "Bo Ng" and again.resolved_reviewer() == "Bo Ng"
+    assert "reviewer" not in settings_to_toml(Settings())
+    for bad, why in (("  ", "blank"), (" x", "spaces"), ("a\tb", "control"), ("x" * 101, "at most")):
+        with pytest.raises(ConfigError, match=why):
+            check_reviewer(bad)
+    (tmp_path / "bad.toml").write_text("reviewer = 7\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="reviewer must be a text"):
+        load_settings(tmp_path / "bad.toml")
+
+
+def test_the_windows_command_line_names_the_reviewer() -> None:
+    from vhd_gui.cli import build_gui_parser
+
+    args, unknown = build_gui_parser().parse_known_args(["photos", "--reviewer", "Ana Li"])
+    assert unknown == [] and apply_overrides(Settings(), args).resolved_reviewer() == "Ana Li"
+    args, _ = build_gui_parser().parse_known_args(["--reviewer", "a\nb"])
+    with pytest.raises(ConfigError, match="--reviewer: a reviewer name cannot hold control characters"):
+        apply_overrides(Settings(), args)

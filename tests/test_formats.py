@@ -177,10 +177,14 @@ def test_import_as_human_records_history_and_reports_conflicts(store: Store, tmp
     assert import_file(store, src, as_human=True, reviewer="ann").skipped == 4
     changed = [list(r) for r in TRICKY_ROWS]
     changed[1][1] = "yes"
-    conflict = import_file(store, write_csv(tmp_path / "c.csv", HEADER, changed), as_human=True, reviewer="bob")
-    assert [p.path for p in conflict.conflicts] == ["images/dog.png"]
+    conflict = import_file(store, write_csv(tmp_path / "c.csv", HEADER, changed), as_human=True, reviewer="ann")
+    assert [p.path for p in conflict.conflicts] == ["images/dog.png"]  # ann's own decision is never replaced
     assert store.human_decision("images/dog.png").label == "no"  # type: ignore[union-attr]
     assert len(store.decision_history("images/dog.png")) == 1
+    # another reviewer's file is kept beside ann's decisions, not against them
+    second = import_file(store, write_csv(tmp_path / "c.csv", HEADER, changed), as_human=True, reviewer="bob")
+    assert (second.added, second.conflicts) == (4, [])
+    assert {r: e.label for r, e in store.standing_decisions("images/dog.png").items()} == {"ann": "no", "bob": "yes"}
 
 
 def test_malformed_rows_are_reported_with_reasons(store: Store, tmp_path: Path) -> None:

@@ -76,6 +76,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise UsageError(str(exc)) from None
 
 
+def reviewer_from_args(args: argparse.Namespace) -> str:
+    """Who the human decisions a command records are from: ``--reviewer``, else the settings
+    file's ``reviewer``, else the system user name. A name is a label, not a login."""
+    from vhd_gui.config import ConfigError, check_reviewer, load_settings
+
+    try:
+        if getattr(args, "reviewer", None):
+            return check_reviewer(args.reviewer, "--reviewer")
+        return load_settings(getattr(args, "config", None)).resolved_reviewer()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def open_store(path: str, *, root: str | None = None, create: bool = False, write: bool = False) -> Store:
     """The store at ``--store path`` for a command, or a UsageError with the one-line reason.
 

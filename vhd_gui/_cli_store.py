@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError, open_store
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError, open_store, reviewer_from_args
 from vhd_gui.formats import ExportError, FormatError, default_export_path, export_store, import_file, is_stdout
 from vhd_gui.store import StoreError
 
@@ -21,17 +21,18 @@ def run_import(args: argparse.Namespace) -> int:
         raise UsageError("--reviewer goes with --as human")
     if args.root and not Path(args.root).is_dir():
         raise UsageError(f"--root {args.root} is not a folder")
+    reviewer = reviewer_from_args(args) if args.as_ == "human" else ""
     store = open_store(args.store, root=args.root, create=True, write=True)
     try:
         with store.named_errors():
-            report = import_file(store, source, as_human=args.as_ == "human", reviewer=args.reviewer or "")
+            report = import_file(store, source, as_human=args.as_ == "human", reviewer=reviewer)
     except FormatError as exc:
         raise UsageError(f"{source}: {exc}") from None
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     finally:
         store.close()
-    what = "human decisions" if args.as_ == "human" else "debates"
+    what = f"human decisions of {reviewer}" if args.as_ == "human" else "debates"
     print(f"imported {source} ({report.format}, {report.encoding}) into {store.path} as {what}: {report.summary()}")
     for label, problems in (("malformed", report.malformed), ("conflict", report.conflicts)):
         for p in problems[:MAX_PROBLEMS_SHOWN]:

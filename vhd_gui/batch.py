@@ -199,7 +199,8 @@ def estimated_tokens(record: DebateRecord) -> int:
 def pending_items(store: Store, paths: Iterable[str], *, redo: bool = False) -> tuple[list[str], int]:
     """Which items still need a debate, and how many were skipped.
 
-    Skipped: items whose current debate finished, and items a person already decided.
+    Skipped: items whose current debate finished, and items a person already decided (also
+    when several people's decisions are disputed and so give no human label).
     Errors are not done: a rerun tries them again.
     """
     paths = list(paths)
@@ -209,7 +210,7 @@ def pending_items(store: Store, paths: Iterable[str], *, redo: bool = False) -> 
     todo: list[str] = []
     for p in paths:
         row = rows.get(p)
-        if row is not None and (row.status in DONE_STATUSES or row.human_label):
+        if row is not None and (row.status in DONE_STATUSES or row.human_label or row.reviewer_count):
             continue
         todo.append(p)
     return todo, len(paths) - len(todo)
@@ -488,7 +489,7 @@ class BatchRun:
                 self._skip(path, elsewhere=True)
                 return True
             return False
-        if row.human_label:
+        if row.human_label or row.reviewer_count:  # decided, or disputed between people
             self._skip(path)
             return True
         if row.status in DONE_STATUSES:

@@ -27,6 +27,7 @@ MAX_RPM = 100_000
 MAX_ITEMS = 10_000_000
 MAX_BUDGET_TOKENS = 10**12
 MAX_BUDGET_USD = 1_000_000.0
+MAX_OVERLAP = 100  # as vhd_gui.store.MAX_OVERLAP (this module imports only the standard library)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -108,7 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="VHD11K CSV/JSON or our JSONL")
     p.add_argument("--store", required=True, metavar="FILE")
     p.add_argument("--as", dest="as_", choices=("model", "human"), default="model", help="record the rows as model verdicts (default) or human decisions")
-    p.add_argument("--reviewer", metavar="NAME", help="who made the human decisions (with --as human)")
+    p.add_argument(
+        "--reviewer",
+        metavar="NAME",
+        help="who made the human decisions (with --as human; default: the settings file's reviewer, else the system user name)",
+    )
     p.add_argument("--root", metavar="DIR", help="folder the file's paths are relative to (default: the store's folder)")
 
     p = sub.add_parser("export", help="export a store")
@@ -127,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="agreement between people (kappa, alpha, AC1 with 95%% intervals) and the model against each of them",
     )
 
-    p = sub.add_parser("store", help="check a store, or recover what is readable of a damaged one")
+    p = sub.add_parser("store", help="check a store, recover what is readable of a damaged one, or set how a team shares it")
     actions = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     a = actions.add_parser("check", help="SQLite's full integrity check, without changing the file (exit 2 when damaged)")
     a.add_argument("store", metavar="STORE")
@@ -141,6 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="sqlite3-cli: SQLite's .recover (the sqlite3 program); rows: read each table row by row;"
         " auto (default): the first when it works on this machine, else the second",
     )
+
+    a = actions.add_parser(
+        "project",
+        help="show or change how a team shares STORE: overlap, resolution, adjudicator, blind review; and how far it got",
+    )
+    a.add_argument("store", metavar="STORE")
+    a.add_argument("--overlap", type=int_between(1, MAX_OVERLAP), metavar="N", help="how many people should decide each item (default 1)")
+    a.add_argument(
+        "--resolution",
+        choices=("latest", "majority", "adjudicator"),
+        help="how several people's decisions form the final label: the latest one (default), the majority (a tie is a"
+        " dispute), or the adjudicator's (else the label all gave, else a dispute)",
+    )
+    a.add_argument("--adjudicator", metavar="NAME", help="the reviewer whose decision settles an item ('' for none)")
+    blind = a.add_mutually_exclusive_group()
+    blind.add_argument("--blind", dest="blind", action="store_true", default=None, help="reviewers do not see each other's decisions")
+    blind.add_argument("--no-blind", dest="blind", action="store_false", help="reviewers see each other's decisions (default)")
+    a.add_argument("--json", action="store_true", help="print one JSON object instead of the lines")
 
     p = sub.add_parser("doctor", help="check the display, media, settings and each role's server, key and model")
     p.add_argument("--json", action="store_true", help="print one JSON report instead of the lines")
@@ -156,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 def build_gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vhd-annotator", add_help=False)
     parser.add_argument("path", nargs="?", metavar="PATH", help="folder of media or a store file")
+    parser.add_argument(
+        "--reviewer", metavar="NAME", help="who the window's decisions are from (default: the settings file's reviewer, else the system user)"
+    )
     _add_common(parser)
     return parser
 

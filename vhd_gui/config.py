@@ -12,6 +12,7 @@ model name, an ``api_version``, and the key in $AZURE_OPENAI_API_KEY unless name
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -40,6 +41,47 @@ _API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 
 class ConfigError(ValueError):
     """A settings problem a person can fix; str() is one line."""
+
+
+REVIEWER_MAX_CHARS = 100
+
+
+def default_reviewer() -> str:
+    """Who decides when neither ``--reviewer`` nor the settings name anyone: the system user.
+
+    ``getpass.getuser`` reads $LOGNAME, $USER, $LNAME, $USERNAME, then the password database;
+    a container may have none of them, so the numeric user id (or "unnamed") stands in.
+    A reviewer name says who labelled what; it proves nothing (it is not a login).
+    """
+    try:
+        name = getpass.getuser().strip()
+    except (OSError, KeyError, ImportError):
+        name = ""
+    if name and not reviewer_problem(name):
+        return name
+    return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unnamed"
+
+
+def reviewer_problem(name: str) -> str:
+    """Why ``name`` cannot name a reviewer ('' when it can): blank, too long, or holding
+    control characters (it is shown in lists and written into exports)."""
+    if not name.strip():
+        return "a reviewer name cannot be blank"
+    if name != name.strip():
+        return f"a reviewer name cannot start or end with spaces: {name!r}"
+    if len(name) > REVIEWER_MAX_CHARS:
+        return f"a reviewer name is at most {REVIEWER_MAX_CHARS} characters"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return f"a reviewer name cannot hold control characters: {name!r}"
+    return ""
+
+
+def check_reviewer(name: str, where: str = "reviewer") -> str:
+    """``name`` when it can name a reviewer, else a ConfigError saying why."""
+    problem = reviewer_problem(name)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return name
 
 
 def config_dir() -> Path:
@@ -156,6 +198,13 @@ class Settings:
     price_in_per_1k: float = 0.0025  # USD per 1k prompt tokens (uncached)
     price_cached_in_per_1k: float = 0.00125
     price_out_per_1k: float = 0.01
+    # Who this person is in a shared project (the top-level ``reviewer`` key of the settings
+    # file); empty: the system user name (see resolved_reviewer). Not an authentication.
+    reviewer: str = ""
+
+    def resolved_reviewer(self) -> str:
+        """The name human decisions are recorded under: the settings' reviewer, else the system user."""
+        return self.reviewer or default_reviewer()
 
     def endpoint(self, role: Role | str) -> RoleEndpoint:
         return self.endpoints[Role(role).value]
@@ -170,14 +219,15 @@ class Settings:
 _ENDPOINT_KEYS = ("provider", "base_url", "azure_endpoint", "api_version", "model", "api_key_env", "temperature", "max_tokens")
 # Accepted in a settings file: Azure's word for the model name, in the role's section.
 _ENDPOINT_ALIASES = {"deployment": "model"}
-_DEBATE_KEYS = tuple(f.name for f in fields(Settings) if f.name != "endpoints")
+_TOP_LEVEL_KEYS = ("reviewer",)
+_DEBATE_KEYS = tuple(f.name for f in fields(Settings) if f.name not in ("endpoints", *_TOP_LEVEL_KEYS))
 
 
 def settings_from_data(data: Mapping[str, Any], where: str = "settings") -> Settings:
     """Build settings from a parsed TOML document.
 
     ``[endpoint]`` gives defaults for every role; ``[roles.<role>]`` overrides them;
-    ``[debate]`` holds the rest. A key found in the file is refused: keys live in the
+    ``[debate]`` holds the rest; ``reviewer`` (top level) names the person who decides. A key found in the file is refused: keys live in the
     environment, not in files that get shared.
     """
     s = Settings()
@@ -200,6 +250,10 @@ def settings_from_data(data: Mapping[str, Any], where: str = "settings") -> Sett
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: [debate] {key} has a wrong type: {value!r}") from None
         setattr(s, key, value)
+    reviewer = data.get("reviewer", "")
+    if not isinstance(reviewer, str):
+        raise ConfigError(f"{where}: reviewer must be a text (a name), not {reviewer!r}")
+    s.reviewer = check_reviewer(reviewer, f"{where}: reviewer") if reviewer else ""
     validate(s, where)
     return s
 
@@ -370,13 +424,18 @@ def apply_overrides(s: Settings, args: Any) -> Settings:
             setattr(s, attr, value)
     if getattr(args, "critic", None):
         s.critic = True
+    if getattr(args, "reviewer", None):
+        s.reviewer = check_reviewer(args.reviewer, "--reviewer")
     validate(s, "command line")
     return s
 
 
 def settings_to_toml(s: Settings) -> str:
     """The settings as TOML, for the settings file. Keys are not part of it."""
-    lines = ["# VHD Annotator settings. API keys do not belong here: name an environment variable with api_key_env.", "", "[debate]"]
+    lines = ["# VHD Annotator settings. API keys do not belong here: name an environment variable with api_key_env.", ""]
+    if s.reviewer:
+        lines += ["# Who you are in a shared project (a name, not a login).", f"reviewer = {_toml_value(s.reviewer)}", ""]
+    lines.append("[debate]")
     for key in _DEBATE_KEYS:
         lines.append(f"{key} = {_toml_value(getattr(s, key))}")
     for role in Role:

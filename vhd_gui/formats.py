@@ -42,7 +42,7 @@ from typing import Any, TextIO
 
 from vhd_gui.filenames import is_escaped, to_key
 from vhd_gui.record import STATUS_DEBATED, STATUS_ERROR, DebateRecord, TurnRecord
-from vhd_gui.store import STATUSES, DecisionEntry, Filters, ItemRecord, Store
+from vhd_gui.store import STATUSES, DecisionEntry, Filters, ItemRecord, Store, standing_by_reviewer
 
 IMPORT_PRESET = "vhd11k-import"
 EXPORT_FORMATS = ("vhd11k-csv", "vhd11k-json", "jsonl", "hf-metadata")
@@ -598,7 +598,7 @@ def _import_human(store: Store, rel: str, row: VhdRow, reviewer: str, report: Im
 def _tally_human(
     store: Store, rel: str, label: str, category: str, reviewer: str, line: int, report: ImportReport, note: str = ""
 ) -> None:
-    current = store.human_decision(rel)
+    current = store.standing_decisions(rel).get(reviewer)  # this reviewer's own: others' decisions are kept apart
     if current is not None:
         if current.label == label and current.category == category:
             report.skipped += 1
@@ -714,14 +714,9 @@ def _entry_key(e: DecisionEntry) -> tuple[str, str | None, str, str]:
 
 
 def _current(entries: list[DecisionEntry]) -> DecisionEntry | None:
-    standing: list[DecisionEntry] = []
-    for e in entries:
-        if e.action == "undo":
-            if standing:
-                standing.pop()
-        else:
-            standing.append(e)
-    return standing[-1] if standing else None
+    """The most recent standing decision of a file's history, replayed as the store replays it."""
+    standing = standing_by_reviewer(entries)
+    return next(reversed(standing.values())) if standing else None
 
 
 # --------------------------------------------------------------------------- writing outputs
@@ -977,6 +972,7 @@ def record_to_json(rec: ItemRecord) -> dict[str, Any]:
         "updated_at": rec.updated_at,
         "debate": rec.debate.to_dict() if rec.debate else None,
         "human": _entry_json(rec.human) if rec.human else None,
+        "disputed": rec.disputed,
         "history": [_entry_json(e) for e in rec.history],
     }
 

@@ -28,8 +28,8 @@ import sqlite3
 import tempfile
 import threading
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path, PurePath
@@ -51,7 +51,7 @@ from vhd_gui.record import (
 STORE_DIR_NAME = ".vhd-annotator"
 STORE_FILE_NAME = "annotations.sqlite"
 APP_NAME = "vhd-annotator"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 15_000
 QUICK_CHECK_WHOLE_BYTES = 64 * 1024 * 1024  # bigger stores have their key tables checked at open
 _CHECKED_AT_OPEN = ("meta", "items", "decisions")
@@ -60,6 +60,18 @@ SORTS = ("name", "status", "mtime", "updated")
 
 ACTION_SET = "set"
 ACTION_UNDO = "undo"
+
+# How several reviewers' standing decisions on one item become its human label (see
+# resolve_decisions): the most recent one, the label more than half give, or a named
+# adjudicator's (else the label everyone gave).
+RESOLUTION_LATEST = "latest"
+RESOLUTION_MAJORITY = "majority"
+RESOLUTION_ADJUDICATOR = "adjudicator"
+RESOLUTIONS = (RESOLUTION_LATEST, RESOLUTION_MAJORITY, RESOLUTION_ADJUDICATOR)
+MAX_OVERLAP = 100
+REVIEW_LEASE_SECONDS = 120.0  # how long "next item for me" holds an item unless renewed
+_PROJECT_KEYS = {"overlap": "project_overlap", "resolution": "project_resolution", "adjudicator": "project_adjudicator", "blind": "project_blind"}
+PROJECT_META_KEYS = tuple(_PROJECT_KEYS.values())  # the meta rows that hold ProjectSettings
 
 
 class StoreError(Exception):
@@ -113,6 +125,14 @@ class Filters:
     disagreement: bool = False
     flagged: bool = False
     name_contains: str = ""
+    # Several reviewers: items whose reviewers' decisions give no final label under the
+    # project's resolution (``needs_adjudication``), items whose standing decisions give both
+    # labels whatever the resolution (``reviewers_disagree``), items a reviewer has no
+    # standing decision on (``undecided_by``) or has one on (``decided_by``).
+    needs_adjudication: bool = False
+    reviewers_disagree: bool = False
+    undecided_by: str | None = None
+    decided_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +151,8 @@ class ItemRow:
     flags: tuple[str, ...]
     mtime: float | None
     updated_at: str
+    reviewer_count: int = 0  # people with a standing decision on the item
+    disputed: bool = False  # their decisions give no final label: see ProjectSettings.resolution
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +184,16 @@ class ItemRecord:
     debate: DebateRecord | None  # the current (latest) debate
     debate_id: int | None
     debate_count: int
-    human: DecisionEntry | None  # the current human decision, derived from history
+    human: DecisionEntry | None  # the decision the human final label comes from (None: none, or disputed)
     history: list[DecisionEntry] = field(default_factory=list)
+    # Each reviewer's standing decision, ordered by when it was made (from ``history``; empty
+    # when the record was read without it). ``disputed``: the standing decisions give no final
+    # label under the project's resolution, so the final label is the model's verdict.
+    standing: dict[str, DecisionEntry] = field(default_factory=dict)
+    disputed: bool = False
+    reviewer_count: int = 0
+    # True when this record is a blind reviewer's view: other reviewers' entries are left out.
+    others_hidden: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +216,80 @@ class ClaimInfo:
     lease_until: str
     attempts: int
     claimed_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSettings:
+    """How a team shares a store, kept in the store itself (see :meth:`Store.project_settings`).
+
+    ``overlap``: how many people should decide each item ("next item for me" stops serving an
+    item once that many have, or hold a live review lease on it). ``resolution``: how their
+    standing decisions form the final label (``latest``, ``majority``, ``adjudicator``).
+    ``adjudicator``: the reviewer whose decision settles an item under ``adjudicator``.
+    ``blind``: reviewers other than the adjudicator should not see each other's decisions
+    (the store reports it and offers each reviewer's view; it does not hide data).
+    """
+
+    overlap: int = 1
+    resolution: str = RESOLUTION_LATEST
+    adjudicator: str = ""
+    blind: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What an item's standing decisions come to (see :func:`resolve_decisions`).
+
+    ``decision``: the decision the human final label comes from (its label and category are
+    the item's), None when nobody decided or the decisions are disputed. ``split``: the
+    standing decisions give both labels (whatever the resolution made of it).
+    """
+
+    decision: DecisionEntry | None
+    disputed: bool
+    split: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewLease:
+    """A reviewer's soft hold on an item it is looking at (see :meth:`Store.next_for_reviewer`).
+
+    It only steers who is served what; it never blocks a decision. ``token`` tells this
+    holder's lease from a later one of the same reviewer on the same item.
+    """
+
+    path: str
+    reviewer: str
+    token: str
+    lease_until: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewLeaseInfo:
+    """A live review lease as anyone may see it (no token): who is looking at what."""
+
+    path: str
+    reviewer: str
+    lease_until: str
+    leased_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewProgress:
+    """How far a team got (see :meth:`Store.review_progress`).
+
+    ``complete``: items with at least ``overlap`` standing decisions that are not disputed;
+    ``partial``: items some but fewer than ``overlap`` people decided; ``disputed``: items
+    whose decisions give no final label; ``by_reviewer``: items each reviewer has a standing
+    decision on, most first.
+    """
+
+    total: int
+    overlap: int
+    complete: int
+    partial: int
+    disputed: int
+    by_reviewer: dict[str, int]
 
 
 class VerdictRow(NamedTuple):
@@ -218,6 +322,7 @@ class Counts:
     total: int
     by_status: dict[str, int]
     by_label: dict[str, int]  # final label: yes / no / none
+    disputed: int = 0  # items whose reviewers' decisions give no final label (needs adjudication)
 
     @property
     def reviewed(self) -> int:
@@ -346,7 +451,40 @@ CREATE TABLE claims (
 );
 """
 
-_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)  # _MIGRATIONS[v - 1] takes a store to version v
+# Version 6: several reviewers. standing_decisions keeps each reviewer's standing decision per
+# item (derived from the append-only history in the same transaction as every write, like the
+# items' own state), so "items this reviewer has not decided" is one indexed lookup. items
+# gains how many people decided (reviewer_count), whether their decisions give no final label
+# under the project's resolution (disputed) and whether they gave both labels
+# (reviewers_split). review_leases: "next item for me" holds the item it serves, one soft lease
+# per (item, reviewer) with a token and an expiry; it steers serving and never blocks a write.
+# (Expired leases are deleted whenever one is served, so that table stays as small as the
+# number of people at work and needs no index of its own.)
+_V6 = """
+ALTER TABLE items ADD COLUMN reviewer_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE items ADD COLUMN disputed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE items ADD COLUMN reviewers_split INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX items_disputed ON items(disputed, path_key, path);
+CREATE TABLE standing_decisions (
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    reviewer TEXT NOT NULL,
+    decision_id INTEGER NOT NULL REFERENCES decisions(id),
+    label TEXT NOT NULL,
+    category TEXT NOT NULL DEFAULT '',
+    decided_at TEXT NOT NULL,
+    PRIMARY KEY (item_id, reviewer)
+);
+CREATE TABLE review_leases (
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    reviewer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    lease_until TEXT NOT NULL,
+    leased_at TEXT NOT NULL,
+    PRIMARY KEY (item_id, reviewer)
+);
+"""
+
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)  # _MIGRATIONS[v - 1] takes a store to version v
 
 _DEBATE_COLS = (
     "status, decision, harmful_type, judge_raw, flags, endpoints, preset_name, preset_hash, rounds,"
@@ -366,7 +504,7 @@ def _marks(columns: str, extra: int) -> str:
 
 _ROW_COLS = (
     "path, kind, status, model_label, model_category, human_label, human_category, final_label,"
-    " final_category, flags, mtime, updated_at"
+    " final_category, flags, mtime, updated_at, reviewer_count, disputed"
 )
 _SORT_SQL = {  # path is unique: the last column makes every order total
     "name": ("path_key", "path"),
@@ -1022,25 +1160,30 @@ class Store:
         with self.transaction():
             self._check_kind()  # another process may have upgraded it meanwhile
             version = self.schema_version
+            stale: set[int] = set()  # items whose state is recomputed once the schema is complete
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _split_sql(_MIGRATIONS[target - 1]):
                     self._conn.execute(statement)
-                self._after_migration(target)
+                stale |= self._after_migration(target)
                 self._conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (str(target),),
                 )
+            for item_id in sorted(stale):
+                self._refresh_item(item_id, updated_at=None)
 
-    def _after_migration(self, version: int) -> None:
-        """Data steps that SQL alone does not express."""
+    def _after_migration(self, version: int) -> set[int]:
+        """Data steps that SQL alone does not express; returns the items whose state to recompute."""
+        c = self._conn
         if version == 2:
-            c = self._conn
             c.execute("UPDATE debates SET recorded_at = started_at")
             rows = c.execute("SELECT id, path FROM items").fetchall()
             c.executemany("UPDATE items SET path_key = ? WHERE id = ?", [(path_key(p), i) for i, p in rows])
-            for item_id, _ in rows:
-                self._refresh_item(item_id, updated_at=None)
+            return {i for i, _ in rows}
+        if version == 6:
+            return {r[0] for r in c.execute("SELECT DISTINCT item_id FROM decisions")}
+        return set()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -1311,16 +1454,19 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def undo_decision(self, path: str | os.PathLike[str], reviewer: str = "", source: str = "window") -> int | None:
-        """Append an undo entry that takes back the latest standing decision.
+        """Append an undo entry that takes back ``reviewer``'s latest standing decision.
 
-        The decision before it (if any) becomes current again. Returns the entry's id, or None
-        when there was nothing to undo (and nothing is written).
+        That reviewer's decision before it (if any) stands again; other reviewers' decisions
+        are untouched (see :func:`standing_by_reviewer`; an undo without a reviewer takes back
+        the latest decision of anyone, as in stores from before reviewers). Returns the entry's
+        id, or None when there was nothing of theirs to undo (and nothing is written).
         """
         rel = self.relative_path(path)
         stamp = now_iso()
         with self.transaction():
             item_id = self._require_item(rel)
-            if _current_human(self._history(item_id)) is None:
+            standing = standing_by_reviewer(self._history(item_id))
+            if not standing or (reviewer and reviewer not in standing):
                 return None
             cur = self._conn.execute(
                 "INSERT INTO decisions (item_id, action, label, category, note, reviewer, source, decided_at)"
@@ -1336,7 +1482,13 @@ class Store:
             return self._history(self._require_item(rel))
 
     def human_decision(self, path: str | os.PathLike[str]) -> DecisionEntry | None:
-        return _current_human(self.decision_history(path))
+        """The decision the item's human final label comes from under the project's
+        resolution (None when nobody decided, or the reviewers' decisions are disputed)."""
+        rel = self.relative_path(path)
+        with self._lock:
+            standing = standing_by_reviewer(self._history(self._require_item(rel)))
+            project = self._project()
+        return resolve_decisions(standing, project.resolution, project.adjudicator).decision
 
     def _history(self, item_id: int) -> list[DecisionEntry]:
         rows = self._conn.execute(
@@ -1349,13 +1501,19 @@ class Store:
     # ----------------------------------------------------------------- derived state
 
     def _refresh_item(self, item_id: int, updated_at: str | None) -> None:
-        """Recompute an item's current state from its latest debate and its decision history."""
+        """Recompute an item's current state from its latest debate and its decision history:
+        each reviewer's standing decision, and the human label the project's resolution makes
+        of them (none when they are disputed)."""
         c = self._conn
         debate = c.execute(
             "SELECT id, status, decision, harmful_type, flags FROM debates WHERE item_id = ? ORDER BY id DESC LIMIT 1",
             (item_id,),
         ).fetchone()
-        human = _current_human(self._history(item_id))
+        standing = standing_by_reviewer(self._history(item_id))
+        project = self._project()
+        outcome = resolve_decisions(standing, project.resolution, project.adjudicator)
+        human = outcome.decision
+        self._keep_standing(item_id, standing, outcome)
         debate_id, debate_status, model_label, model_category, flags = debate or (None, None, None, "", "[]")
         if debate_status != STATUS_DEBATED:
             model_label = None
@@ -1383,10 +1541,21 @@ class Store:
     # ----------------------------------------------------------------- queries
 
     def page(
-        self, filters: Filters | None = None, sort: str = "name", descending: bool = False, offset: int = 0, limit: int | None = 200
+        self,
+        filters: Filters | None = None,
+        sort: str = "name",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int | None = 200,
+        *,
+        viewer: str | None = None,
     ) -> list[ItemRow]:
-        where, params = _where(filters or Filters())
-        sql = f"SELECT {_ROW_COLS} FROM items{where} ORDER BY {_order(sort, descending)}"
+        """A page of the item list. With ``viewer``, the rows (and what the filters and the
+        status sort see) are as that reviewer may see them (see :meth:`record_for`)."""
+        source = self._source(viewer)
+        where, params = _where(filters or Filters(), source)
+        params = [*source.params, *params]
+        sql = f"SELECT {_select_columns(source, _ROW_COLS)} FROM {source.from_sql}{where} ORDER BY {_order(sort, descending, source)}"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params += [int(limit), int(offset)]
@@ -1396,46 +1565,61 @@ class Store:
         with self._lock:
             return [_row_from_sql(r) for r in self._conn.execute(sql, params)]
 
-    def paths(self, filters: Filters | None = None, sort: str = "name", descending: bool = False) -> list[str]:
+    def paths(
+        self, filters: Filters | None = None, sort: str = "name", descending: bool = False, *, viewer: str | None = None
+    ) -> list[str]:
         """The relative paths selected by ``filters``, in order (what a list model holds)."""
-        where, params = _where(filters or Filters())
-        sql = f"SELECT path FROM items{where} ORDER BY {_order(sort, descending)}"
+        source = self._source(viewer)
+        where, params = _where(filters or Filters(), source)
+        sql = f"SELECT path FROM {source.from_sql}{where} ORDER BY {_order(sort, descending, source)}"
         with self._lock:
-            return [r[0] for r in self._conn.execute(sql, params)]
+            return [r[0] for r in self._conn.execute(sql, [*source.params, *params])]
 
-    def row(self, path: str | os.PathLike[str]) -> ItemRow | None:
+    def row(self, path: str | os.PathLike[str], *, viewer: str | None = None) -> ItemRow | None:
         rel = self.relative_path(path)
+        source = self._source(viewer)
         with self._lock:
-            r = self._conn.execute(f"SELECT {_ROW_COLS} FROM items WHERE path = ?", (rel,)).fetchone()
+            r = self._conn.execute(
+                f"SELECT {_select_columns(source, _ROW_COLS)} FROM {source.from_sql} WHERE path = ?", (*source.params, rel)
+            ).fetchone()
         return _row_from_sql(r) if r else None
 
-    def rows(self, paths: Sequence[str]) -> dict[str, ItemRow]:
+    def rows(self, paths: Sequence[str], *, viewer: str | None = None) -> dict[str, ItemRow]:
         """Rows for many paths at once (a list model filling its cache)."""
         out: dict[str, ItemRow] = {}
+        source = self._source(viewer)
         with self._lock:
             for start in range(0, len(paths), 500):
                 chunk = [self.relative_path(p) for p in paths[start : start + 500]]
                 marks = ", ".join("?" * len(chunk))
-                for r in self._conn.execute(f"SELECT {_ROW_COLS} FROM items WHERE path IN ({marks})", chunk):
+                sql = f"SELECT {_select_columns(source, _ROW_COLS)} FROM {source.from_sql} WHERE path IN ({marks})"
+                for r in self._conn.execute(sql, (*source.params, *chunk)):
                     out[r[0]] = _row_from_sql(r)
         return out
 
-    def count(self, filters: Filters | None = None) -> int:
-        where, params = _where(filters or Filters())
+    def count(self, filters: Filters | None = None, *, viewer: str | None = None) -> int:
+        source = self._source(viewer)
+        where, params = _where(filters or Filters(), source)
         with self._lock:
-            return int(self._conn.execute(f"SELECT count(*) FROM items{where}", params).fetchone()[0])
+            return int(self._conn.execute(f"SELECT count(*) FROM {source.from_sql}{where}", [*source.params, *params]).fetchone()[0])
 
-    def counts(self) -> Counts:
+    def counts(self, *, viewer: str | None = None) -> Counts:
         by_status = dict.fromkeys(STATUSES, 0)
         by_label = {"yes": 0, "no": 0, "none": 0}
         total = 0
+        source = self._source(viewer)
+        status, label = source.col("status"), source.col("final_label")
         with self._lock:
-            rows = self._conn.execute("SELECT status, final_label, count(*) FROM items GROUP BY status, final_label").fetchall()
-        for status, label, n in rows:
-            by_status[status] = by_status.get(status, 0) + n
-            by_label[label or "none"] = by_label.get(label or "none", 0) + n
+            # Two queries, each answered from an index: (status, final_label) and (disputed, ...).
+            rows = self._conn.execute(
+                f"SELECT {status}, {label}, count(*) FROM {source.from_sql} GROUP BY 1, 2", source.params
+            ).fetchall()
+            disputed = 0 if source is not _PLAIN else int(self._conn.execute("SELECT count(*) FROM items WHERE disputed = 1").fetchone()[0])
+        for status_, label_, n in rows:
+            by_status[status_] = by_status.get(status_, 0) + n
+            by_label[label_ or "none"] = by_label.get(label_ or "none", 0) + n
             total += n
-        return Counts(total, by_status, by_label)
+        return Counts(total, by_status, by_label, disputed)
 
     def categories(self) -> list[str]:
         """Distinct harmful categories in the store, most used first (for the category picker)."""
@@ -1449,20 +1633,25 @@ class Store:
             return [r[0] for r in self._conn.execute(sql)]
 
     def get_record(self, path: str | os.PathLike[str]) -> ItemRecord | None:
-        """The full record of one item: current debate with turns, human decision and history."""
+        """The full record of one item: current debate with turns, human decision, each
+        reviewer's standing decision and the whole history (see :meth:`record_for` for a
+        reviewer's view of it)."""
         rel = self.relative_path(path)
         with self._lock:
             row = self._conn.execute(
-                "SELECT id, kind, size, mtime, status, final_label, final_category, updated_at, debate_id FROM items WHERE path = ?",
+                "SELECT id, kind, size, mtime, status, final_label, final_category, updated_at, debate_id, reviewer_count, disputed"
+                " FROM items WHERE path = ?",
                 (rel,),
             ).fetchone()
             if row is None:
                 return None
-            item_id, kind, size, mtime, status, final_label, final_category, updated_at, debate_id = row
+            item_id, *fields = row
             n = self._conn.execute("SELECT count(*) FROM debates WHERE item_id = ?", (item_id,)).fetchone()[0]
             history = self._history(item_id)
+            debate_id = fields[7]
             debate = self._load_debate(debate_id, rel) if debate_id is not None else None
-        return _item_record((rel, kind, size, mtime, status, final_label, final_category, updated_at, debate_id), debate, history, int(n))
+            project = self._project()
+        return _item_record((rel, *fields), debate, history, int(n), project)
 
     def iter_records(self, kind: str | None = None, with_history: bool = True, chunk: int = 2000) -> Iterator[ItemRecord]:
         """Every item's full record in path order, fetched in chunks (for exports and metrics)."""
@@ -1478,8 +1667,8 @@ class Store:
     def _records_after(self, key: str, after: str, kind: str | None, with_history: bool, chunk: int) -> list[ItemRecord]:
         c = self._conn
         sql = (
-            "SELECT id, path, kind, size, mtime, status, final_label, final_category, updated_at, debate_id FROM items"
-            " WHERE (path_key, path) > (?, ?)"
+            "SELECT id, path, kind, size, mtime, status, final_label, final_category, updated_at, debate_id, reviewer_count, disputed"
+            " FROM items WHERE (path_key, path) > (?, ?)"
         )
         params: list[Any] = [key, after]
         if kind:
@@ -1491,6 +1680,7 @@ class Store:
         debate_ids = [r[9] for r in items if r[9] is not None]
         debates = self._load_debates(debate_ids)
         histories = self._load_histories([r[0] for r in items]) if with_history else {}
+        project = self._project()
         out: list[ItemRecord] = []
         for item_id, *fields in items:
             rel, kind_, debate_id = fields[0], fields[1], fields[8]
@@ -1498,7 +1688,7 @@ class Store:
             if debate is not None:
                 debate.path, debate.kind = rel, kind_
             # Debates are not counted in bulk: 1 when there is a current one.
-            out.append(_item_record(tuple(fields), debate, histories.get(item_id, []), 1 if debate_id is not None else 0))
+            out.append(_item_record(tuple(fields), debate, histories.get(item_id, []), 1 if debate_id is not None else 0, project))
         return out
 
     def _load_debates(self, ids: list[int]) -> dict[int, DebateRecord]:
@@ -1554,6 +1744,337 @@ class Store:
     def kinds(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT DISTINCT kind FROM items ORDER BY kind")]
+
+    # ----------------------------------------------------------------- reviewers
+    # Several people on one store: the project's settings (meta table), each reviewer's
+    # standing decisions and view, and the review leases of "next item for me".
+    # docs/ARCHITECTURE.md#reviewers
+
+    def project_settings(self) -> ProjectSettings:
+        """The project's overlap, resolution, adjudicator and blind setting (defaults when unset)."""
+        with self._lock:
+            return self._project() if self._has_meta_table() else ProjectSettings()
+
+    def _project(self) -> ProjectSettings:
+        keys = list(_PROJECT_KEYS.values())
+        rows = dict(self._conn.execute(f"SELECT key, value FROM meta WHERE key IN ({', '.join('?' * len(keys))})", keys).fetchall())
+        default = ProjectSettings()
+        overlap = rows.get(_PROJECT_KEYS["overlap"])
+        resolution = rows.get(_PROJECT_KEYS["resolution"]) or default.resolution
+        return ProjectSettings(
+            overlap=int(overlap) if overlap and overlap.isdigit() and int(overlap) >= 1 else default.overlap,
+            resolution=resolution if resolution in RESOLUTIONS else default.resolution,
+            adjudicator=rows.get(_PROJECT_KEYS["adjudicator"]) or "",
+            blind=rows.get(_PROJECT_KEYS["blind"]) == "1",
+        )
+
+    def set_project_settings(
+        self,
+        *,
+        overlap: int | None = None,
+        resolution: str | None = None,
+        adjudicator: str | None = None,
+        blind: bool | None = None,
+    ) -> ProjectSettings:
+        """Change the project's settings (None keeps a setting); returns them as they now are.
+
+        Raises ValueError for an overlap outside 1..MAX_OVERLAP, an unknown resolution, or
+        ``adjudicator`` resolution without an adjudicator. A change of resolution or
+        adjudicator recomputes every decided item's state (final label, disputes) in the same
+        transaction, so no list or export ever sees a mix of the old and the new rule.
+        """
+        with self.transaction():
+            old = self._project()
+            new = ProjectSettings(
+                overlap=old.overlap if overlap is None else int(overlap),
+                resolution=old.resolution if resolution is None else resolution,
+                adjudicator=old.adjudicator if adjudicator is None else adjudicator.strip(),
+                blind=old.blind if blind is None else bool(blind),
+            )
+            if not 1 <= new.overlap <= MAX_OVERLAP:
+                raise ValueError(f"overlap must be from 1 to {MAX_OVERLAP}, not {new.overlap}")
+            if new.resolution not in RESOLUTIONS:
+                raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}, not {new.resolution!r}")
+            if new.resolution == RESOLUTION_ADJUDICATOR and not new.adjudicator:
+                raise ValueError("resolution 'adjudicator' needs an adjudicator: name the reviewer whose decision settles an item")
+            values = {"overlap": str(new.overlap), "resolution": new.resolution, "adjudicator": new.adjudicator, "blind": "1" if new.blind else "0"}
+            self._conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(_PROJECT_KEYS[name], value) for name, value in values.items()],
+            )
+            if (new.resolution, new.adjudicator) != (old.resolution, old.adjudicator):
+                self._resolve_all(new, now_iso())
+        return new
+
+    def _resolve_all(self, project: ProjectSettings, stamp: str) -> None:
+        """Apply a new resolution to every item people decided, in bulk: each item's standing
+        decisions do not depend on the resolution, and its model verdict is on its row, so only
+        the human and final label, status and dispute are rewritten (as _refresh_item would)."""
+        c = self._conn
+        rows = c.execute(
+            "SELECT id, debate_id, model_label, model_category, status, human_label, human_category, final_label,"
+            " final_category, disputed, reviewers_split FROM items WHERE id IN (SELECT item_id FROM decisions)"
+        ).fetchall()
+        histories = self._load_histories([r[0] for r in rows])
+        updates: list[tuple[Any, ...]] = []
+        for item_id, debate_id, model_label, model_category, *current in rows:
+            standing = standing_by_reviewer(histories.get(item_id, []))
+            outcome = resolve_decisions(standing, project.resolution, project.adjudicator)
+            human = outcome.decision
+            # The debate's status as derive_state needs it: none, a verdict, or not a verdict.
+            debate_status = None if debate_id is None else (STATUS_DEBATED if model_label is not None else STATUS_ERROR)
+            state = derive_state(debate_status, model_label, model_category or "", human)
+            values = (
+                state.status,
+                human.label if human else None,
+                human.category if human else "",
+                state.final_label,
+                state.final_category,
+                1 if outcome.disputed else 0,
+                1 if outcome.split else 0,
+            )
+            if list(values) != current:  # an item the new rule leaves as it was keeps its row (and updated_at)
+                updates.append((*values, stamp, item_id))
+        c.executemany(
+            "UPDATE items SET status = ?, human_label = ?, human_category = ?, final_label = ?, final_category = ?,"
+            " disputed = ?, reviewers_split = ?, updated_at = ? WHERE id = ?",
+            updates,
+        )
+
+    def blind_for(self, reviewer: str | None) -> bool:
+        """Whether ``reviewer`` should see only their own decisions: the project is blind and
+        they are not its adjudicator (an adjudicator has to see everyone's)."""
+        if reviewer is None:
+            return False
+        project = self.project_settings()
+        return project.blind and reviewer != project.adjudicator
+
+    def standing_decisions(self, path: str | os.PathLike[str]) -> dict[str, DecisionEntry]:
+        """Each reviewer's standing decision on an item, ordered by when it was made."""
+        return standing_by_reviewer(self.decision_history(path))
+
+    def reviewers(self) -> dict[str, int]:
+        """Every reviewer with a standing decision, and on how many items, most first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT reviewer, count(*) AS n FROM standing_decisions GROUP BY reviewer ORDER BY n DESC, reviewer"
+            ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def review_progress(self) -> ReviewProgress:
+        """How many items enough people decided (the project's overlap), how many fewer, how
+        many are disputed, and each reviewer's count."""
+        with self._lock:
+            project = self._project()
+            total, complete, partial, disputed = self._conn.execute(
+                "SELECT count(*),"
+                " coalesce(sum(CASE WHEN reviewer_count >= ? AND disputed = 0 THEN 1 ELSE 0 END), 0),"
+                " coalesce(sum(CASE WHEN reviewer_count > 0 AND reviewer_count < ? THEN 1 ELSE 0 END), 0),"
+                " coalesce(sum(disputed), 0) FROM items",
+                (project.overlap, project.overlap),
+            ).fetchone()
+        return ReviewProgress(int(total), project.overlap, int(complete), int(partial), int(disputed), self.reviewers())
+
+    def record_for(self, path: str | os.PathLike[str], reviewer: str | None) -> ItemRecord | None:
+        """:meth:`get_record` as ``reviewer`` may see it.
+
+        Under blind review (see :meth:`blind_for`) the record holds only this reviewer's own
+        history and standing decision, and its status and final label are what they would be
+        if this reviewer were the only one (their decision, else the model's verdict); others'
+        decisions, their count and disputes are left out (``others_hidden``). Otherwise it is
+        the whole record.
+        """
+        rec = self.get_record(path)
+        if rec is None or not self.blind_for(reviewer):
+            return rec
+        own = [e for e in rec.history if e.reviewer == reviewer]
+        standing = standing_by_reviewer(own)
+        human = standing.get(reviewer or "")
+        debate = rec.debate
+        model_label = debate.decision if debate is not None and debate.status == STATUS_DEBATED else None
+        model_category = debate.harmful_type if debate is not None else ""
+        state = derive_state(debate.status if debate is not None else None, model_label, model_category or "", human)
+        return replace(
+            rec,
+            status=state.status,
+            final_label=state.final_label,
+            final_category=state.final_category,
+            human=human,
+            history=own,
+            standing=standing,
+            disputed=False,
+            reviewer_count=len(standing),
+            others_hidden=True,
+        )
+
+    def next_for_reviewer(
+        self,
+        reviewer: str,
+        filters: Filters | None = None,
+        sort: str = "name",
+        after: str | os.PathLike[str] | None = None,
+        lease_seconds: float = REVIEW_LEASE_SECONDS,
+        *,
+        descending: bool = False,
+    ) -> ReviewLease | None:
+        """The next item for ``reviewer`` to decide, held for them by a review lease; None when
+        nothing is left for them.
+
+        Served: items matching ``filters`` (as the reviewer sees them, see :meth:`blind_for`)
+        that the reviewer has no standing decision on and that fewer than the project's
+        ``overlap`` people decided, counting live review leases of *other* reviewers who have
+        not decided it as if they had (so with overlap 1 two people are never served the same
+        item at once). A disputed item stays open for one more decision (a tie-breaker) under
+        ``majority``, and for the adjudicator under ``adjudicator``, while nobody else holds it.
+        The order is the list's (``sort`` and ``descending``, as :meth:`page`) starting after
+        ``after`` and wrapping round to the start. The reviewer's own live lease does not stop an item being
+        served again (its lease is renewed, with a new token). Expired leases are dropped.
+
+        One short write transaction, so two reviewers asking at once are served one after
+        the other. The lease never blocks a decision: anyone may still decide any item.
+        """
+        reviewer = _reviewer_name(reviewer)
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        if sort not in _SORT_SQL:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        now = datetime.now(UTC)
+        stamp = now.isoformat(timespec="microseconds")
+        until = (now + timedelta(seconds=lease_seconds)).isoformat(timespec="microseconds")
+        token = secrets.token_hex(16)
+        with self.transaction():
+            c = self._conn
+            c.execute("DELETE FROM review_leases WHERE lease_until <= ?", (stamp,))
+            project = self._project()
+            source = self._source(reviewer)
+            clauses, params = _where_clauses(filters or Filters(), source)
+            others = (
+                "(SELECT count(*) FROM review_leases rl WHERE rl.item_id = items.id AND rl.reviewer <> ? AND rl.lease_until > ?"
+                " AND NOT EXISTS (SELECT 1 FROM standing_decisions rs WHERE rs.item_id = items.id AND rs.reviewer = rl.reviewer))"
+            )
+            clauses.append("NOT EXISTS (SELECT 1 FROM standing_decisions ms WHERE ms.item_id = items.id AND ms.reviewer = ?)")
+            params.append(reviewer)
+            open_sql = f"items.reviewer_count + {others} < ?"
+            params += [reviewer, stamp, project.overlap]
+            tie_breaker = project.resolution == RESOLUTION_MAJORITY or (
+                project.resolution == RESOLUTION_ADJUDICATOR and reviewer == project.adjudicator
+            )
+            if tie_breaker:
+                open_sql += f" OR (items.disputed = 1 AND {others} = 0)"
+                params += [reviewer, stamp]
+            clauses.append(f"({open_sql})")
+            keys = [_sort_key(source, col) for col in _SORT_SQL[sort]]
+            order = ", ".join(keys)
+            direction, beyond = (" DESC", "<") if descending else ("", ">")
+            ordered = ", ".join(key + direction for key in keys)
+            base = f"SELECT items.id, items.path FROM {source.from_sql} WHERE {' AND '.join(clauses)}"
+            row = None
+            if after is not None:
+                start = c.execute(
+                    f"SELECT {order} FROM {source.from_sql} WHERE items.path = ?", (*source.params, self.relative_path(after))
+                ).fetchone()
+                if start is not None:
+                    row = c.execute(
+                        f"{base} AND ({order}) {beyond} ({', '.join('?' * len(keys))}) ORDER BY {ordered} LIMIT 1",
+                        (*source.params, *params, *start),
+                    ).fetchone()
+            if row is None:
+                row = c.execute(f"{base} ORDER BY {ordered} LIMIT 1", (*source.params, *params)).fetchone()
+            if row is None:
+                return None
+            item_id, rel = row
+            c.execute(
+                "INSERT INTO review_leases (item_id, reviewer, token, lease_until, leased_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (item_id, reviewer) DO UPDATE SET token = excluded.token, lease_until = excluded.lease_until,"
+                " leased_at = excluded.leased_at",
+                (item_id, reviewer, token, until, stamp),
+            )
+        return ReviewLease(rel, reviewer, token, until)
+
+    def lease_for_review(
+        self, path: str | os.PathLike[str], reviewer: str, lease_seconds: float = REVIEW_LEASE_SECONDS
+    ) -> ReviewLease:
+        """Hold an item a reviewer opened themselves (from the list), so that "next item for
+        me" counts them as looking at it. Always granted: a lease steers, it never blocks."""
+        reviewer = _reviewer_name(reviewer)
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        rel = self.relative_path(path)
+        now = datetime.now(UTC)
+        until = (now + timedelta(seconds=lease_seconds)).isoformat(timespec="microseconds")
+        token = secrets.token_hex(16)
+        with self.transaction():
+            item_id = self._require_item(rel)
+            self._conn.execute(
+                "INSERT INTO review_leases (item_id, reviewer, token, lease_until, leased_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (item_id, reviewer) DO UPDATE SET token = excluded.token, lease_until = excluded.lease_until,"
+                " leased_at = excluded.leased_at",
+                (item_id, reviewer, token, until, now.isoformat(timespec="microseconds")),
+            )
+        return ReviewLease(rel, reviewer, token, until)
+
+    def renew_review_lease(self, lease: ReviewLease, seconds: float = REVIEW_LEASE_SECONDS) -> ReviewLease | None:
+        """Push a live lease on while the reviewer still looks at the item; None when it is no
+        longer held (it ran out, was released, or a newer lease of the same reviewer replaced
+        it): the item may have been served to someone else meanwhile, which never stops a
+        decision; :meth:`lease_for_review` takes it again."""
+        if seconds <= 0:
+            raise ValueError("seconds must be positive")
+        now = datetime.now(UTC)
+        until = (now + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+        with self.transaction():
+            item_id = self._item_id(lease.path)
+            if item_id is None:
+                return None
+            cur = self._conn.execute(
+                "UPDATE review_leases SET lease_until = ? WHERE item_id = ? AND reviewer = ? AND token = ? AND lease_until > ?",
+                (until, item_id, lease.reviewer, lease.token, now.isoformat(timespec="microseconds")),
+            )
+            if cur.rowcount != 1:
+                return None
+        return ReviewLease(lease.path, lease.reviewer, lease.token, until)
+
+    def release_review_lease(self, lease: ReviewLease) -> None:
+        """The reviewer moved on: the item may be served to someone else now."""
+        with self.transaction():
+            item_id = self._item_id(lease.path)
+            if item_id is not None:
+                self._conn.execute(
+                    "DELETE FROM review_leases WHERE item_id = ? AND reviewer = ? AND token = ?", (item_id, lease.reviewer, lease.token)
+                )
+
+    def review_leases(self, path: str | os.PathLike[str] | None = None) -> list[ReviewLeaseInfo]:
+        """Live review leases (of one item, or all), by path then reviewer: who looks at what."""
+        sql = (
+            "SELECT i.path, l.reviewer, l.lease_until, l.leased_at FROM review_leases l JOIN items i ON i.id = l.item_id"
+            " WHERE l.lease_until > ?"
+        )
+        params: list[Any] = [now_iso()]
+        if path is not None:
+            sql += " AND i.path = ?"
+            params.append(self.relative_path(path))
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY i.path_key, i.path, l.reviewer", params).fetchall()
+        return [ReviewLeaseInfo(*r) for r in rows]
+
+    def _source(self, viewer: str | None) -> _Source:
+        """Where a list query reads from: the items as they are, or as a blind reviewer sees them."""
+        if viewer is None or not self.blind_for(viewer):
+            return _PLAIN
+        return _Source(_BLIND_FROM, (viewer,), _BLIND_COLUMNS)
+
+    def _keep_standing(self, item_id: int, standing: dict[str, DecisionEntry], outcome: Resolution) -> None:
+        """Write an item's standing decisions and what they come to (part of _refresh_item)."""
+        c = self._conn
+        c.execute("DELETE FROM standing_decisions WHERE item_id = ?", (item_id,))
+        c.executemany(
+            "INSERT INTO standing_decisions (item_id, reviewer, decision_id, label, category, decided_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(item_id, e.reviewer, e.id, e.label or "", e.category, e.decided_at) for e in standing.values()],
+        )
+        c.execute(
+            "UPDATE items SET reviewer_count = ?, disputed = ?, reviewers_split = ? WHERE id = ?",
+            (len(standing), 1 if outcome.disputed else 0, 1 if outcome.split else 0, item_id),
+        )
 
     # ----------------------------------------------------------------- bulk read for metrics
 
@@ -1651,39 +2172,137 @@ def derive_state(debate_status: str | None, model_label: str | None, model_categ
     return _State(STATUS_DEBATED, model_label, model_category if model_label == "yes" else "")
 
 
-def _current_human(history: Sequence[DecisionEntry]) -> DecisionEntry | None:
-    """Replay the history: a decision stands until an undo takes it back."""
-    standing: list[DecisionEntry] = []
-    for entry in history:
-        if entry.action == ACTION_UNDO:
-            if standing:
-                standing.pop()
-        else:
-            standing.append(entry)
-    return standing[-1] if standing else None
-
-
 def standing_by_reviewer(history: Sequence[DecisionEntry]) -> dict[str, DecisionEntry]:
     """Each reviewer's standing decision, replaying the history per reviewer.
 
     An undo takes back the latest standing decision of the reviewer who wrote the undo, so
-    one person's Ctrl+Z never removes another person's label. Reviewers whose decisions were
-    all taken back are absent. The dict is ordered by when each standing decision was made.
+    one person's Ctrl+Z never removes another person's label. An undo without a reviewer
+    ('' : every undo written before reviewers were kept apart) takes back the latest standing
+    decision of anyone, as undo always did then, so an old store replays as it was.
+    Reviewers whose decisions were all taken back are absent. The dict is ordered by when
+    each standing decision was made.
     """
-    stacks: dict[str, list[DecisionEntry]] = {}
-    for entry in history:
-        stack = stacks.setdefault(entry.reviewer, [])
+    stacks: dict[str, list[tuple[int, DecisionEntry]]] = {}
+    for position, entry in enumerate(history):
         if entry.action == ACTION_UNDO:
+            if entry.reviewer:
+                stack = stacks.get(entry.reviewer)
+            else:
+                tops = [s for s in stacks.values() if s]
+                stack = max(tops, key=lambda s: s[-1][0]) if tops else None
             if stack:
                 stack.pop()
         else:
-            stack.append(entry)
-    standing = [stack[-1] for stack in stacks.values() if stack]
+            stacks.setdefault(entry.reviewer, []).append((position, entry))
+    standing = [stack[-1][1] for stack in stacks.values() if stack]
     standing.sort(key=lambda e: (e.decided_at, e.id))
     return {e.reviewer: e for e in standing}
 
 
+def resolve_decisions(
+    standing: Mapping[str, DecisionEntry], resolution: str = RESOLUTION_LATEST, adjudicator: str = ""
+) -> Resolution:
+    """What several reviewers' standing decisions on one item come to.
+
+    ``latest``: the most recent standing decision (never disputed). ``majority``: the label
+    more than half of them give; a tie is a dispute. ``adjudicator``: the adjudicator's
+    standing decision when there is one, else the label everyone gave, else a dispute.
+    Where a label wins by count, the decision it comes from is the most recent of those with
+    the category given most often among them (a category named beats none; a tie goes to the
+    most recent), so the final category is the one most of its reviewers chose.
+    ``standing`` is ordered oldest first, as :func:`standing_by_reviewer` gives it.
+    """
+    decisions = list(standing.values())
+    split = len({d.label for d in decisions}) > 1
+    if not decisions:
+        return Resolution(None, False, False)
+    if resolution == RESOLUTION_LATEST:
+        return Resolution(decisions[-1], False, split)
+    if resolution == RESOLUTION_ADJUDICATOR:
+        if adjudicator and adjudicator in standing:
+            return Resolution(standing[adjudicator], False, split)
+        if split:
+            return Resolution(None, True, split)
+        return Resolution(_representative(decisions), False, split)
+    if resolution == RESOLUTION_MAJORITY:
+        yes = [d for d in decisions if d.label == "yes"]
+        no = [d for d in decisions if d.label != "yes"]
+        for side in (yes, no):
+            if 2 * len(side) > len(decisions):
+                return Resolution(_representative(side), False, split)
+        return Resolution(None, True, split)
+    raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}, not {resolution!r}")
+
+
+def _representative(decisions: Sequence[DecisionEntry]) -> DecisionEntry:
+    """Of decisions giving one label (oldest first): the most recent with the most given
+    category, a named category counting before none."""
+    counts: dict[str, int] = {}
+    for d in decisions:
+        counts[d.category] = counts.get(d.category, 0) + 1
+    named = {c: n for c, n in counts.items() if c}
+    pool = named or counts
+    top = max(pool.values())
+    best = {c for c, n in pool.items() if n == top}
+    return next(d for d in reversed(decisions) if d.category in best)
+
+
+def _reviewer_name(reviewer: str) -> str:
+    if not isinstance(reviewer, str) or not reviewer.strip():
+        raise ValueError("a reviewer name is needed to serve or hold items for review")
+    return reviewer
+
+
 # --------------------------------------------------------------------------- SQL helpers
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """What list queries read: a FROM clause (with its parameters) and the SQL for each item
+    column whose value depends on who is looking (bare names elsewhere)."""
+
+    from_sql: str
+    params: tuple[Any, ...]
+    columns: Mapping[str, str]
+
+    def col(self, name: str) -> str:
+        return self.columns.get(name, name)
+
+
+_PLAIN = _Source("items", (), {})
+# A blind reviewer's view: their own standing decision (if any) in place of everyone's.
+# What the item's status would be without any human decision follows from its debate columns.
+_BLIND_FROM = "items LEFT JOIN standing_decisions own ON own.item_id = items.id AND own.reviewer = ?"
+_MODEL_STATUS = "CASE WHEN items.debate_id IS NULL THEN 'new' WHEN items.model_label IS NULL THEN 'error' ELSE 'debated' END"
+_OWN_CATEGORY = (
+    "CASE WHEN own.category <> '' THEN own.category"
+    " WHEN own.label = 'yes' AND items.model_label = 'yes' THEN items.model_category ELSE '' END"
+)
+_BLIND_COLUMNS: Mapping[str, str] = {
+    "status": (
+        f"(CASE WHEN own.label IS NULL THEN {_MODEL_STATUS}"
+        " WHEN items.model_label IS NOT NULL AND items.model_label <> own.label THEN 'overridden' ELSE 'accepted' END)"
+    ),
+    "human_label": "own.label",
+    "human_category": "COALESCE(own.category, '')",
+    "final_label": "COALESCE(own.label, items.model_label)",
+    "final_category": (
+        f"(CASE WHEN own.label IS NOT NULL THEN ({_OWN_CATEGORY})"
+        " WHEN items.model_label = 'yes' THEN items.model_category ELSE '' END)"
+    ),
+    "reviewer_count": "(CASE WHEN own.label IS NULL THEN 0 ELSE 1 END)",
+    "disputed": "0",
+    "reviewers_split": "0",
+}
+
+
+def _select_columns(source: _Source, columns: str) -> str:
+    return ", ".join(source.col(c.strip()) for c in columns.split(","))
+
+
+def _sort_key(source: _Source, column: str) -> str:
+    """A sort column as "next item for me" compares it: an item without mtime sorts first."""
+    return "COALESCE(items.mtime, -1.0e308)" if column == "mtime" else source.col(column)
 
 
 def _split_sql(script: str) -> list[str]:
@@ -1700,38 +2319,54 @@ def _label_clause(column: str, value: str) -> tuple[str, list[Any]]:
     return f"{column} = ?", [value]
 
 
-def _where(f: Filters) -> tuple[str, list[Any]]:
+def _where(f: Filters, source: _Source = _PLAIN) -> tuple[str, list[Any]]:
+    clauses, params = _where_clauses(f, source)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _where_clauses(f: Filters, source: _Source = _PLAIN) -> tuple[list[str], list[Any]]:
+    col = source.col
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (("status", f.status), ("kind", f.kind)):
         if value:
             values = _as_tuple(value)
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            clauses.append(f"{col(column)} IN ({', '.join('?' * len(values))})")
             params.extend(values)
     for column, label in (("final_label", f.final_label), ("model_label", f.model_label)):
         if label is not None:
-            clause, extra = _label_clause(column, label)
+            clause, extra = _label_clause(col(column), label)
             clauses.append(clause)
             params.extend(extra)
     if f.category is not None:
-        clauses.append("final_category = ?")
+        clauses.append(f"{col('final_category')} = ?")
         params.append(f.category)
     if f.disagreement:
-        clauses.append("model_label IS NOT NULL AND human_label IS NOT NULL AND model_label <> human_label")
+        human = col("human_label")
+        clauses.append(f"model_label IS NOT NULL AND {human} IS NOT NULL AND model_label <> {human}")
     if f.flagged:
         clauses.append("flags <> '[]'")
     if f.name_contains:
         escaped = f.name_contains.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         clauses.append("path_key LIKE ? ESCAPE '\\'")
         params.append(f"%{escaped}%")
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+    if f.needs_adjudication:
+        clauses.append(f"{col('disputed')} = 1")
+    if f.reviewers_disagree:
+        clauses.append(f"{col('reviewers_split')} = 1")
+    for reviewer, negate in ((f.undecided_by, True), (f.decided_by, False)):
+        if reviewer is not None:
+            exists = "EXISTS (SELECT 1 FROM standing_decisions sd WHERE sd.item_id = items.id AND sd.reviewer = ?)"
+            clauses.append(("NOT " if negate else "") + exists)
+            params.append(reviewer)
+    return clauses, params
 
 
-def _order(sort: str, descending: bool) -> str:
+def _order(sort: str, descending: bool, source: _Source = _PLAIN) -> str:
     if sort not in _SORT_SQL:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
     direction = " DESC" if descending else ""
-    return ", ".join(col + direction for col in _SORT_SQL[sort])
+    return ", ".join(source.col(col) + direction for col in _SORT_SQL[sort])
 
 
 def _row_from_sql(r: Sequence[Any]) -> ItemRow:
@@ -1748,6 +2383,8 @@ def _row_from_sql(r: Sequence[Any]) -> ItemRow:
         flags=tuple(json.loads(r[9] or "[]")),
         mtime=r[10],
         updated_at=r[11],
+        reviewer_count=int(r[12] or 0),
+        disputed=bool(r[13]),
     )
 
 
@@ -1839,9 +2476,13 @@ def _debate_from_row(rel: str, kind: str, r: Sequence[Any], turns: list[TurnReco
     )
 
 
-def _item_record(row: Sequence[Any], debate: DebateRecord | None, history: list[DecisionEntry], debate_count: int) -> ItemRecord:
-    """An ItemRecord from (path, kind, size, mtime, status, final_label, final_category, updated_at, debate_id)."""
-    rel, kind, size, mtime, status, final_label, final_category, updated_at, debate_id = row
+def _item_record(
+    row: Sequence[Any], debate: DebateRecord | None, history: list[DecisionEntry], debate_count: int, project: ProjectSettings
+) -> ItemRecord:
+    """An ItemRecord from (path, kind, size, mtime, status, final_label, final_category,
+    updated_at, debate_id, reviewer_count, disputed)."""
+    rel, kind, size, mtime, status, final_label, final_category, updated_at, debate_id, reviewer_count, disputed = row
+    standing = standing_by_reviewer(history)
     return ItemRecord(
         path=rel,
         kind=kind,
@@ -1854,8 +2495,11 @@ def _item_record(row: Sequence[Any], debate: DebateRecord | None, history: list[
         debate=debate,
         debate_id=debate_id,
         debate_count=debate_count,
-        human=_current_human(history),
+        human=resolve_decisions(standing, project.resolution, project.adjudicator).decision,
         history=history,
+        standing=standing,
+        disputed=bool(disputed),
+        reviewer_count=int(reviewer_count or 0),
     )
 
 

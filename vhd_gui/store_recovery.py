@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vhd_gui.store import (
+    PROJECT_META_KEYS,
     SCHEMA_VERSION,
     STORE_DIR_NAME,
     Backup,
@@ -346,6 +347,11 @@ def _finish(out: Store, meta: dict[str, str], src: Path) -> None:
     rows = oc.execute("SELECT id, path FROM items").fetchall()
     oc.executemany("UPDATE items SET path_key = ? WHERE id = ?", [(path_key(p), i) for i, p in rows])
     oc.execute("UPDATE debates SET recorded_at = started_at WHERE recorded_at = ''")  # rows from a schema 1 store
+    # The team's settings first: they decide what each item's reviewers' decisions come to.
+    oc.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [(key, meta[key]) for key in PROJECT_META_KEYS if key in meta],
+    )
     for item_id, _ in rows:
         out._refresh_item(item_id, updated_at=None)
     if src.parent.name == STORE_DIR_NAME:
