@@ -365,11 +365,12 @@ async def test_an_exception_anywhere_stops_the_run_and_is_counted(server: FakeSe
 # ---------------------------------------------------------------- one queue per store: claims
 
 
-def test_a_claim_is_exclusive_fences_the_write_and_comes_back_when_it_runs_out(tmp_path: Path) -> None:
+def test_a_claim_is_exclusive_fences_the_write_and_comes_back_when_it_runs_out(store_target: str, tmp_path: Path) -> None:
     from vhd_gui.record import DebateRecord
     from vhd_gui.store import ClaimLost
+    from vhd_gui.store_api import open_store as open_any
 
-    store = Store.open(tmp_path / "s.sqlite", root=tmp_path)
+    store = open_any(store_target, root=tmp_path)
     store.add_item("a.png", "image")
     mine = store.claim_item("a.png", "batch A", lease_seconds=60)
     assert mine is not None and mine.attempts == 1

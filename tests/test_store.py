@@ -32,6 +32,7 @@ from vhd_gui.store import (
     list_backups,
     writable_copy_path,
 )
+from vhd_gui.store_api import open_store
 
 from helpers import read_only_bind_mount
 
@@ -70,9 +71,14 @@ def debate(path: str, decision: str | None = "yes", category: str = "violence", 
     return record
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.for_folder(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A store with three items, once per backend: the folder's own SQLite file, then a
+    PostgreSQL database (same code above the dialect adapter)."""
+    if request.param == "sqlite":
+        s = Store.for_folder(tmp_path)
+    else:
+        s = open_store(request.getfixturevalue("pg_url"), root=tmp_path)
     s.upsert_items([("a/one.png", "image", 1, 10.0), ("b/two.mp4", "video", 2, 20.0), ("c/three.jpg", "image", 3, 30.0)])
     yield s
     s.close()
@@ -414,8 +420,12 @@ def test_endpoint_urls_never_keep_credentials(store: Store) -> None:
     assert got is not None
     assert got.endpoints["judge"].base_url == "https://example.test/v1?api-version=2024"
     assert got.endpoints["negative"].base_url == "http://localhost:8000/v1"
-    raw = store.path.read_bytes() + Path(str(store.path) + "-wal").read_bytes()
-    assert b"sk-secret" not in raw
+    if store.backend == "sqlite":
+        raw = store.path.read_bytes() + Path(str(store.path) + "-wal").read_bytes()
+        assert b"sk-secret" not in raw
+    else:
+        rows = store._conn.execute("SELECT endpoints FROM debates").fetchall()
+        assert rows and all("sk-secret" not in r[0] for r in rows)
 
 
 # --------------------------------------------------------------------------- read-only media

@@ -82,10 +82,18 @@ def open_store(path: str, *, root: str | None = None, create: bool = False, writ
     Without ``write`` a store that cannot be written (a read-only medium) opens read-only;
     with it, such a store is refused. ``create`` makes a new store (and a missing
     ``.vhd-annotator`` folder inside an existing project folder). Warnings from opening (a
-    daily backup that could not be written) go to standard error.
+    daily backup that could not be written) go to standard error. A ``postgresql://`` URL
+    opens the store in that database (its credentials come from libpq: ``~/.pgpass``,
+    ``PGPASSWORD``, ``PGSERVICE``).
     """
-    from vhd_gui.store import STORE_DIR_NAME, Store
+    from vhd_gui.store import STORE_DIR_NAME
+    from vhd_gui.store_api import is_server_url
+    from vhd_gui.store_api import open_store as open_any
 
+    if is_server_url(path):
+        from vhd_gui.store_pg import display_url
+
+        return opened_store(lambda: open_any(path, root=root, create=create, read_only=None), f"the store {display_url(path)}")
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"--store {path} is a folder; give the store file (e.g. FOLDER/{STORE_DIR_NAME}/annotations.sqlite)")
@@ -98,7 +106,7 @@ def open_store(path: str, *, root: str | None = None, create: bool = False, writ
             raise UsageError(f"--store {path}: cannot make {target.parent}: {exc.strerror or exc}") from None
     if create and not target.parent.is_dir():
         raise UsageError(f"--store {path}: folder {target.parent} does not exist")
-    return opened_store(lambda: Store.open(target, root=root, create=create, read_only=False if write else None), f"the store {path}")
+    return opened_store(lambda: open_any(target, root=root, create=create, read_only=False if write else None), f"the store {path}")
 
 
 def opened_store(opener: Callable[[], Store], what: str) -> Store:

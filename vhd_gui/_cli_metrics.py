@@ -45,7 +45,7 @@ def run_metrics(args: argparse.Namespace) -> int:
     try:
         with store.named_errors():
             rows, reference = _rows(store, args.against)
-        store_path = str(store.path)
+        store_path = store.location
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     finally:

@@ -32,7 +32,7 @@ def run_import(args: argparse.Namespace) -> int:
     finally:
         store.close()
     what = "human decisions" if args.as_ == "human" else "debates"
-    print(f"imported {source} ({report.format}, {report.encoding}) into {store.path} as {what}: {report.summary()}")
+    print(f"imported {source} ({report.format}, {report.encoding}) into {store.location} as {what}: {report.summary()}")
     for label, problems in (("malformed", report.malformed), ("conflict", report.conflicts)):
         for p in problems[:MAX_PROBLEMS_SHOWN]:
             where = f" {p.path}" if p.path else ""

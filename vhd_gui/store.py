@@ -1078,6 +1078,24 @@ class Store:
         with self._lock:
             return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
+    # ----------------------------------------------------------------- what a server backend changes
+    # (vhd_gui.store_pg.PgStore overrides these; see docs/ARCHITECTURE.md#stores-two-backends-one-interface)
+
+    backend = "sqlite"
+
+    @property
+    def location(self) -> str:
+        """Where the store is, as messages show it (a file path; a redacted URL for a server)."""
+        return str(self.path)
+
+    def _lock_item_row(self, item_id: int) -> None:
+        """Hold an item's row until the transaction ends. Nothing to do here: ``BEGIN IMMEDIATE``
+        already makes every write transaction the only one."""
+
+    def _try_lock_item_row(self, item_id: int) -> bool:
+        """Lock an item's row unless another transaction holds it (always free here, see above)."""
+        return True
+
     # ----------------------------------------------------------------- paths and items
 
     def relative_path(self, path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:
@@ -1212,6 +1230,8 @@ class Store:
         token = secrets.token_hex(16)
         with self.transaction():
             item_id = self._require_item(rel)
+            if not self._try_lock_item_row(item_id):
+                return None  # another transaction is claiming or writing it right now
             row = self._conn.execute("SELECT lease_until, attempts FROM claims WHERE item_id = ?", (item_id,)).fetchone()
             if row is not None and row[0] > stamp:
                 return None
@@ -1250,6 +1270,7 @@ class Store:
         """
         with self.transaction():
             item_id = self._require_item(claim.path)
+            self._lock_item_row(item_id)
             row = self._conn.execute("SELECT token, owner FROM claims WHERE item_id = ?", (item_id,)).fetchone()
             if row is None or row[0] != claim.token:
                 holder = f" ({row[1]} has it now)" if row is not None else ""
@@ -1350,6 +1371,7 @@ class Store:
 
     def _refresh_item(self, item_id: int, updated_at: str | None) -> None:
         """Recompute an item's current state from its latest debate and its decision history."""
+        self._lock_item_row(item_id)
         c = self._conn
         debate = c.execute(
             "SELECT id, status, decision, harmful_type, flags FROM debates WHERE item_id = ? ORDER BY id DESC LIMIT 1",
