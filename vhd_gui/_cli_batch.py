@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError, opened_store, settings_from_args
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError, opened_store, settings_from_args, store_from_args
 
 if TYPE_CHECKING:
     from vhd_gui.store import Store
@@ -70,7 +70,7 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     from vhd_gui.store import STORE_ERRORS
 
     settings = settings_from_args(args)
-    store = _open_batch_store(args.store, folder)
+    store = _open_batch_store(store_from_args(args, required=False), folder)
     err = sys.stderr
     where = f"store: {store.location}"
     if store.fell_back:

@@ -76,6 +76,24 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise UsageError(str(exc)) from None
 
 
+def store_from_args(args: argparse.Namespace, *, required: bool = True) -> str | None:
+    """The store a command works on: ``--store``, else the settings file's ``store``; without
+    either, a usage error when ``required`` (else None: the command has a default of its own)."""
+    if getattr(args, "store", None):
+        return str(args.store)
+    from vhd_gui.config import ConfigError, load_settings
+
+    try:
+        configured = load_settings(getattr(args, "config", None)).store
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if configured:
+        return configured
+    if required:
+        raise UsageError("no store: give --store FILE|postgresql://HOST/DB, or set store = \"...\" in the settings file")
+    return None
+
+
 def open_store(path: str, *, root: str | None = None, create: bool = False, write: bool = False) -> Store:
     """The store at ``--store path`` for a command, or a UsageError with the one-line reason.
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError, open_store
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError, open_store, store_from_args
 from vhd_gui.formats import ExportError, FormatError, default_export_path, export_store, import_file, is_stdout
 from vhd_gui.store import StoreError
 
@@ -21,7 +21,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise UsageError("--reviewer goes with --as human")
     if args.root and not Path(args.root).is_dir():
         raise UsageError(f"--root {args.root} is not a folder")
-    store = open_store(args.store, root=args.root, create=True, write=True)
+    store = open_store(store_from_args(args) or "", root=args.root, create=True, write=True)
     try:
         with store.named_errors():
             report = import_file(store, source, as_human=args.as_ == "human", reviewer=args.reviewer or "")
@@ -43,7 +43,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    store = open_store(args.store)
+    store = open_store(store_from_args(args) or "")
     output = args.output or ""
     try:
         if store.read_only and not args.output:

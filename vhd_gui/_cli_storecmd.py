@@ -17,9 +17,16 @@ from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageErr
 
 
 def run_store(args: argparse.Namespace) -> int:
+    from vhd_gui.store_api import is_server_url
+
     if args.store_command == "check":
-        return _check(args)
+        return _check_server(args) if is_server_url(args.store) else _check(args)
     if args.store_command == "recover":
+        if is_server_url(args.store) or is_server_url(args.out):
+            raise UsageError(
+                "store recover reads a damaged SQLite file page by page (SQLite only); a PostgreSQL store is restored"
+                " with the server's own tools (pg_dump backups, point-in-time recovery)"
+            )
         return _recover(args)
     raise AssertionError(args.store_command)
 
@@ -51,6 +58,35 @@ def _check(args: argparse.Namespace) -> int:
     detail = f"integrity check: {len(health.problems)} problem{'s' if len(health.problems) != 1 else ''}"
     newest_path = health.backups[0].path if health.backups else None
     print(f"vhd-annotator store: {damage_message(health.path, detail, newest_path)}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _check_server(args: argparse.Namespace) -> int:
+    """What a client can check of a PostgreSQL store: it opens (read-only), its schema, what it
+    holds, and every item's summary against its history. Pages and indexes are the server's
+    (``pg_amcheck``); backups are ``pg_dump``'s."""
+    from vhd_gui.store import StoreError
+    from vhd_gui.store_api import open_store
+    from vhd_gui.store_pg import PgStore
+
+    try:
+        store = open_store(args.store, create=False, read_only=True)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        assert isinstance(store, PgStore)
+        held = ", ".join(f"{n} {table}" for table, n in store.table_counts().items())
+        wrong = store.summary_mismatches()
+        version = store.schema_version
+    finally:
+        store.close()
+    print("backups: not kept by vhd-annotator for a server store (use pg_dump; pages are checked by pg_amcheck)")
+    if not wrong:
+        print(f"{store.location}: sound (every item's summary agrees with its history); schema {version}; {held}")
+        return EXIT_OK
+    for rel in wrong:
+        print(f"problem: the summary of {rel} does not agree with its history")
+    print(f"vhd-annotator store: {store.location}: {len(wrong)} item summaries out of step", file=sys.stderr)
     return EXIT_USAGE
 
 

@@ -93,6 +93,13 @@ class StoreServerError(StoreError):
 _ID_TABLES = frozenset(
     m.group(1).lower() for script in _MIGRATIONS for m in re.finditer(r"CREATE TABLE (\w+) \(\s*id INTEGER PRIMARY KEY", script)
 )
+
+
+def store_tables() -> list[str]:
+    """The store's tables in the order the migrations make them (parents before children)."""
+    return [m.group(1).lower() for script in _MIGRATIONS for m in re.finditer(r"CREATE TABLE (\w+) \(", script)]
+
+
 _INSERT_RE = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _DDL_RE = re.compile(r"^\s*(CREATE\s+TABLE|ALTER\s+TABLE)", re.IGNORECASE)
 
@@ -404,6 +411,11 @@ class PgStore(Store):
                     if len(out) >= limit:
                         break
         return out
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows per table of the store (what ``store check`` prints)."""
+        with self._lock:
+            return {t: int(self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in store_tables()}
 
     def reader(self) -> Store:
         """A second store object on its own small pool whose connections refuse writes."""

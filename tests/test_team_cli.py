@@ -1,0 +1,143 @@
+"""Team mode through the real command line: every command that takes a store works on a
+PostgreSQL database, the settings file names the default store, and batch workers on separate
+"machines" (processes with their own home and media folders) share one queue on one database."""
+
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_batch import _image_of, judge_by_colour, make_folder
+
+from vhd_gui.cli import main
+from vhd_gui.config import settings_path
+from vhd_gui.store_api import open_store
+
+from fakeserver import FakeServer
+from helpers import TEST_KEY
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _csv(path: Path) -> Path:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(["imagePath", "decision", "harmfulType", "affirmativeDebater_argument_0", "negativeDebater_argument_0"])
+    w.writerows([["a.png", "yes", "gore", "x", "y"], ["b.png", "no", "fine", "None", "z"]])
+    path.write_text(buf.getvalue(), encoding="utf-8", newline="")
+    return path
+
+
+def test_every_store_command_takes_a_postgresql_url(tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _csv(tmp_path / "ann.csv")
+    assert main(["import", str(src), "--store", pg_url, "--root", str(tmp_path)]) == 0
+    assert "into postgresql://" in capsys.readouterr().out
+    out = tmp_path / "out.jsonl"
+    assert main(["export", "--store", pg_url, "--format", "jsonl", "-o", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 2
+    capsys.readouterr()
+    assert main(["metrics", "--store", pg_url, "--json"]) == 0
+    assert '"store": "postgresql://' in capsys.readouterr().out
+    assert main(["store", "check", pg_url]) == 0
+    said = capsys.readouterr().out
+    assert "sound" in said and "2 items" in said and "2 debates" in said
+    assert main(["store", "recover", pg_url, str(tmp_path / "r.sqlite")]) == 2
+    assert "SQLite only" in capsys.readouterr().err
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_the_settings_file_names_the_default_store(tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--format", "jsonl", "-o", str(tmp_path / "x.jsonl")]) == 2
+    assert "no store: give --store" in capsys.readouterr().err
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(f'store = "{pg_url}"\n\n[debate]\nrounds = 2\n')
+    assert main(["import", str(_csv(tmp_path / "ann.csv")), "--root", str(tmp_path)]) == 0
+    with open_store(pg_url, root=tmp_path) as s:
+        assert s.count() == 2
+
+
+def _worker_env(home: Path) -> dict[str, str]:
+    """Another machine: its own home, settings, cache and data folders."""
+    env = {**os.environ, "VHD_KEY": TEST_KEY, "HOME": str(home), "PYTHONPATH": str(REPO)}
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        (home / var.lower()).mkdir(parents=True, exist_ok=True)
+        env[var] = str(home / var.lower())
+    return env
+
+
+def _batch(folder: Path, url: str, base_url: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "vhd_gui", "batch", str(folder), "--store", url, "--no-cache", "--base-url", base_url,
+            "--model", "fake-vlm", "--api-key-env", "VHD_KEY", *extra]
+
+
+def _two_machines(tmp_path: Path, n: int) -> tuple[dict[str, str], list[Path]]:
+    truth = make_folder(tmp_path / "machine1" / "media", n)
+    shutil.copytree(tmp_path / "machine1" / "media", tmp_path / "machine2" / "media")  # the same dataset, elsewhere
+    return truth, [tmp_path / "machine1", tmp_path / "machine2"]
+
+
+def test_two_workers_on_two_machines_share_one_database_and_pay_once(tmp_path: Path, pg_url: str) -> None:
+    truth, machines = _two_machines(tmp_path, 24)
+    with FakeServer(api_key=TEST_KEY, answers={"judge": judge_by_colour}, token_delay=0.01) as srv:
+        children = [
+            subprocess.Popen(_batch(m / "media", pg_url, srv.base_url, "--concurrency", "2"), env=_worker_env(m / "home"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for m in machines
+        ]
+        outs = [c.communicate(timeout=600)[1] for c in children]
+        assert [c.returncode for c in children] == [0, 0], outs
+        requests = list(srv.requests)
+    per_item = collections.Counter(_image_of(b) for b in requests)
+    assert len(per_item) == 24 and set(per_item.values()) == {5}  # every item asked for once, by one worker
+    assert all("store: postgresql://" in o for o in outs), outs
+    with open_store(pg_url, root=machines[0] / "media") as st:
+        for rel, decision in truth.items():
+            assert [d.decision for d in st.debates(rel)] == [decision], rel
+        assert st.claims(include_expired=True) == []
+    done = [int(re.search(r"^done (\d+) ·", o, re.M).group(1)) for o in outs]  # type: ignore[union-attr]
+    assert sum(done) == 24 and all(done), outs  # both did a share
+
+
+def test_a_killed_worker_s_items_come_back_after_its_lease(tmp_path: Path, pg_url: str) -> None:
+    truth, machines = _two_machines(tmp_path, 12)
+    with FakeServer(api_key=TEST_KEY, answers={"judge": judge_by_colour}, token_delay=0.02) as srv:
+        child = subprocess.Popen(_batch(machines[0] / "media", pg_url, srv.base_url, "--concurrency", "3", "--claim-lease", "2"),
+                                 env=_worker_env(machines[0] / "home"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        held: list[Any] = []
+        deadline = time.monotonic() + 120
+        with open_store(pg_url, root=tmp_path) as st:
+            while time.monotonic() < deadline and not held and child.poll() is None:
+                if st.has_item("sub0/item000.png") and st.counts().by_status.get("debated", 0) >= 2:
+                    held = st.claims()
+                time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert held, "the worker never held a claim while it ran"
+        with open_store(pg_url, root=tmp_path) as st:
+            orphaned = st.claims(include_expired=True)
+            assert orphaned and all(f"pid {child.pid}" in c.owner for c in orphaned)
+            done_before = {p for p in truth if st.debates(p)}
+            while st.claims():  # live leases keep the items from everybody else until they run out
+                time.sleep(0.1)
+        before = srv.stats.requests
+        rerun = subprocess.run(_batch(machines[1] / "media", pg_url, srv.base_url), env=_worker_env(machines[1] / "home"),
+                               capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr
+        assert srv.stats.requests - before == 5 * (12 - len(done_before))  # only what the killed worker left
+    with open_store(pg_url, root=tmp_path) as st:
+        for rel, decision in truth.items():
+            assert [d.decision for d in st.debates(rel)] == [decision], rel
+        assert st.claims(include_expired=True) == []
+        retaken = [c for c in orphaned if c.path not in done_before]
+        assert retaken  # the killed worker's claimed items were debated by the other machine
