@@ -141,3 +141,69 @@ def test_a_killed_worker_s_items_come_back_after_its_lease(tmp_path: Path, pg_ur
         assert st.claims(include_expired=True) == []
         retaken = [c for c in orphaned if c.path not in done_before]
         assert retaken  # the killed worker's claimed items were debated by the other machine
+
+
+# --------------------------------------------------------------------------- store copy
+
+
+def _fill(store_path: Path) -> None:
+    """A store with what a real one holds: debates with turns, an error, decisions with undo, a
+    live claim, names that sort differently by case."""
+    from vhd_gui.record import DebateRecord, TurnRecord
+
+    with open_store(store_path) as s:
+        s.upsert_items([("B.png", "image", 10, 1_767_225_600.5), ("a.png", "image", 20, 2.25), ("v/clip.mp4", "video", 3000, 3.0)])
+        for rel, decision in (("a.png", "yes"), ("B.png", "no"), ("a.png", "no")):
+            s.record_debate(DebateRecord(path=rel, kind="image", status="debated", decision=decision, harmful_type="gore" if decision == "yes" else "",
+                                         turns=[TurnRecord("affirmative", 0, "50% sure ?"), TurnRecord("judge", 0, f"{decision}.")], seconds=1.5))
+        s.record_debate(DebateRecord(path="v/clip.mp4", kind="video", status="error", error_kind="api", error="HTTP 502"))
+        s.record_decision("a.png", "yes", category="gore", reviewer="ann")
+        s.record_decision("a.png", "no", reviewer="bob", note="a painting")
+        s.undo_decision("a.png", reviewer="bob")
+        s.record_decision("B.png", "yes", category="spam", reviewer="ann")
+        assert s.claim_item("v/clip.mp4", "a worker", lease_seconds=600) is not None
+
+
+def _everything(target: str | Path, root: Path) -> tuple[Any, ...]:
+    with open_store(target, root=root, create=False) as s:
+        records = [(r.path, r.kind, r.size, r.mtime, r.status, r.final_label, r.final_category, r.updated_at, r.debate_id,
+                    r.debate.to_dict() if r.debate else None, [(e.id, e.action, e.label, e.category, e.note, e.reviewer, e.decided_at) for e in r.history])
+                   for r in s.iter_records()]
+        debates = {r[0]: [d.to_dict() for d in s.debates(r[0])] for r in records}
+        return records, debates, s.paths(sort="name"), s.counts()
+
+
+def test_store_copy_round_trip_sqlite_to_postgresql_and_back_keeps_everything(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "first.sqlite"
+    _fill(first)
+    assert main(["store", "copy", str(first), pg_url]) == 0
+    said = capsys.readouterr().out
+    assert "items      3 rows" in said and "debates    4 rows" in said and "turns      6 rows" in said and "decisions  4 rows" in said
+    assert "claims     not copied (1 rows)" in said
+    back = tmp_path / "back.sqlite"
+    assert main(["store", "copy", pg_url, str(back)]) == 0
+    capsys.readouterr()
+    original = _everything(first, tmp_path)
+    assert _everything(pg_url, tmp_path) == original
+    assert _everything(back, tmp_path) == original
+    with open_store(pg_url, root=tmp_path) as s:  # ids go on after the copied ones
+        assert s.record_decision("B.png", "no") == 5 and s.claims(include_expired=True) == []
+
+
+def test_store_copy_refuses_a_destination_that_holds_items_and_writes_nothing(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "first.sqlite"
+    _fill(first)
+    with open_store(pg_url, root=tmp_path) as s:
+        s.add_item("mine.png", "image")
+    assert main(["store", "copy", str(first), pg_url]) == 2
+    assert "already holds 1 items" in capsys.readouterr().err
+    with open_store(pg_url, root=tmp_path) as s:
+        assert s.paths() == ["mine.png"]
+    assert main(["store", "copy", pg_url, str(first)]) == 2  # and the other way
+    assert "already holds 3 items" in capsys.readouterr().err
+    assert main(["store", "copy", str(tmp_path / "missing.sqlite"), str(tmp_path / "new.sqlite")]) == 2
+    assert not (tmp_path / "new.sqlite").exists()

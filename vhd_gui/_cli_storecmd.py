@@ -1,10 +1,13 @@
-"""`vhd-annotator store check STORE` and `vhd-annotator store recover STORE OUT`.
+"""`vhd-annotator store check STORE`, `store recover STORE OUT` and `store copy SRC DST`.
 
 ``check`` runs SQLite's full integrity check without changing the file and prints the
 problems it finds, what the store holds and its backups: exit 0 when sound, 2 when damaged
 or not a store. ``recover`` copies every readable row into a new store OUT (never over an
 existing file) and says, table by table, what could not be read: exit 0 when nothing was
-lost, 1 when something was, 2 when nothing could be recovered.
+lost, 1 when something was, 2 when nothing could be recovered. ``copy SRC DST`` moves a whole
+store between an SQLite file and a PostgreSQL database (either way). A ``postgresql://`` store
+has no file to recover or back up: ``check`` runs what a client can check of it, ``recover``
+says it is for SQLite only.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ def run_store(args: argparse.Namespace) -> int:
 
     if args.store_command == "check":
         return _check_server(args) if is_server_url(args.store) else _check(args)
+    if args.store_command == "copy":
+        return _copy(args)
     if args.store_command == "recover":
         if is_server_url(args.store) or is_server_url(args.out):
             raise UsageError(
@@ -59,6 +64,54 @@ def _check(args: argparse.Namespace) -> int:
     newest_path = health.backups[0].path if health.backups else None
     print(f"vhd-annotator store: {damage_message(health.path, detail, newest_path)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _copy(args: argparse.Namespace) -> int:
+    """``store copy SRC DST``: every row, ids kept; DST must hold no items (nothing is merged)."""
+    import contextlib
+    from pathlib import Path
+
+    from vhd_gui.store import StoreError
+    from vhd_gui.store_api import is_server_url, open_store
+    from vhd_gui.store_copy import copy_store
+
+    made: Path | None = None
+    if not is_server_url(args.dest):
+        target = Path(args.dest)
+        if target.is_dir():
+            raise UsageError(f"{target} is a folder; give the new store file (e.g. {target}/annotations.sqlite)")
+        if not target.parent.is_dir():
+            raise UsageError(f"folder {target.parent} does not exist")
+        made = None if target.exists() else target
+    try:
+        src = open_store(args.store, create=False, read_only=True)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        try:
+            dst = open_store(args.dest, create=True, read_only=False, daily_backup=False)
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            report = copy_store(src, dst)
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            dst.close()
+    except BaseException:
+        if made is not None:  # a new file this command made: nothing of it is worth keeping
+            for leftover in (made, made.with_name(made.name + "-wal"), made.with_name(made.name + "-shm")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        raise
+    finally:
+        src.close()
+    print(f"copied {report.source} into {report.dest}:")
+    for table, n in report.rows.items():
+        print(f"  {table:<10} {n} rows")
+    for table, n in report.skipped.items():
+        print(f"  {table:<10} not copied ({n} rows): claims are leases of the runs debating items now, not data")
+    return EXIT_OK
 
 
 def _check_server(args: argparse.Namespace) -> int:

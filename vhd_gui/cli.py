@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     actions = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     a = actions.add_parser("check", help="SQLite's full integrity check, without changing the file (exit 2 when damaged); for a postgresql:// store, its summaries against its history")
     a.add_argument("store", metavar="STORE")
+    a = actions.add_parser(
+        "copy", help="copy a whole store into a new one, SQLite file or postgresql:// database, either way (histories and ids kept)"
+    )
+    a.add_argument("store", metavar="SRC", help="the store to copy (a file or a postgresql:// URL); only read")
+    a.add_argument("dest", metavar="DST", help="a new SQLite file, or an empty PostgreSQL database (made into a store)")
     a = actions.add_parser("recover", help="copy every readable row of STORE into a new store OUT and say what was lost")
     a.add_argument("store", metavar="STORE")
     a.add_argument("out", metavar="OUT", help="the new store (must not exist)")

@@ -1096,6 +1096,25 @@ class Store:
         """Lock an item's row unless another transaction holds it (always free here, see above)."""
         return True
 
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Reads on this thread see one committed state until the block ends (``store copy``)."""
+        with self._lock:
+            self._conn.execute("BEGIN")  # deferred: a read transaction, no writer is held back (WAL)
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    def table_columns(self, table: str) -> list[str]:
+        """A table's column names in the order the table has them."""
+        with self._lock:
+            return [str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({table})")]
+
+    def _after_bulk_copy(self) -> None:
+        """After rows were inserted with their ids (``store copy``): nothing to do, SQLite's next
+        id is the largest one plus one."""
+
     # ----------------------------------------------------------------- paths and items
 
     def relative_path(self, path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:

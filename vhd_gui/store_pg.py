@@ -94,12 +94,6 @@ _ID_TABLES = frozenset(
     m.group(1).lower() for script in _MIGRATIONS for m in re.finditer(r"CREATE TABLE (\w+) \(\s*id INTEGER PRIMARY KEY", script)
 )
 
-
-def store_tables() -> list[str]:
-    """The store's tables in the order the migrations make them (parents before children)."""
-    return [m.group(1).lower() for script in _MIGRATIONS for m in re.finditer(r"CREATE TABLE (\w+) \(", script)]
-
-
 _INSERT_RE = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _DDL_RE = re.compile(r"^\s*(CREATE\s+TABLE|ALTER\s+TABLE)", re.IGNORECASE)
 
@@ -412,8 +406,35 @@ class PgStore(Store):
                         break
         return out
 
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        with self._lock:
+            self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    def table_columns(self, table: str) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?"
+                " ORDER BY ordinal_position",
+                (table,),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _after_bulk_copy(self) -> None:
+        """Rows came in with their ids: each identity continues after the largest id."""
+        for table in sorted(_ID_TABLES):
+            self._conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}"
+            )
+
     def table_counts(self) -> dict[str, int]:
         """Rows per table of the store (what ``store check`` prints)."""
+        from vhd_gui.store_copy import store_tables
+
         with self._lock:
             return {t: int(self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in store_tables()}
 
