@@ -476,7 +476,10 @@ class PgStore(Store):
             self._tx.depth = 1
             try:
                 yield
-                self._conn.execute("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, self._instance))
+                # Only a transaction that wrote (one with a transaction id) tells the others.
+                self._conn.execute(
+                    "SELECT pg_notify(?, ?) WHERE pg_current_xact_id_if_assigned() IS NOT NULL", (NOTIFY_CHANNEL, self._instance)
+                )
             except BaseException:
                 self._tx.depth = 0
                 with contextlib.suppress(StoreError):
