@@ -207,3 +207,85 @@ def test_store_copy_refuses_a_destination_that_holds_items_and_writes_nothing(
     assert "already holds 3 items" in capsys.readouterr().err
     assert main(["store", "copy", str(tmp_path / "missing.sqlite"), str(tmp_path / "new.sqlite")]) == 2
     assert not (tmp_path / "new.sqlite").exists()
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def _secret_db(pg_server: Any) -> tuple[str, str]:
+    """A database secret_user owns; its URL without and with the password."""
+    from pgserver import SECRET_PASSWORD, SECRET_USER
+
+    name = pg_server.new_database(owner=SECRET_USER).rsplit("/", 1)[1]
+    plain = f"postgresql://{SECRET_USER}@127.0.0.1:{pg_server.port}/{name}"
+    from urllib.parse import quote
+
+    with_password = f"postgresql://{SECRET_USER}:{quote(SECRET_PASSWORD, safe='')}@127.0.0.1:{pg_server.port}/{name}"
+    return plain, with_password
+
+
+def test_credentials_come_from_libpq_and_a_password_is_never_shown_or_kept(
+    tmp_path: Path, pg_server: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from vhd_gui.config import ConfigError, Settings, load_settings, save_settings
+    from vhd_gui.store import StoreError
+
+    from pgserver import SECRET_PASSWORD
+
+    caplog.set_level("DEBUG")
+    plain, with_password = _secret_db(pg_server)
+    quoted = with_password.split(":", 2)[2].split("@", 1)[0]
+    secrets_ = (SECRET_PASSWORD, quoted)
+    src = _csv(tmp_path / "ann.csv")
+    # No password anywhere: refused by the server, said in one line.
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    assert main(["import", str(src), "--store", plain, "--root", str(tmp_path)]) == 2
+    assert "cannot connect to postgresql://secret_user@127.0.0.1" in capsys.readouterr().err
+    # PGPASSWORD, then ~/.pgpass (libpq reads them; the URL stays without a password).
+    monkeypatch.setenv("PGPASSWORD", SECRET_PASSWORD)
+    assert main(["import", str(src), "--store", plain, "--root", str(tmp_path)]) == 0
+    monkeypatch.delenv("PGPASSWORD")
+    pgpass = tmp_path / "pgpass"
+    escaped = SECRET_PASSWORD.replace("\\", "\\\\").replace(":", "\\:")  # the file's own escapes
+    pgpass.write_text(f"127.0.0.1:{pg_server.port}:*:secret_user:{escaped}\n")
+    pgpass.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    assert main(["metrics", "--store", plain]) == 0
+    # A service file names the whole connection: the URL is just postgresql://.
+    services = tmp_path / "services.conf"
+    services.write_text(f"[team]\nhost=127.0.0.1\nport={pg_server.port}\ndbname={plain.rsplit('/', 1)[1]}\nuser=secret_user\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.setenv("PGSERVICE", "team")
+    assert main(["store", "check", "postgresql://"]) == 0
+    assert "2 items" in capsys.readouterr().out
+    monkeypatch.delenv("PGSERVICE")
+    # TLS options go to libpq as they are: this test server has no TLS, and libpq says so.
+    assert main(["metrics", "--store", plain + "?sslmode=require"]) == 2
+    assert "SSL" in capsys.readouterr().err
+    monkeypatch.delenv("PGPASSFILE")
+    # A password in the URL works (with a warning) but is never printed, logged or stored.
+    assert main(["export", "--store", with_password, "--format", "jsonl", "-o", str(tmp_path / "x.jsonl")]) == 0
+    out = capsys.readouterr()
+    assert "warning: the store URL holds a password" in out.err
+    bad = with_password.replace(quoted, "wrong")
+    assert main(["metrics", "--store", bad]) == 2
+    out2 = capsys.readouterr()
+    assert "password authentication failed" in out2.err and "wrong" not in out2.err
+    with pytest.raises(StoreError) as caught:
+        open_store(with_password.replace("/t", "/nodb_t"), root=tmp_path)
+    with open_store(with_password, root=tmp_path) as s:
+        said = [s.location, str(s.path), repr(caught.value), str(caught.value)]
+        stored = s._conn.execute("SELECT string_agg(value, ' ') FROM meta").fetchone()[0]
+    for text in [out.out, out.err, out2.out, caplog.text, stored, *said]:
+        assert not any(secret in text for secret in secrets_), text
+    # The settings file never takes it: refused when saved and when read.
+    with pytest.raises(ConfigError, match="pgpass"):
+        save_settings(Settings(store=with_password))
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(f'store = "{with_password}"\n')
+    with pytest.raises(ConfigError, match="PGPASSWORD"):
+        load_settings()
+    assert main(["export", "--format", "jsonl", "-o", str(tmp_path / "y.jsonl")]) == 2
+    assert SECRET_PASSWORD not in capsys.readouterr().err
+    save_settings(Settings(store=plain))
+    assert load_settings().store == plain

@@ -109,8 +109,14 @@ def open_store(path: str, *, root: str | None = None, create: bool = False, writ
     from vhd_gui.store_api import open_store as open_any
 
     if is_server_url(path):
-        from vhd_gui.store_pg import display_url
+        from vhd_gui.store_pg import display_url, url_password
 
+        if url_password(path):
+            print(
+                "warning: the store URL holds a password, which other users of this machine can see (ps, shell history);"
+                " put it in ~/.pgpass or PGPASSWORD instead",
+                file=sys.stderr,
+            )
         return opened_store(lambda: open_any(path, root=root, create=create, read_only=None), f"the store {display_url(path)}")
     target = Path(path)
     if target.is_dir():
