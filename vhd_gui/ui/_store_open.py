@@ -27,15 +27,17 @@ def _key(store_path: str) -> str:
     return hashlib.sha256(os.fsencode(store_path)).hexdigest()[:24]
 
 
-def open_store_for_window(parent: QWidget, path: Path | str, qsettings: QSettings) -> tuple[Store, str] | None:
+def open_store_for_window(
+    parent: QWidget, path: Path | str, qsettings: QSettings, *, root: Path | None = None
+) -> tuple[Store, str] | None:
     """The store for ``path`` (a folder, a store file, or a ``postgresql://`` URL given as a
-    str) and the banner text ('' for none).
+    str, whose media are in the folder ``root``) and the banner text ('' for none).
 
     Returns None after telling the person why nothing was opened.
     """
     try:
         if is_server_url(path):
-            store = open_store(str(path), create=False)
+            store = open_store(str(path), root=root, create=False)
         elif (path := Path(path)).is_dir():
             store = Store.for_folder(path, daily_backup=False)  # the window backs up off the GUI thread
         elif path.is_file():
