@@ -109,6 +109,14 @@ class StoreLike(Protocol):
     def verdict_rows(self) -> list[VerdictRow]: ...
 
 
+if TYPE_CHECKING:  # mypy proves that both backends are a StoreLike
+
+    from vhd_gui.store_pg import PgStore
+
+    def _both_backends_conform(lite: Store, pg: PgStore) -> tuple[StoreLike, StoreLike]:
+        return lite, pg
+
+
 def open_store(
     target: str | os.PathLike[str],
     *,

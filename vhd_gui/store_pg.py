@@ -104,6 +104,7 @@ def _pg_ddl(sql: str) -> str:
     sql = re.sub(r"\bINTEGER\b", "BIGINT", sql)
     sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
     sql = re.sub(r"\bBLOB\b", "BYTEA", sql)
+    sql = re.sub(r"\)\s*WITHOUT ROWID\s*$", ")", sql)
     return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', sql)
 
 
@@ -127,6 +128,10 @@ def translate(sql: str, *, returning: bool = True) -> tuple[str, bool]:
         else:
             out.append(ch)
     text = re.sub(r"\bLIMIT -1\b", "LIMIT ALL", "".join(out))
+    # SQLite spellings a new statement might use, where PostgreSQL's meaning is the same:
+    text = re.sub(r"\bIFNULL\(", "COALESCE(", text, flags=re.IGNORECASE)
+    if re.match(r"\s*INSERT\s+OR\s+IGNORE\s+INTO\b", text, re.IGNORECASE):
+        text = re.sub(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", "INSERT INTO", text, flags=re.IGNORECASE) + " ON CONFLICT DO NOTHING"
     if _DDL_RE.match(text):
         text = _pg_ddl(text)
     added = False
