@@ -320,14 +320,13 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_sigkill_loses_no_acknowledged_decision(tmp_path: Path) -> None:
-    with Store.for_folder(tmp_path) as s:
+def test_sigkill_loses_no_acknowledged_decision(store_target: str, tmp_path: Path) -> None:
+    with open_store(store_target, root=tmp_path) as s:
         s.upsert_items((f"img_{i}.png", "image", 1, 1.0) for i in range(20))
-        path = s.path
     code = f"""
         import itertools, sys
-        from vhd_gui.store import Store
-        s = Store.open({str(path)!r})
+        from vhd_gui.store_api import open_store
+        s = open_store({store_target!r}, root={str(tmp_path)!r})
         for n in itertools.count():
             entry = s.record_decision(f"img_{{n % 20}}.png", "yes" if n % 3 else "no", note=str(n))
             print(entry, n, flush=True)
@@ -345,34 +344,30 @@ def test_sigkill_loses_no_acknowledged_decision(tmp_path: Path) -> None:
     child.wait()
     assert child.returncode == -signal.SIGKILL
 
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    stored = dict(conn.execute("SELECT id, note FROM decisions").fetchall())
-    conn.close()
-    missing = [(e, n) for e, n in reported if stored.get(e) != str(n)]
-    assert not missing, f"{len(missing)} acknowledged decisions lost"
-    with Store.open(path) as s:
+    with open_store(store_target, root=tmp_path) as s:
         assert s.integrity_check() == "ok"
+        stored = dict(s._conn.execute("SELECT id, note FROM decisions").fetchall())
+        missing = [(e, n) for e, n in reported if stored.get(e) != str(n)]
+        assert not missing, f"{len(missing)} acknowledged decisions lost"
         last_entry, last_n = reported[-1]
         history = s.decision_history(f"img_{last_n % 20}.png")
         assert any(e.id == last_entry for e in history)
 
 
 @pytest.mark.slow
-def test_reader_and_writer_in_two_processes(tmp_path: Path) -> None:
-    with Store.for_folder(tmp_path) as s:
+def test_reader_and_writer_in_two_processes(store_target: str, tmp_path: Path) -> None:
+    with open_store(store_target, root=tmp_path) as s:
         s.upsert_items((f"img_{i}.png", "image", 1, 1.0) for i in range(300))
-        path = s.path
     writer_code = f"""
-        from vhd_gui.store import Store
-        s = Store.open({str(path)!r})
+        from vhd_gui.store_api import open_store
+        s = open_store({store_target!r}, root={str(tmp_path)!r})
         for i in range(300):
             s.record_decision(f"img_{{i}}.png", "yes")
         print("done", flush=True)
     """
     writer = subprocess.Popen(_child(writer_code), stdout=subprocess.PIPE, text=True, env=_env())
     seen: list[int] = []
-    with Store.open(path) as reader:
+    with open_store(store_target, root=tmp_path) as reader:
         while writer.poll() is None:
             counts = reader.counts()  # never blocked or failed by the writer
             assert counts.total == 300
