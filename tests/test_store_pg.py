@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vhd_gui.record import DebateRecord
-from vhd_gui.store import SCHEMA_VERSION, Store, StoreError, StoreReadOnly, _current_human, derive_state
+from vhd_gui.store import SCHEMA_VERSION, Filters, Store, StoreError, StoreReadOnly, _current_human, derive_state
 from vhd_gui.store_api import StoreLike, is_server_url, open_store
 from vhd_gui.store_pg import PgStore, translate
 
@@ -206,3 +206,11 @@ def test_another_connections_write_is_noticed_and_ones_own_never(tmp_path: Path,
     finally:
         for s in (window, worker, witness):
             s.close()
+
+
+def test_a_literal_percent_stays_one_percent_with_or_without_parameters(tmp_path: Path, pg_url: str) -> None:
+    with open_store(pg_url, root=tmp_path) as s:
+        assert s._conn.execute("SELECT '50%'").fetchone() == ("50%",)
+        assert s._conn.execute("SELECT '50%', ?", (1,)).fetchone() == ("50%", 1)
+        s.upsert_items([("100% real?.png", "image", 1, 1.0)])
+        assert s.paths() == ["100% real?.png"] and s.count(Filters(name_contains="0% r")) == 1

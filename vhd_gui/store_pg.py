@@ -221,7 +221,7 @@ class _Connection:
         text, returning = translate(sql)
         with self._sessions as conn:
             try:
-                cur = conn.execute(cast(Any, text), list(params) if params else None)
+                cur = conn.execute(cast(Any, text), list(params))  # always a list: %% is then read as %
                 rows = cur.fetchall() if cur.description is not None else []
             except psycopg.Error as exc:
                 raise self._error(exc) from exc
@@ -551,7 +551,11 @@ def _make_pool(url: str, location: str, options: str | None, max_size: int = POO
     pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=kwargs, open=False, name=f"vhd-annotator {location}"
     )
-    pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 3)
+    try:
+        pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 3)
+    except PoolTimeout as exc:
+        pool.close()
+        raise StoreServerError(f"cannot connect to {location}: {_scrub(str(exc), url)}") from None
     return pool
 
 
