@@ -44,6 +44,8 @@ def test_every_store_command_takes_a_postgresql_url(tmp_path: Path, pg_url: str,
     assert main(["import", str(src), "--store", pg_url, "--root", str(tmp_path)]) == 0
     assert "into postgresql://" in capsys.readouterr().out
     out = tmp_path / "out.jsonl"
+    assert main(["export", "--store", pg_url, "--format", "jsonl"]) == 2
+    assert "on a server, so the export has no folder beside it: give -o FILE" in capsys.readouterr().err
     assert main(["export", "--store", pg_url, "--format", "jsonl", "-o", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 2
     capsys.readouterr()

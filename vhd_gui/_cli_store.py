@@ -46,6 +46,8 @@ def run_export(args: argparse.Namespace) -> int:
     store = open_store(store_from_args(args) or "")
     output = args.output or ""
     try:
+        if store.backend != "sqlite" and not args.output:
+            raise UsageError(f"the store {store.location} is on a server, so the export has no folder beside it: give -o FILE")
         if store.read_only and not args.output:
             raise UsageError(f"the store is read-only ({store.read_only_reason}), so the export cannot go beside it: give -o FILE")
         output = args.output or str(default_export_path(store, args.format))
