@@ -30,6 +30,8 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("HOME", str(home))
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION"):
         monkeypatch.delenv(var, raising=False)
+    for var in [v for v in os.environ if v.startswith("PG")]:  # libpq's settings (host, password, sslmode...)
+        monkeypatch.delenv(var)
     return home
 
 

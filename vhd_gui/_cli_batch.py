@@ -198,7 +198,7 @@ def _open_batch_store(path: str | None, folder: Path) -> Store:
                 copy = source.writable_copy(target)
             print(f"store: {copy.path} starts as a copy of the read-only store {own}", file=sys.stderr)
             return copy
-        return Store.open(target, root=folder)
+        return open_store(target, root=folder)
 
     store = opened_store(opener, "the store")
     if store.read_only:
