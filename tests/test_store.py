@@ -283,27 +283,62 @@ def test_migrates_a_schema_1_store(tmp_path: Path) -> None:
     target = folder / STORE_DIR_NAME / "annotations.sqlite"
     shutil.copyfile(DATA / "store_v1.sqlite", target)
     with Store.open(target) as s:
-        assert s.schema_version == SCHEMA_VERSION
         assert s.root == folder
-        assert s.integrity_check() == "ok"
-        counts = s.counts()
-        assert counts.total == 4
-        assert counts.by_status == {"new": 1, "debated": 0, "accepted": 1, "overridden": 1, "error": 1}
-        kitten = s.get_record("cats/kitten.jpg")
-        assert kitten is not None and kitten.debate is not None and kitten.human is not None
-        assert kitten.status == "accepted" and kitten.human.note == "agree" and kitten.human.action == "set"
-        assert kitten.debate.turns[1].text == 'It is a "cute" kitten,\nnothing else.'
-        assert kitten.debate.endpoints["judge"].model == "qwen"
-        assert kitten.debate.cached_tokens == 0 and kitten.debate.turns[0].attempts == 1
-        fight = s.get_record("clips/fight.mp4")
-        assert fight is not None and fight.status == "overridden" and fight.debate.frames_sent == [0, 10, 20, 30, 40]  # type: ignore[union-attr]
-        assert s.paths(Filters(name_contains="KITTEN")) == ["cats/kitten.jpg"]
-        # the migrated store takes new writes
-        s.record_decision("cats/kitten.jpg", "yes", category="animal abuse")
-        assert s.undo_decision("cats/kitten.jpg") is not None
-        assert s.row("cats/kitten.jpg").human_label == "no"  # type: ignore[union-attr]
+        _check_migrated_v1(s)
     with Store.open(target) as again:  # a second open does not migrate twice
         assert again.schema_version == SCHEMA_VERSION and again.count() == 4
+
+
+def _v1_in_postgresql(url: str) -> None:
+    """The schema-1 store of tests/data, rows and all, in an empty PostgreSQL database."""
+    import psycopg
+
+    from vhd_gui.store import _V1, _split_sql
+    from vhd_gui.store_pg import translate
+
+    src = sqlite3.connect(DATA / "store_v1.sqlite")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in _split_sql(_V1):
+            conn.execute(translate(statement)[0])  # type: ignore[arg-type]
+        for table in ("meta", "items", "debates", "turns", "decisions"):
+            cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
+            rows = src.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall()
+            with conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})", rows)  # type: ignore[arg-type]
+            if "id" in cols:
+                conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")  # type: ignore[arg-type]
+    src.close()
+
+
+def test_migrates_a_schema_1_store_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    _v1_in_postgresql(pg_url)
+    with open_store(pg_url, root=tmp_path, create=False) as s:
+        assert s.root == tmp_path
+        _check_migrated_v1(s)
+    with open_store(pg_url, root=tmp_path, create=False) as again:
+        assert again.schema_version == SCHEMA_VERSION and again.count() == 4
+
+
+def _check_migrated_v1(s: Store) -> None:
+    """What every store of tests/data/store_v1.sqlite holds once upgraded, and takes afterwards."""
+    assert s.schema_version == SCHEMA_VERSION
+    assert s.integrity_check() == "ok"
+    counts = s.counts()
+    assert counts.total == 4
+    assert counts.by_status == {"new": 1, "debated": 0, "accepted": 1, "overridden": 1, "error": 1}
+    kitten = s.get_record("cats/kitten.jpg")
+    assert kitten is not None and kitten.debate is not None and kitten.human is not None
+    assert kitten.status == "accepted" and kitten.human.note == "agree" and kitten.human.action == "set"
+    assert kitten.debate.turns[1].text == 'It is a "cute" kitten,\nnothing else.'
+    assert kitten.debate.endpoints["judge"].model == "qwen"
+    assert kitten.debate.cached_tokens == 0 and kitten.debate.turns[0].attempts == 1
+    fight = s.get_record("clips/fight.mp4")
+    assert fight is not None and fight.status == "overridden" and fight.debate.frames_sent == [0, 10, 20, 30, 40]  # type: ignore[union-attr]
+    assert s.paths(Filters(name_contains="KITTEN")) == ["cats/kitten.jpg"]
+    # the migrated store takes new writes
+    s.record_decision("cats/kitten.jpg", "yes", category="animal abuse")
+    assert s.undo_decision("cats/kitten.jpg") is not None
+    assert s.row("cats/kitten.jpg").human_label == "no"  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- processes
