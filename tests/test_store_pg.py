@@ -214,3 +214,14 @@ def test_a_literal_percent_stays_one_percent_with_or_without_parameters(tmp_path
         assert s._conn.execute("SELECT '50%', ?", (1,)).fetchone() == ("50%", 1)
         s.upsert_items([("100% real?.png", "image", 1, 1.0)])
         assert s.paths() == ["100% real?.png"] and s.count(Filters(name_contains="0% r")) == 1
+
+
+def test_a_connection_the_server_drops_costs_one_error_and_writes_nothing_half(tmp_path: Path, pg_url: str) -> None:
+    with open_store(pg_url, root=tmp_path) as s:
+        s.add_item("a.png", "image")
+        with pytest.raises(StoreError, match="terminating connection"), s.transaction():
+            s.record_decision("a.png", "yes")
+            s._conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")  # the server ends this session mid-transaction
+        assert s.decision_history("a.png") == [] and s.row("a.png").status == "new"  # type: ignore[union-attr]
+        s.record_decision("a.png", "no")  # the pool gave a new connection
+        assert s.row("a.png").final_label == "no"  # type: ignore[union-attr]

@@ -275,9 +275,14 @@ class PgStore(Store):
         self._own_pool = own_pool
         sessions = _Sessions(pool, self._location)
         super().__init__(cast(Any, _Connection(sessions, self._location)), root / _database_name(url), root)
+        self._sessions = sessions
         self._lock = cast(Any, sessions)
         self._tx = threading.local()  # this thread's transaction depth
         self._instance = secrets.token_hex(8)  # names this object's NOTIFYs, so its own writes are not "external"
+        self._commit_sql = cast(
+            Any,
+            f"SELECT pg_notify('{NOTIFY_CHANNEL}', '{self._instance}') WHERE pg_current_xact_id_if_assigned() IS NOT NULL; COMMIT",
+        )
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
 
@@ -481,17 +486,25 @@ class PgStore(Store):
             self._tx.depth = 1
             try:
                 yield
-                # Only a transaction that wrote (one with a transaction id) tells the others.
-                self._conn.execute(
-                    "SELECT pg_notify(?, ?) WHERE pg_current_xact_id_if_assigned() IS NOT NULL", (NOTIFY_CHANNEL, self._instance)
-                )
             except BaseException:
                 self._tx.depth = 0
                 with contextlib.suppress(StoreError):
                     self._conn.execute("ROLLBACK")
                 raise
             self._tx.depth = 0
-            self._conn.execute("COMMIT")
+            self._commit()
+
+    def _commit(self) -> None:
+        """COMMIT, telling the listeners first when the transaction wrote (it then has a
+        transaction id). One round trip: two statements without parameters go as one simple query."""
+        conn = self._sessions.current()
+        assert conn is not None  # inside transaction(): this thread's connection is bound
+        try:
+            conn.execute(self._commit_sql)
+        except psycopg.Error as exc:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+            raise cast(_Connection, self._conn)._error(exc) from exc
 
     def _lock_item_row(self, item_id: int) -> None:
         """Hold the item's row until the transaction ends: its summary and its claim are then
