@@ -225,3 +225,20 @@ def test_a_connection_the_server_drops_costs_one_error_and_writes_nothing_half(t
         assert s.decision_history("a.png") == [] and s.row("a.png").status == "new"  # type: ignore[union-attr]
         s.record_decision("a.png", "no")  # the pool gave a new connection
         assert s.row("a.png").final_label == "no"  # type: ignore[union-attr]
+
+
+def test_who_may_write_is_the_servers_roles_business(tmp_path: Path, pg_server: PgServer) -> None:
+    url = pg_server.new_database()
+    with open_store(url, root=tmp_path) as s:
+        s.add_item("a.png", "image")
+    database = url.rsplit("/", 1)[1]
+    pg_server.admin("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'viewer') THEN CREATE ROLE viewer LOGIN; END IF; END $$")
+    pg_server.admin("GRANT SELECT ON ALL TABLES IN SCHEMA public TO viewer", database=database)
+    with open_store(pg_server.url(database, user="viewer"), root=tmp_path) as viewer:
+        assert viewer.count() == 1 and viewer.row("a.png") is not None
+        with pytest.raises(StoreReadOnly, match="permission denied"):
+            viewer.record_decision("a.png", "yes", reviewer="anyone at all")
+        with pytest.raises(StoreReadOnly, match="permission denied"):
+            viewer.claim_item("a.png", "viewer", lease_seconds=60)
+    with open_store(url, root=tmp_path) as s:
+        assert s.decision_history("a.png") == [] and s.claims(include_expired=True) == []
