@@ -2,7 +2,7 @@
 
 Everything that touches the tables lives in :class:`Store`; nothing else in the package writes
 SQL. The SQL is kept portable where a portable form exists (``ON CONFLICT ... DO UPDATE``,
-``LIMIT/OFFSET``, no JSON functions) so a PostgreSQL backend can replace this class later.
+``LIMIT/OFFSET``, no JSON functions): :mod:`vhd_gui.store_pg` runs this same SQL on PostgreSQL.
 
 Durability: WAL with ``synchronous=FULL``, so a call that records a decision returns only after
 the WAL is on disk. Several processes (a second window, a batch run) may use one file at once;
