@@ -1,12 +1,14 @@
 """Store benchmark: a 100,000-item store with debates, timed where the window and the
 CLI feel it.
 
-    python benchmarks/store_bench.py [--items N] [--dir DIR]
+    python benchmarks/store_bench.py [--items N] [--dir DIR] [--backend sqlite|postgresql [--url URL]]
 
 Goals: open < 0.5 s, recording a decision p95 < 10 ms (durable: WAL + synchronous=FULL),
 a filtered page of 200 < 50 ms, counts < 50 ms, vhd11k-csv export < 10 s; with several
 reviewers, their filters and "next item for me" < 50 ms.
 Use --dir to measure on the disk you care about (the default temp dir may be a RAM disk).
+``--backend postgresql`` measures the same on PostgreSQL: an empty database at ``--url``, else a
+server the script starts in a temporary folder from Debian's binaries (as the test suite does).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vhd_gui.formats import export_store  # noqa: E402
 from vhd_gui.record import DebateRecord, EndpointInfo, TurnRecord  # noqa: E402
 from vhd_gui.store import Filters, Store  # noqa: E402
+from vhd_gui.store_api import open_store  # noqa: E402
 
 CATEGORIES = ["violence", "gore or bloody scene", "sexual content or nudity", "drugs", "gambling", "weapons"]
 ARGUMENT = "1. The scene shows {x}. 2. It could upset a child. 3. The other side ignores the context."
@@ -58,9 +61,9 @@ def make_debate(i: int, rng: random.Random) -> DebateRecord:
     )
 
 
-def build(folder: Path, n: int) -> Path:
+def build(folder: Path, n: int, target: str | None) -> str:
     rng = random.Random(4)
-    with Store.for_folder(folder) as store:
+    with (Store.for_folder(folder) if target is None else open_store(target, root=folder)) as store:
         t0 = time.perf_counter()
         debates = [make_debate(i, rng) for i in range(n)]
         store.upsert_items((d.path, d.kind, 1000 + i, 1.7e9 + i) for i, d in enumerate(debates))
@@ -72,7 +75,7 @@ def build(folder: Path, n: int) -> Path:
             for i in range(0, n, 7):
                 store.record_decision(debates[i].path, "yes" if i % 2 else "no", reviewer="bench", source="bench")
         print(f"build           {time.perf_counter() - t0:8.2f} s  ({n} items, {n} debates, {len(range(0, n, 7))} decisions)")
-        return store.path
+        return target or str(store.path)
 
 
 def ms(seconds: float) -> str:
@@ -83,17 +86,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--dir", help="where to build the store (default: a temp dir)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--url", help="with --backend postgresql: an empty database (default: start a server here)")
     args = parser.parse_args()
+    server = None
+    target = None
+    if args.backend == "postgresql":
+        target = args.url
+        if not target:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from pgserver import PgServer
+
+            server = PgServer().start()
+            target = server.new_database()
+            print("PostgreSQL: a server of its own (fsync off, as in the tests): figures without disk flushes")
+    try:
+        _run(args, target)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run(args: argparse.Namespace, target: str | None) -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(tmp)
-        path = build(folder, args.items)
+        path = build(folder, args.items, target)
 
         t0 = time.perf_counter()
-        Store.open(path).close()
+        open_store(path, root=folder).close()
         t_first = time.perf_counter() - t0
-        print(f"open, 1st a day {ms(t_first)}   (the whole quick check and the daily backup)")
+        print(f"open, 1st a day {ms(t_first)}   (SQLite: the whole quick check and the daily backup)")
         t0 = time.perf_counter()
-        store = Store.open(path)
+        store = open_store(path, root=folder)
         t_open = time.perf_counter() - t0
         print(f"open            {ms(t_open)}   goal < 500 ms (quick check of items, decisions, meta)")
 
@@ -138,8 +162,10 @@ def main() -> None:
         rows = sum(f.rows for f in written)
         print(f"vhd11k-csv      {t_export:8.2f} s   goal < 10 s ({rows} rows in {len(written)} files)")
         store.close()
-        size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob(path.name + "-*"))
-        print(f"file size       {size / 1e6:8.1f} MB  (store with WAL)")
+        if target is None:
+            file = Path(path)
+            size = file.stat().st_size + sum(p.stat().st_size for p in file.parent.glob(file.name + "-*"))
+            print(f"file size       {size / 1e6:8.1f} MB  (store with WAL)")
 
 
 def _team(store: Store, paths: list[str]) -> None:

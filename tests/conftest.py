@@ -12,6 +12,7 @@ import pytest
 
 from fakeserver import FakeServer
 from helpers import TEST_KEY, TEST_KEY_ENV
+from pgserver import PgServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,6 +30,8 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("HOME", str(home))
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION"):
         monkeypatch.delenv(var, raising=False)
+    for var in [v for v in os.environ if v.startswith("PG")]:  # libpq's settings (host, password, sslmode...)
+        monkeypatch.delenv(var)
     return home
 
 
@@ -54,3 +57,34 @@ def make_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FakeS
 def server(make_server: Callable[..., FakeServer]) -> FakeServer:
     """The default test server: scripted answers, the test key."""
     return make_server()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One real PostgreSQL server for the session (see tests/pgserver.py). Missing in CI
+    (``CI`` set, as .ci/run does) it is a failure; elsewhere the tests that need it skip."""
+    try:
+        srv = PgServer().start()
+    except (OSError, RuntimeError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is needed for the store tests in CI: {exc}")
+        pytest.skip(f"no PostgreSQL server to test against: {exc}")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of a new empty database for this test."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's store goes, once per backend: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "s.sqlite")
+    return str(request.getfixturevalue("pg_url"))

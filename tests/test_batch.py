@@ -63,8 +63,11 @@ def make_folder(root: Path, n: int) -> dict[str, str]:
     return truth
 
 
-def open_store(root: Path) -> Store:
-    store = Store.for_folder(root)
+def open_store(root: Path, target: str | None = None) -> Store:
+    """The folder's own store with its items, or the store at ``target`` (a file or a URL)."""
+    from vhd_gui.store_api import open_store as open_any
+
+    store = Store.for_folder(root) if target is None else open_any(target, root=root)
     with store.transaction():
         store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in scan(root))
     return store
@@ -85,11 +88,11 @@ def server(make_server: Callable[..., FakeServer]) -> FakeServer:
 
 
 @pytest.mark.asyncio
-async def test_flaky_server_still_gets_every_verdict_right(server: FakeServer, tmp_path: Path) -> None:
+async def test_flaky_server_still_gets_every_verdict_right(server: FakeServer, tmp_path: Path, store_target: str) -> None:
     truth = make_folder(tmp_path / "media", 30)
     server.fault_rates = {"429": 0.10, "500": 0.05}
     server.retry_after = 0.01
-    store = open_store(tmp_path / "media")
+    store = open_store(tmp_path / "media", store_target)
     s = settings_for(server.base_url, retry_base_delay=0.01, attempts=8)
     stopped = await drain(BatchRun(store, s, sorted(truth), concurrency=4, use_cache=False))
     assert stopped.reason == STOP_DONE and stopped.progress.failed == 0 and stopped.progress.done == 30
@@ -178,9 +181,9 @@ async def test_a_cache_hit_sends_nothing(server: FakeServer, tmp_path: Path) -> 
 
 
 @pytest.mark.asyncio
-async def test_items_with_a_debate_or_a_person_s_decision_are_skipped(server: FakeServer, tmp_path: Path) -> None:
+async def test_items_with_a_debate_or_a_person_s_decision_are_skipped(server: FakeServer, tmp_path: Path, store_target: str) -> None:
     truth = make_folder(tmp_path / "m", 6)
-    store = open_store(tmp_path / "m")
+    store = open_store(tmp_path / "m", store_target)
     paths = sorted(truth)
     store.record_decision(paths[0], "no", reviewer="ana")
     await drain(BatchRun(store, settings_for(server.base_url), paths[:2], use_cache=False))
@@ -366,11 +369,12 @@ async def test_an_exception_anywhere_stops_the_run_and_is_counted(server: FakeSe
 # ---------------------------------------------------------------- one queue per store: claims
 
 
-def test_a_claim_is_exclusive_fences_the_write_and_comes_back_when_it_runs_out(tmp_path: Path) -> None:
+def test_a_claim_is_exclusive_fences_the_write_and_comes_back_when_it_runs_out(store_target: str, tmp_path: Path) -> None:
     from vhd_gui.record import DebateRecord
     from vhd_gui.store import ClaimLost
+    from vhd_gui.store_api import open_store as open_any
 
-    store = Store.open(tmp_path / "s.sqlite", root=tmp_path)
+    store = open_any(store_target, root=tmp_path)
     store.add_item("a.png", "image")
     mine = store.claim_item("a.png", "batch A", lease_seconds=60)
     assert mine is not None and mine.attempts == 1
@@ -404,13 +408,16 @@ def test_a_claim_is_exclusive_fences_the_write_and_comes_back_when_it_runs_out(t
 
 
 @pytest.mark.asyncio
-async def test_a_claim_is_renewed_while_its_debate_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+async def test_a_claim_is_renewed_while_its_debate_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, store_target: str) -> None:
+    from vhd_gui.store_api import open_store as open_any
+
     monkeypatch.setenv(TEST_KEY_ENV, KEY)
     truth = make_folder(tmp_path / "m", 1)
     (path,) = truth
     with FakeServer(api_key=KEY, token_delay=0.04) as srv:  # a debate of several seconds: several leases long
-        store = open_store(tmp_path / "m")
-        other = Store.open(store.path)  # another process's view of the same file
+        store = open_any(store_target, root=tmp_path / "m")
+        store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in scan(tmp_path / "m"))
+        other = open_any(store_target, root=tmp_path / "m")  # another process's view of the same store
         run = BatchRun(store, settings_for(srv.base_url), [path], lease_seconds=1.5, owner="renewing batch", use_cache=False)
         seen: list[Any] = []
 

@@ -11,11 +11,12 @@ from vhd_gui.engine import DebateFailed, VerdictReached
 from vhd_gui.protocol import Verdict
 from vhd_gui.record import DebateRecord
 from vhd_gui.store import Store
+from vhd_gui.store_api import open_store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(tmp_path / "s.sqlite", root=tmp_path)
+def store(store_target: str, tmp_path: Path) -> Store:
+    s = open_store(store_target, root=tmp_path)
     s.add_item(tmp_path / "a.png", "image")
     return s
 

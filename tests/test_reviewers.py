@@ -1,4 +1,4 @@
-"""Several reviewers on one store (real SQLite files): each person's decisions kept apart,
+"""Several reviewers on one store (real SQLite files and a real PostgreSQL server): each person's decisions kept apart,
 undo per reviewer, the project's overlap and resolution, disputes, blind views, and the
 "next item for me" review leases across threads and processes."""
 
@@ -19,6 +19,7 @@ import pytest
 from vhd_gui.formats import export_store, import_file
 from vhd_gui.record import DebateRecord
 from vhd_gui.store import DecisionEntry, Filters, ProjectSettings, Resolution, Store, list_backups, resolve_decisions
+from vhd_gui.store_api import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,9 +28,20 @@ def verdict(path: str, decision: str = "yes", category: str = "violence") -> Deb
     return DebateRecord(path=path, kind="image", status="debated", decision=decision, harmful_type=category if decision == "yes" else "")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.for_folder(tmp_path)
+_TARGETS: dict[int, str] = {}  # what each fixture store was opened from, to open it again
+
+
+def reopen(store: Store, root: Path) -> Store:
+    """The same store opened afresh (another window, a restart), on its own backend."""
+    return open_store(_TARGETS[id(store)], root=root)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Six items, once per backend: the folder's own SQLite file, then a PostgreSQL database."""
+    target = str(tmp_path / ".vhd-annotator" / "annotations.sqlite") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    s = Store.for_folder(tmp_path) if request.param == "sqlite" else open_store(target, root=tmp_path)
+    _TARGETS[id(s)] = target
     s.upsert_items([(f"img/{i:02d}.png", "image", 1, float(i)) for i in range(6)])
     yield s
     s.close()
@@ -142,7 +154,7 @@ def test_filters_for_reviewers_and_a_store_reopened_keeps_them(store: Store, tmp
     progress = store.review_progress()
     assert (progress.total, progress.complete, progress.partial, progress.disputed) == (6, 1, 1, 1)
     store.close()
-    with Store.for_folder(tmp_path) as again:
+    with reopen(store, tmp_path) as again:
         assert again.project_settings().overlap == 2
         assert again.paths(Filters(needs_adjudication=True)) == ["img/00.png"]
 
@@ -305,9 +317,11 @@ def test_expired_leases_free_the_item_and_a_lease_never_blocks_a_decision(store:
     assert store.review_leases("img/04.png") == []
 
 
-def test_two_reviewers_asking_at_once_from_two_threads_are_never_served_the_same_item(tmp_path: Path) -> None:
+def test_two_reviewers_asking_at_once_from_two_threads_are_never_served_the_same_item(store_target: str, tmp_path: Path) -> None:
     folder = tmp_path / "shared"
-    with Store.for_folder(folder) as s:
+    folder.mkdir()
+    target = store_target if "://" in store_target else str(folder / "s.sqlite")
+    with open_store(target, root=folder) as s:
         s.upsert_items([(f"x/{i:03d}.png", "image", 1, float(i)) for i in range(60)])
     served: dict[str, list[str]] = {"ana": [], "bo": []}
     barrier = threading.Barrier(2)
@@ -315,7 +329,7 @@ def test_two_reviewers_asking_at_once_from_two_threads_are_never_served_the_same
 
     def work(name: str) -> None:
         try:
-            with Store.for_folder(folder, daily_backup=False) as own:  # a connection each, as two windows would have
+            with open_store(target, root=folder, daily_backup=False) as own:  # a connection each, as two windows would have
                 barrier.wait()
                 after = None
                 # every other item is decided, the rest stay held; served again means wrapped round
@@ -339,9 +353,9 @@ def test_two_reviewers_asking_at_once_from_two_threads_are_never_served_the_same
 
 _WORKER = """
 import sys
-from vhd_gui.store import Store
-folder, name = sys.argv[1], sys.argv[2]
-with Store.for_folder(folder, daily_backup=False) as store:
+from vhd_gui.store_api import open_store
+target, folder, name = sys.argv[1], sys.argv[2], sys.argv[3]
+with open_store(target, root=folder, daily_backup=False) as store:
     print("ready", flush=True)
     sys.stdin.readline()
     seen, after = set(), None
@@ -352,13 +366,15 @@ with Store.for_folder(folder, daily_backup=False) as store:
 """
 
 
-def test_two_reviewer_processes_on_one_store_share_the_items_without_overlap(tmp_path: Path) -> None:
+def test_two_reviewer_processes_on_one_store_share_the_items_without_overlap(store_target: str, tmp_path: Path) -> None:
     folder = tmp_path / "shared"
-    with Store.for_folder(folder) as s:
+    folder.mkdir()
+    target = store_target if "://" in store_target else str(folder / "s.sqlite")
+    with open_store(target, root=folder) as s:
         s.upsert_items([(f"x/{i:03d}.png", "image", 1, float(i)) for i in range(80)])
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WORKER, str(folder), name], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, "-c", _WORKER, target, str(folder), name], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for name in ("ana", "bo")
     ]
     for p in procs:
@@ -371,7 +387,7 @@ def test_two_reviewer_processes_on_one_store_share_the_items_without_overlap(tmp
     assert [p.returncode for p in procs] == [0, 0]
     assert not set(outputs[0]) & set(outputs[1])
     assert sorted(outputs[0] + outputs[1]) == [f"x/{i:03d}.png" for i in range(80)]
-    with Store.for_folder(folder) as s:
+    with open_store(target, root=folder) as s:
         assert len(s.review_leases()) == 80  # every item held by the one it was served to
 
 

@@ -32,6 +32,7 @@ from vhd_gui.store import (
     list_backups,
     writable_copy_path,
 )
+from vhd_gui.store_api import open_store
 
 from helpers import read_only_bind_mount
 
@@ -70,9 +71,14 @@ def debate(path: str, decision: str | None = "yes", category: str = "violence", 
     return record
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.for_folder(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A store with three items, once per backend: the folder's own SQLite file, then a
+    PostgreSQL database (same code above the dialect adapter)."""
+    if request.param == "sqlite":
+        s = Store.for_folder(tmp_path)
+    else:
+        s = open_store(request.getfixturevalue("pg_url"), root=tmp_path)
     s.upsert_items([("a/one.png", "image", 1, 10.0), ("b/two.mp4", "video", 2, 20.0), ("c/three.jpg", "image", 3, 30.0)])
     yield s
     s.close()
@@ -277,27 +283,62 @@ def test_migrates_a_schema_1_store(tmp_path: Path) -> None:
     target = folder / STORE_DIR_NAME / "annotations.sqlite"
     shutil.copyfile(DATA / "store_v1.sqlite", target)
     with Store.open(target) as s:
-        assert s.schema_version == SCHEMA_VERSION
         assert s.root == folder
-        assert s.integrity_check() == "ok"
-        counts = s.counts()
-        assert counts.total == 4
-        assert counts.by_status == {"new": 1, "debated": 0, "accepted": 1, "overridden": 1, "error": 1}
-        kitten = s.get_record("cats/kitten.jpg")
-        assert kitten is not None and kitten.debate is not None and kitten.human is not None
-        assert kitten.status == "accepted" and kitten.human.note == "agree" and kitten.human.action == "set"
-        assert kitten.debate.turns[1].text == 'It is a "cute" kitten,\nnothing else.'
-        assert kitten.debate.endpoints["judge"].model == "qwen"
-        assert kitten.debate.cached_tokens == 0 and kitten.debate.turns[0].attempts == 1
-        fight = s.get_record("clips/fight.mp4")
-        assert fight is not None and fight.status == "overridden" and fight.debate.frames_sent == [0, 10, 20, 30, 40]  # type: ignore[union-attr]
-        assert s.paths(Filters(name_contains="KITTEN")) == ["cats/kitten.jpg"]
-        # the migrated store takes new writes
-        s.record_decision("cats/kitten.jpg", "yes", category="animal abuse")
-        assert s.undo_decision("cats/kitten.jpg") is not None
-        assert s.row("cats/kitten.jpg").human_label == "no"  # type: ignore[union-attr]
+        _check_migrated_v1(s)
     with Store.open(target) as again:  # a second open does not migrate twice
         assert again.schema_version == SCHEMA_VERSION and again.count() == 4
+
+
+def _v1_in_postgresql(url: str) -> None:
+    """The schema-1 store of tests/data, rows and all, in an empty PostgreSQL database."""
+    import psycopg
+
+    from vhd_gui.store import _V1, _split_sql
+    from vhd_gui.store_pg import translate
+
+    src = sqlite3.connect(DATA / "store_v1.sqlite")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in _split_sql(_V1):
+            conn.execute(translate(statement)[0])  # type: ignore[arg-type]
+        for table in ("meta", "items", "debates", "turns", "decisions"):
+            cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
+            rows = src.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall()
+            with conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})", rows)  # type: ignore[arg-type]
+            if "id" in cols:
+                conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")  # type: ignore[arg-type]
+    src.close()
+
+
+def test_migrates_a_schema_1_store_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    _v1_in_postgresql(pg_url)
+    with open_store(pg_url, root=tmp_path, create=False) as s:
+        assert s.root == tmp_path
+        _check_migrated_v1(s)
+    with open_store(pg_url, root=tmp_path, create=False) as again:
+        assert again.schema_version == SCHEMA_VERSION and again.count() == 4
+
+
+def _check_migrated_v1(s: Store) -> None:
+    """What every store of tests/data/store_v1.sqlite holds once upgraded, and takes afterwards."""
+    assert s.schema_version == SCHEMA_VERSION
+    assert s.integrity_check() == "ok"
+    counts = s.counts()
+    assert counts.total == 4
+    assert counts.by_status == {"new": 1, "debated": 0, "accepted": 1, "overridden": 1, "error": 1}
+    kitten = s.get_record("cats/kitten.jpg")
+    assert kitten is not None and kitten.debate is not None and kitten.human is not None
+    assert kitten.status == "accepted" and kitten.human.note == "agree" and kitten.human.action == "set"
+    assert kitten.debate.turns[1].text == 'It is a "cute" kitten,\nnothing else.'
+    assert kitten.debate.endpoints["judge"].model == "qwen"
+    assert kitten.debate.cached_tokens == 0 and kitten.debate.turns[0].attempts == 1
+    fight = s.get_record("clips/fight.mp4")
+    assert fight is not None and fight.status == "overridden" and fight.debate.frames_sent == [0, 10, 20, 30, 40]  # type: ignore[union-attr]
+    assert s.paths(Filters(name_contains="KITTEN")) == ["cats/kitten.jpg"]
+    # the migrated store takes new writes
+    s.record_decision("cats/kitten.jpg", "yes", category="animal abuse")
+    assert s.undo_decision("cats/kitten.jpg") is not None
+    assert s.row("cats/kitten.jpg").human_label == "no"  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- processes
@@ -314,14 +355,13 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_sigkill_loses_no_acknowledged_decision(tmp_path: Path) -> None:
-    with Store.for_folder(tmp_path) as s:
+def test_sigkill_loses_no_acknowledged_decision(store_target: str, tmp_path: Path) -> None:
+    with open_store(store_target, root=tmp_path) as s:
         s.upsert_items((f"img_{i}.png", "image", 1, 1.0) for i in range(20))
-        path = s.path
     code = f"""
         import itertools, sys
-        from vhd_gui.store import Store
-        s = Store.open({str(path)!r})
+        from vhd_gui.store_api import open_store
+        s = open_store({store_target!r}, root={str(tmp_path)!r})
         for n in itertools.count():
             entry = s.record_decision(f"img_{{n % 20}}.png", "yes" if n % 3 else "no", note=str(n))
             print(entry, n, flush=True)
@@ -339,34 +379,30 @@ def test_sigkill_loses_no_acknowledged_decision(tmp_path: Path) -> None:
     child.wait()
     assert child.returncode == -signal.SIGKILL
 
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    stored = dict(conn.execute("SELECT id, note FROM decisions").fetchall())
-    conn.close()
-    missing = [(e, n) for e, n in reported if stored.get(e) != str(n)]
-    assert not missing, f"{len(missing)} acknowledged decisions lost"
-    with Store.open(path) as s:
+    with open_store(store_target, root=tmp_path) as s:
         assert s.integrity_check() == "ok"
+        stored = dict(s._conn.execute("SELECT id, note FROM decisions").fetchall())
+        missing = [(e, n) for e, n in reported if stored.get(e) != str(n)]
+        assert not missing, f"{len(missing)} acknowledged decisions lost"
         last_entry, last_n = reported[-1]
         history = s.decision_history(f"img_{last_n % 20}.png")
         assert any(e.id == last_entry for e in history)
 
 
 @pytest.mark.slow
-def test_reader_and_writer_in_two_processes(tmp_path: Path) -> None:
-    with Store.for_folder(tmp_path) as s:
+def test_reader_and_writer_in_two_processes(store_target: str, tmp_path: Path) -> None:
+    with open_store(store_target, root=tmp_path) as s:
         s.upsert_items((f"img_{i}.png", "image", 1, 1.0) for i in range(300))
-        path = s.path
     writer_code = f"""
-        from vhd_gui.store import Store
-        s = Store.open({str(path)!r})
+        from vhd_gui.store_api import open_store
+        s = open_store({store_target!r}, root={str(tmp_path)!r})
         for i in range(300):
             s.record_decision(f"img_{{i}}.png", "yes")
         print("done", flush=True)
     """
     writer = subprocess.Popen(_child(writer_code), stdout=subprocess.PIPE, text=True, env=_env())
     seen: list[int] = []
-    with Store.open(path) as reader:
+    with open_store(store_target, root=tmp_path) as reader:
         while writer.poll() is None:
             counts = reader.counts()  # never blocked or failed by the writer
             assert counts.total == 300
@@ -414,8 +450,12 @@ def test_endpoint_urls_never_keep_credentials(store: Store) -> None:
     assert got is not None
     assert got.endpoints["judge"].base_url == "https://example.test/v1?api-version=2024"
     assert got.endpoints["negative"].base_url == "http://localhost:8000/v1"
-    raw = store.path.read_bytes() + Path(str(store.path) + "-wal").read_bytes()
-    assert b"sk-secret" not in raw
+    if store.backend == "sqlite":
+        raw = store.path.read_bytes() + Path(str(store.path) + "-wal").read_bytes()
+        assert b"sk-secret" not in raw
+    else:
+        rows = store._conn.execute("SELECT endpoints FROM debates").fetchall()
+        assert rows and all("sk-secret" not in r[0] for r in rows)
 
 
 # --------------------------------------------------------------------------- read-only media

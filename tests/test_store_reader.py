@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from vhd_gui.store import Store, StoreReadOnly
+from vhd_gui.store import StoreError, StoreReadOnly
+from vhd_gui.store_api import open_store
 
 
-def test_the_reader_sees_each_committed_write_and_cannot_write(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "s.sqlite", root=tmp_path)
+def test_the_reader_sees_each_committed_write_and_cannot_write(store_target: str, tmp_path: Path) -> None:
+    store = open_store(store_target, root=tmp_path)
     store.add_item(tmp_path / "a.png", "image")
     reader = store.reader()
     assert reader.count() == 1 and reader.root == store.root
@@ -20,19 +23,30 @@ def test_the_reader_sees_each_committed_write_and_cannot_write(tmp_path: Path) -
     assert reader.count() == 2 and reader.categories() == ["spam"]
     with pytest.raises(StoreReadOnly, match="read-only"):
         reader.add_item(tmp_path / "c.png", "image")
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # and the connection itself cannot either
+    # and the connection itself cannot either
+    with pytest.raises(sqlite3.OperationalError if store.backend == "sqlite" else StoreError, match="readonly|read-only"):
         reader._conn.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
     reader.close()
     store.close()
 
 
-def test_external_change_counts_other_connections_only(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "s.sqlite", root=tmp_path)
+def _eventually(check: Callable[[], bool], within: float = 30.0) -> bool:
+    """Whether ``check`` comes true before ``within`` seconds pass (asked every 10 ms)."""
+    end = time.monotonic() + within
+    while not check():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_external_change_counts_other_connections_only(store_target: str, tmp_path: Path) -> None:
+    store = open_store(store_target, root=tmp_path)
     assert store.external_change() is False  # the first look takes the baseline
     store.add_item(tmp_path / "a.png", "image")
     assert store.external_change() is False  # its own write
-    with Store.open(tmp_path / "s.sqlite", root=tmp_path) as other:
+    with open_store(store_target, root=tmp_path) as other:
         other.add_item(tmp_path / "b.png", "image")
-    assert store.external_change() is True
+    assert _eventually(store.external_change)  # PostgreSQL: the notification follows the commit
     assert store.external_change() is False
     store.close()

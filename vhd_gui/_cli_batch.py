@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError, opened_store, settings_from_args
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_USAGE, UsageError, opened_store, settings_from_args, store_from_args
 
 if TYPE_CHECKING:
     from vhd_gui.store import Store
@@ -70,9 +70,9 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
     from vhd_gui.store import STORE_ERRORS
 
     settings = settings_from_args(args)
-    store = _open_batch_store(args.store, folder)
+    store = _open_batch_store(store_from_args(args, required=False), folder)
     err = sys.stderr
-    where = f"store: {store.path}"
+    where = f"store: {store.location}"
     if store.fell_back:
         where += f" (the folder {folder} is read-only, so the store lives in the user data folder)"
     print(where, file=err)
@@ -84,7 +84,7 @@ async def _batch(args: argparse.Namespace, folder: Path) -> int:
         with store.transaction():
             store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in found)
     except STORE_ERRORS as exc:
-        print(f"vhd-annotator batch: stopped before any debate: the store {store.path} cannot take the item list: {exc}", file=err)
+        print(f"vhd-annotator batch: stopped before any debate: the store {store.location} cannot take the item list: {exc}", file=err)
         store.close()
         return EXIT_ITEMS_FAILED
     paths = [m.rel for m in found]
@@ -184,10 +184,13 @@ def _open_batch_store(path: str | None, folder: Path) -> Store:
     window makes), which a batch given that ``--store`` makes too when it does not exist yet.
     """
     from vhd_gui.store import Store, default_store_path, read_only_reason, writable_copy_path
+    from vhd_gui.store_api import is_server_url, open_store
 
     def opener() -> Store:
         if path is None:
             return Store.for_folder(folder)
+        if is_server_url(path):  # a shared database: every worker's items are relative to its own FOLDER
+            return open_store(path, root=folder, read_only=False)
         own = default_store_path(folder)
         target = Path(os.path.abspath(path))
         if not target.exists() and target == writable_copy_path(own, folder) and own.is_file() and read_only_reason(own):
@@ -195,7 +198,7 @@ def _open_batch_store(path: str | None, folder: Path) -> Store:
                 copy = source.writable_copy(target)
             print(f"store: {copy.path} starts as a copy of the read-only store {own}", file=sys.stderr)
             return copy
-        return Store.open(target, root=folder)
+        return open_store(target, root=folder)
 
     store = opened_store(opener, "the store")
     if store.read_only:

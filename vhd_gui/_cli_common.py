@@ -89,16 +89,48 @@ def reviewer_from_args(args: argparse.Namespace) -> str:
         raise UsageError(str(exc)) from None
 
 
+def store_from_args(args: argparse.Namespace, *, required: bool = True) -> str | None:
+    """The store a command works on: ``--store``, else the settings file's ``store``; without
+    either, a usage error when ``required`` (else None: the command has a default of its own)."""
+    if getattr(args, "store", None):
+        return str(args.store)
+    from vhd_gui.config import ConfigError, load_settings
+
+    try:
+        configured = load_settings(getattr(args, "config", None)).store
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if configured:
+        return configured
+    if required:
+        raise UsageError("no store: give --store FILE|postgresql://HOST/DB, or set store = \"...\" in the settings file")
+    return None
+
+
 def open_store(path: str, *, root: str | None = None, create: bool = False, write: bool = False) -> Store:
     """The store at ``--store path`` for a command, or a UsageError with the one-line reason.
 
     Without ``write`` a store that cannot be written (a read-only medium) opens read-only;
     with it, such a store is refused. ``create`` makes a new store (and a missing
     ``.vhd-annotator`` folder inside an existing project folder). Warnings from opening (a
-    daily backup that could not be written) go to standard error.
+    daily backup that could not be written) go to standard error. A ``postgresql://`` URL
+    opens the store in that database (its credentials come from libpq: ``~/.pgpass``,
+    ``PGPASSWORD``, ``PGSERVICE``).
     """
-    from vhd_gui.store import STORE_DIR_NAME, Store
+    from vhd_gui.store import STORE_DIR_NAME
+    from vhd_gui.store_api import is_server_url
+    from vhd_gui.store_api import open_store as open_any
 
+    if is_server_url(path):
+        from vhd_gui.store_pg import display_url, url_password
+
+        if url_password(path):
+            print(
+                "warning: the store URL holds a password, which other users of this machine can see (ps, shell history);"
+                " put it in ~/.pgpass or PGPASSWORD instead",
+                file=sys.stderr,
+            )
+        return opened_store(lambda: open_any(path, root=root, create=create, read_only=None), f"the store {display_url(path)}")
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"--store {path} is a folder; give the store file (e.g. FOLDER/{STORE_DIR_NAME}/annotations.sqlite)")
@@ -111,7 +143,7 @@ def open_store(path: str, *, root: str | None = None, create: bool = False, writ
             raise UsageError(f"--store {path}: cannot make {target.parent}: {exc.strerror or exc}") from None
     if create and not target.parent.is_dir():
         raise UsageError(f"--store {path}: folder {target.parent} does not exist")
-    return opened_store(lambda: Store.open(target, root=root, create=create, read_only=False if write else None), f"the store {path}")
+    return opened_store(lambda: open_any(target, root=root, create=create, read_only=False if write else None), f"the store {path}")
 
 
 def opened_store(opener: Callable[[], Store], what: str) -> Store:

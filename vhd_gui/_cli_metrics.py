@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vhd_gui import agreement, metrics
-from vhd_gui._cli_common import EXIT_OK, UsageError, open_store
+from vhd_gui._cli_common import EXIT_OK, UsageError, open_store, store_from_args
 from vhd_gui.store import Store, StoreError, VerdictRow
 
 _BY_TITLES = {"kind": "kind", "category": "human category", "model": "judge model / preset"}
@@ -50,11 +50,11 @@ def _rows(store: Store, against: str | None) -> tuple[list[VerdictRow], metrics.
 def run_metrics(args: argparse.Namespace) -> int:
     if getattr(args, "between", None) == "reviewers":
         return run_between_reviewers(args)
-    store = open_store(args.store)
+    store = open_store(store_from_args(args) or "")
     try:
         with store.named_errors():
             rows, reference = _rows(store, args.against)
-        store_path = str(store.path)
+        store_path = store.location
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     finally:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError, open_store, reviewer_from_args
+from vhd_gui._cli_common import EXIT_ITEMS_FAILED, EXIT_OK, UsageError, open_store, reviewer_from_args, store_from_args
 from vhd_gui.formats import ExportError, FormatError, default_export_path, export_store, import_file, is_stdout
 from vhd_gui.store import StoreError
 
@@ -22,7 +22,7 @@ def run_import(args: argparse.Namespace) -> int:
     if args.root and not Path(args.root).is_dir():
         raise UsageError(f"--root {args.root} is not a folder")
     reviewer = reviewer_from_args(args) if args.as_ == "human" else ""
-    store = open_store(args.store, root=args.root, create=True, write=True)
+    store = open_store(store_from_args(args) or "", root=args.root, create=True, write=True)
     try:
         with store.named_errors():
             report = import_file(store, source, as_human=args.as_ == "human", reviewer=reviewer)
@@ -33,7 +33,7 @@ def run_import(args: argparse.Namespace) -> int:
     finally:
         store.close()
     what = f"human decisions of {reviewer}" if args.as_ == "human" else "debates"
-    print(f"imported {source} ({report.format}, {report.encoding}) into {store.path} as {what}: {report.summary()}")
+    print(f"imported {source} ({report.format}, {report.encoding}) into {store.location} as {what}: {report.summary()}")
     for label, problems in (("malformed", report.malformed), ("conflict", report.conflicts)):
         for p in problems[:MAX_PROBLEMS_SHOWN]:
             where = f" {p.path}" if p.path else ""
@@ -44,9 +44,11 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    store = open_store(args.store)
+    store = open_store(store_from_args(args) or "")
     output = args.output or ""
     try:
+        if store.backend != "sqlite" and not args.output:
+            raise UsageError(f"the store {store.location} is on a server, so the export has no folder beside it: give -o FILE")
         if store.read_only and not args.output:
             raise UsageError(f"the store is read-only ({store.read_only_reason}), so the export cannot go beside it: give -o FILE")
         output = args.output or str(default_export_path(store, args.format))

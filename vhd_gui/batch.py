@@ -30,7 +30,8 @@ from vhd_gui.commit import commit_debate
 from vhd_gui.config import Settings
 from vhd_gui.engine import FAIL_API, FAIL_CONFIG, FAIL_TIMEOUT, DebateEngine, DebateFailed, VerdictReached
 from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN, DebateRecord
-from vhd_gui.store import STORE_ERRORS, Claim, ClaimLost, Store, now_iso
+from vhd_gui.store import STORE_ERRORS, Claim, ClaimLost, now_iso
+from vhd_gui.store_api import StoreLike
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def estimated_tokens(record: DebateRecord) -> int:
     return 0
 
 
-def pending_items(store: Store, paths: Iterable[str], *, redo: bool = False) -> tuple[list[str], int]:
+def pending_items(store: StoreLike, paths: Iterable[str], *, redo: bool = False) -> tuple[list[str], int]:
     """Which items still need a debate, and how many were skipped.
 
     Skipped: items whose current debate finished, and items a person already decided (also
@@ -237,7 +238,7 @@ class BatchRun:
 
     def __init__(
         self,
-        store: Store,
+        store: StoreLike,
         settings: Settings,
         paths: Sequence[str],
         *,

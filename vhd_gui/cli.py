@@ -30,6 +30,12 @@ MAX_BUDGET_USD = 1_000_000.0
 MAX_OVERLAP = 100  # as vhd_gui.store.MAX_OVERLAP (this module imports only the standard library)
 
 
+_STORE_HELP = (
+    "annotation store: an SQLite file, or postgresql://[USER@]HOST[:PORT]/DB (credentials from ~/.pgpass,"
+    " PGPASSWORD or PGSERVICE); default: the settings file's store"
+)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("endpoint and protocol (apply to every role unless the config file says otherwise)")
     g.add_argument(
@@ -89,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="FOLDER")
     p.add_argument("--concurrency", type=int_between(1, MAX_CONCURRENCY), default=4, metavar="N")
     p.add_argument("--limit", type=int_between(1, MAX_ITEMS), metavar="N", help="debate at most N items")
-    p.add_argument("--store", metavar="FILE", help="annotation store (default FOLDER/.vhd-annotator/annotations.sqlite)")
+    p.add_argument(
+        "--store", metavar="FILE|URL",
+        help="annotation store: an SQLite file or postgresql://HOST/DB (default: the settings file's store,"
+        " else FOLDER/.vhd-annotator/annotations.sqlite)",
+    )
     p.add_argument("--redo", action="store_true", help="debate items that already have a debate again")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--budget-usd", type=float_between(0, MAX_BUDGET_USD), metavar="X")
@@ -107,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="import an annotation file into a store")
     p.add_argument("file", metavar="FILE", help="VHD11K CSV/JSON or our JSONL")
-    p.add_argument("--store", required=True, metavar="FILE")
+    p.add_argument("--store", metavar="FILE|URL", help=_STORE_HELP)
     p.add_argument("--as", dest="as_", choices=("model", "human"), default="model", help="record the rows as model verdicts (default) or human decisions")
     p.add_argument(
         "--reviewer",
@@ -117,12 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", metavar="DIR", help="folder the file's paths are relative to (default: the store's folder)")
 
     p = sub.add_parser("export", help="export a store")
-    p.add_argument("--store", required=True, metavar="FILE")
+    p.add_argument("--store", metavar="FILE|URL", help=_STORE_HELP)
     p.add_argument("--format", required=True, choices=("vhd11k-csv", "vhd11k-json", "jsonl", "hf-metadata"))
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default: next to the store)")
 
     p = sub.add_parser("metrics", help="model-versus-human agreement, or agreement between people (--between reviewers)")
-    p.add_argument("--store", required=True, metavar="FILE")
+    p.add_argument("--store", metavar="FILE|URL", help=_STORE_HELP)
     p.add_argument("--json", action="store_true")
     p.add_argument("--against", metavar="FILE", help="compare with the labels of another annotation file")
     p.add_argument("--by", choices=("kind", "category", "model"))
@@ -134,8 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("store", help="check a store, recover what is readable of a damaged one, or set how a team shares it")
     actions = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
-    a = actions.add_parser("check", help="SQLite's full integrity check, without changing the file (exit 2 when damaged)")
+    a = actions.add_parser("check", help="SQLite's full integrity check, without changing the file (exit 2 when damaged); for a postgresql:// store, its summaries against its history")
     a.add_argument("store", metavar="STORE")
+    a = actions.add_parser(
+        "copy", help="copy a whole store into a new one, SQLite file or postgresql:// database, either way (histories and ids kept)"
+    )
+    a.add_argument("store", metavar="SRC", help="the store to copy (a file or a postgresql:// URL); only read")
+    a.add_argument("dest", metavar="DST", help="a new SQLite file, or an empty PostgreSQL database (made into a store)")
     a = actions.add_parser("recover", help="copy every readable row of STORE into a new store OUT and say what was lost")
     a.add_argument("store", metavar="STORE")
     a.add_argument("out", metavar="OUT", help="the new store (must not exist)")

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from vhd_gui.engine import DebateFailed, VerdictReached
 from vhd_gui.record import STATUS_DEBATED, STATUS_ERROR, DebateRecord
-from vhd_gui.store import Claim, Store
+from vhd_gui.store import Claim
+from vhd_gui.store_api import StoreLike
 
 
-def commit_debate(store: Store, outcome: VerdictReached | DebateFailed, claim: Claim | None = None) -> DebateRecord:
+def commit_debate(store: StoreLike, outcome: VerdictReached | DebateFailed, claim: Claim | None = None) -> DebateRecord:
     """Record ``outcome``'s debate in ``store`` and return it. Raises ValueError when the record
     contradicts the event, and whatever the store raises when it cannot take the write.
 

@@ -206,6 +206,10 @@ class Settings:
         """The name human decisions are recorded under: the settings' reviewer, else the system user."""
         return self.reviewer or default_reviewer()
 
+    # The default annotation store of the commands that take --store: an SQLite file, or a
+    # postgresql:// URL (team mode). Top-level `store = "..."` in the file, never a password.
+    store: str = ""
+
     def endpoint(self, role: Role | str) -> RoleEndpoint:
         return self.endpoints[Role(role).value]
 
@@ -219,7 +223,7 @@ class Settings:
 _ENDPOINT_KEYS = ("provider", "base_url", "azure_endpoint", "api_version", "model", "api_key_env", "temperature", "max_tokens")
 # Accepted in a settings file: Azure's word for the model name, in the role's section.
 _ENDPOINT_ALIASES = {"deployment": "model"}
-_TOP_LEVEL_KEYS = ("reviewer",)
+_TOP_LEVEL_KEYS = ("reviewer", "store")
 _DEBATE_KEYS = tuple(f.name for f in fields(Settings) if f.name not in ("endpoints", *_TOP_LEVEL_KEYS))
 
 
@@ -239,6 +243,10 @@ def settings_from_data(data: Mapping[str, Any], where: str = "settings") -> Sett
     for role in Role:
         merged = {**base, **(roles.get(role.value) or {})}
         s.endpoints[role.value] = _endpoint_from(merged, where)
+    store = data.get("store", "")
+    if not isinstance(store, str):
+        raise ConfigError(f"{where}: store must be a file path or a postgresql:// URL, not {store!r}")
+    s.store = store.strip()
     debate = dict(data.get("debate", {}) or {})
     unknown = set(debate) - set(_DEBATE_KEYS)
     if unknown:
@@ -291,7 +299,29 @@ def _endpoint_from(d: Mapping[str, Any], where: str) -> RoleEndpoint:
         raise ConfigError(f"{where}: bad endpoint value: {exc}") from None
 
 
+def store_url_problem(target: str) -> str:
+    """Why a store target may not be kept in a file ('' when it may): a URL with a password."""
+    if target.split("://", 1)[0].lower() not in ("postgresql", "postgres") or "://" not in target:
+        return ""  # (the store's own test, vhd_gui.store_api.is_server_url; config imports no store module)
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(target)
+        has_password = bool(parts.password) or any(k.lower() == "password" for k, _ in parse_qsl(parts.query))
+    except ValueError:
+        return "the store URL cannot be read"
+    if has_password:
+        return (
+            "the store URL holds a password, which is never kept in a file: remove it from the URL and put it in"
+            " ~/.pgpass (or the PGPASSWORD variable, or a PGSERVICE entry)"
+        )
+    return ""
+
+
 def validate(s: Settings, where: str = "settings") -> None:
+    problem = store_url_problem(s.store)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     if s.rounds < 1:
         raise ConfigError(f"{where}: rounds must be at least 1")
     if s.frames < 1:
@@ -432,7 +462,12 @@ def apply_overrides(s: Settings, args: Any) -> Settings:
 
 def settings_to_toml(s: Settings) -> str:
     """The settings as TOML, for the settings file. Keys are not part of it."""
+    problem = store_url_problem(s.store)
+    if problem:
+        raise ConfigError(f"settings not saved: {problem}")
     lines = ["# VHD Annotator settings. API keys do not belong here: name an environment variable with api_key_env.", ""]
+    if s.store:
+        lines += [f"store = {_toml_value(s.store)}", ""]
     if s.reviewer:
         lines += ["# Who you are in a shared project (a name, not a login).", f"reviewer = {_toml_value(s.reviewer)}", ""]
     lines.append("[debate]")

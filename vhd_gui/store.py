@@ -2,7 +2,7 @@
 
 Everything that touches the tables lives in :class:`Store`; nothing else in the package writes
 SQL. The SQL is kept portable where a portable form exists (``ON CONFLICT ... DO UPDATE``,
-``LIMIT/OFFSET``, no JSON functions) so a PostgreSQL backend can replace this class later.
+``LIMIT/OFFSET``, no JSON functions): :mod:`vhd_gui.store_pg` runs this same SQL on PostgreSQL.
 
 Durability: WAL with ``synchronous=FULL``, so a call that records a decision returns only after
 the WAL is on disk. Several processes (a second window, a batch run) may use one file at once;
@@ -1221,6 +1221,47 @@ class Store:
         with self._lock:
             return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
+    # ----------------------------------------------------------------- what a server backend changes
+    # (vhd_gui.store_pg.PgStore overrides these; see docs/ARCHITECTURE.md#stores-two-backends-one-interface)
+
+    backend = "sqlite"
+
+    @property
+    def location(self) -> str:
+        """Where the store is, as messages show it (a file path; a redacted URL for a server)."""
+        return str(self.path)
+
+    def _lock_item_row(self, item_id: int) -> None:
+        """Hold an item's row until the transaction ends. Nothing to do here: ``BEGIN IMMEDIATE``
+        already makes every write transaction the only one."""
+
+    def _try_lock_item_row(self, item_id: int) -> bool:
+        """Lock an item's row unless another transaction holds it (always free here, see above)."""
+        return True
+
+    def _serialize(self, name: str) -> None:
+        """Make the transactions that call this with the same ``name`` run one at a time (here
+        every write transaction already does)."""
+
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Reads on this thread see one committed state until the block ends (``store copy``)."""
+        with self._lock:
+            self._conn.execute("BEGIN")  # deferred: a read transaction, no writer is held back (WAL)
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    def table_columns(self, table: str) -> list[str]:
+        """A table's column names in the order the table has them."""
+        with self._lock:
+            return [str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({table})")]
+
+    def _after_bulk_copy(self) -> None:
+        """After rows were inserted with their ids (``store copy``): nothing to do, SQLite's next
+        id is the largest one plus one."""
+
     # ----------------------------------------------------------------- paths and items
 
     def relative_path(self, path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:
@@ -1355,6 +1396,8 @@ class Store:
         token = secrets.token_hex(16)
         with self.transaction():
             item_id = self._require_item(rel)
+            if not self._try_lock_item_row(item_id):
+                return None  # another transaction is claiming or writing it right now
             row = self._conn.execute("SELECT lease_until, attempts FROM claims WHERE item_id = ?", (item_id,)).fetchone()
             if row is not None and row[0] > stamp:
                 return None
@@ -1393,6 +1436,7 @@ class Store:
         """
         with self.transaction():
             item_id = self._require_item(claim.path)
+            self._lock_item_row(item_id)
             row = self._conn.execute("SELECT token, owner FROM claims WHERE item_id = ?", (item_id,)).fetchone()
             if row is None or row[0] != claim.token:
                 holder = f" ({row[1]} has it now)" if row is not None else ""
@@ -1504,6 +1548,7 @@ class Store:
         """Recompute an item's current state from its latest debate and its decision history:
         each reviewer's standing decision, and the human label the project's resolution makes
         of them (none when they are disputed)."""
+        self._lock_item_row(item_id)
         c = self._conn
         debate = c.execute(
             "SELECT id, status, decision, harmful_type, flags FROM debates WHERE item_id = ? ORDER BY id DESC LIMIT 1",
@@ -1943,6 +1988,7 @@ class Store:
         until = (now + timedelta(seconds=lease_seconds)).isoformat(timespec="microseconds")
         token = secrets.token_hex(16)
         with self.transaction():
+            self._serialize("review_leases")  # two askers must see each other's new lease
             c = self._conn
             c.execute("DELETE FROM review_leases WHERE lease_until <= ?", (stamp,))
             project = self._project()

@@ -18,6 +18,7 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 from vhd_gui.store import Store, StoreDamaged, StoreError
+from vhd_gui.store_api import is_server_url, open_store
 
 _CHOSEN_COPIES = "read_only_copies"  # QSettings group: read-only store path -> the copy chosen for it
 
@@ -26,16 +27,21 @@ def _key(store_path: str) -> str:
     return hashlib.sha256(os.fsencode(store_path)).hexdigest()[:24]
 
 
-def open_store_for_window(parent: QWidget, path: Path, qsettings: QSettings) -> tuple[Store, str] | None:
-    """The store for ``path`` (a folder or a store file) and the banner text ('' for none).
+def open_store_for_window(
+    parent: QWidget, path: Path | str, qsettings: QSettings, *, root: Path | None = None
+) -> tuple[Store, str] | None:
+    """The store for ``path`` (a folder, a store file, or a ``postgresql://`` URL given as a
+    str, whose media are in the folder ``root``) and the banner text ('' for none).
 
     Returns None after telling the person why nothing was opened.
     """
     try:
-        if path.is_dir():
+        if is_server_url(path):
+            store = open_store(str(path), root=root, create=False)
+        elif (path := Path(path)).is_dir():
             store = Store.for_folder(path, daily_backup=False)  # the window backs up off the GUI thread
         elif path.is_file():
-            store = Store.open(path, create=False, daily_backup=False)
+            store = open_store(path, create=False, daily_backup=False)
         else:
             raise StoreError(f"{path} does not exist")
     except StoreDamaged as exc:
