@@ -95,11 +95,6 @@ class ItemListModel(QStringListModel):
         thumbs.did_load.connect(self._thumb_loaded)
 
     # ---------------------------------------------------------------- content
-    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
-
     @property
     def paths(self) -> list[str]:
         return self._paths
@@ -376,6 +371,8 @@ class BrowserWidget(QWidget):
         self.view.setModel(model)
         self.view.setItemDelegate(ItemDelegate(self.view))
         self.view.setUniformItemSizes(True)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # the rows are not text to edit
+        self.view.setDragEnabled(False)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # Shift/Ctrl-click: a batch on a selection
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         # New rows (a folder being scanned, a new filter) are laid out a batch at a time, so a

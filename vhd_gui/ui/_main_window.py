@@ -3,8 +3,10 @@
 The window class builds the widgets and wires the rooms that each hold one job:
 ``_debate_controller`` (which debate is live for which item), ``_window_actions`` (the keys and
 menus), ``_autosave`` (the annotation file), ``_review_walk`` (where next/previous go) and
-``_prefs`` (the window's own preferences). What stays here is the glue: which item is current,
-what the panels show for it, and the store writes a key press makes.
+``_prefs`` (the window's own preferences), ``_item_records`` (records read off the GUI thread)
+and ``_store_open`` (stores opened off it). What stays here is the glue: which item is current,
+what the panels show for it, and the store writes a key press makes. What runs off the GUI
+thread, and what the window shows meanwhile: docs/ARCHITECTURE.md#what-runs-where.
 """
 
 from __future__ import annotations
