@@ -817,7 +817,7 @@ class MainWindow(QMainWindow):
         store, reader = self.store, self.reader or self.store
 
         def check() -> tuple[Any, Any]:  # off the GUI thread: who holds the item, and its verdict
-            return store.claim_holder(rel), reader.row(rel)
+            return reader.claim_holder(rel), reader.row(rel)
 
         def checked(result: tuple[Any, Any]) -> None:
             self._run_check = None
