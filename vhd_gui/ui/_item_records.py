@@ -4,9 +4,10 @@ The window asks for the record of the item it shows and draws it when it arrives
 the panels say they are reading. Reads go to the reader connection on a background lane, one
 at a time: asking for another item drops the answer for the previous one, so keys pressed in
 quick succession never draw an item that is no longer current. A few records read lately are
-kept, so going back and forth between items draws at once; whatever the store changes for an
-item is forgotten here in the same step (``forget``), and a read that was running while its item
-changed is read again rather than kept.
+kept, and the next item in the list is read ahead, so stepping through the list and going back
+and forth between items draw at once. Whatever the store changes for an item is forgotten here
+in the same step (``forget``), and a read that was running while its item changed is read again
+rather than kept.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ class ItemRecords(QObject):
         self._reading = rel
         self._job = self._bg.run(source.get_record, rel, lane=LANE, what=f"reading the record of {rel}",
                                  done=lambda rec: self._arrived(rel, rec), failed=self._failed)
+
+    def prefetch(self, rel: str) -> None:
+        """Read ``rel`` ahead (the item the person will most likely open next) when nothing else
+        is being read and it is not kept already."""
+        if self._job is None and rel not in self._kept:
+            self.read(rel)
 
     def _arrived(self, rel: str, rec: ItemRecord | None) -> None:
         self._job, self._reading = None, None

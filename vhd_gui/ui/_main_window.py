@@ -655,6 +655,14 @@ class MainWindow(QMainWindow):
         self._set_debate_actions()
         self._show_walk_status()
         self.did_show_item.emit(rel)
+        self._read_ahead(rel)
+
+    def _read_ahead(self, rel: str) -> None:
+        """The record of the item after ``rel`` in the list (where N, H, Enter and the down key go)."""
+        row = self.model.row_of(rel)
+        following = self.model.path_at(row + 1) if row >= 0 else None
+        if following is not None:
+            self.records.prefetch(following)
 
     def _update_record(self, rel: str, rec: Any) -> None:
         """The current item changed in the store (a decision, a debate, another process): the
