@@ -1244,10 +1244,13 @@ class MainWindow(QMainWindow):
             return []
         if scope == SCOPE_SELECTED:
             return self.selected_paths()
+        # Read on the reader connection (a decision's write never waits behind it), but still on
+        # the GUI thread: Start waits for it (≈0.1 s for 100,000 items) once per batch.
+        source = self.reader or self.store
         if scope == SCOPE_FILTERED:
             sort, desc = self.browser.sort_order()
-            return self.store.paths(self.store_filters(), sort, desc)
-        return self.store.paths()
+            return source.paths(self.store_filters(), sort, desc)
+        return source.paths()
 
     def batch_skip(self, path: str) -> bool:
         """The batch never debates the item open here, nor the one the window is debating."""
