@@ -197,7 +197,7 @@ async def test_another_processs_writes_show_up_and_the_person_keeps_their_place(
     assert w.verdict.note.text() == "half-typed note"
     await wait_until(lambda: w.model.cached_row("a_knife.jpg") is not None and w.model.cached_row("a_knife.jpg").human_label == "yes",
                      what="the list's row")
-    assert w.browser.category.findText("weapons") >= 0
+    await wait_until(lambda: w.browser.category.findText("weapons") >= 0, what="the categories in the filter")  # read after the counters
     await wait_until(lambda: w.review.summary() is not None and w.review.summary().overall.n == 1, what="the Review figures")
 
     # A real batch in a terminal beside the window: its verdicts show up while the window is open.

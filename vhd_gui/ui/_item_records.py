@@ -26,6 +26,7 @@ KEEP = 64  # records kept for going back and forth
 
 class ItemRecords(QObject):
     did_read = Signal(str, object)  # the item's path and its ItemRecord (None: no such item)
+    did_fail = Signal(str, str)  # the item's path and why its record could not be read
 
     def __init__(self, background: Background, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -84,6 +85,8 @@ class ItemRecords(QObject):
     def _failed(self, exc: BaseException) -> None:
         rel, self._job, self._reading = self._reading, None, None
         self._bg.fail(f"reading the record of {rel}", exc)
+        if rel is not None:
+            self.did_fail.emit(rel, str(exc))
 
     def forget(self, rel: str) -> None:
         """The store changed ``rel``: its kept record goes, and a read of it running is redone."""

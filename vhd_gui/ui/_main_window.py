@@ -133,7 +133,9 @@ class MainWindow(QMainWindow):
         self._shown_debate: Any = None  # the stored debate the panels show, if any
         self.records = ItemRecords(self.bg, self)
         self.records.did_read.connect(self._record_arrived)
+        self.records.did_fail.connect(self._record_failed)
         self._shown_record_of: str | None = None  # the item whose record is on screen
+        self._record_failed_of: str | None = None  # the item whose record could not be read
         self._keep_panels_for: str | None = None  # its panels show a debate that just finished streaming
         self._outside_pending = False  # another process's change is being read for the current item
         self._accepts: dict[str, Job[Any]] = {}  # Enter on an item whose verdict is being read
@@ -584,7 +586,7 @@ class MainWindow(QMainWindow):
         self.verdict.stop_picking()
         self.model.set_revealed(None)  # reveal never carries over
         self._keep_panels_for = None
-        self._shown_record_of = None
+        self._shown_record_of = self._record_failed_of = None
         known, rec = self.records.known(rel)
         if known:
             self._show_record(rel, rec)
@@ -609,7 +611,12 @@ class MainWindow(QMainWindow):
     @property
     def record_pending(self) -> bool:
         """The current item's record is being read (first drawn or updated when it comes)."""
-        return self.current is not None and (self._shown_record_of != self.current or self.records.pending == self.current)
+        current = self.current
+        if current is None:
+            return False
+        if self.records.pending == current:
+            return True
+        return self._shown_record_of != current and self._record_failed_of != current
 
     @property
     def reads_pending(self) -> bool:
@@ -627,6 +634,11 @@ class MainWindow(QMainWindow):
             note = self.verdict.note.text()  # typed while the record was being read
             self._show_record(rel, rec, viewer_started=True)
             self.verdict.note.setText(note)
+
+    def _record_failed(self, rel: str, why: str) -> None:
+        if rel == self.current and self._shown_record_of != rel and not self._closing:
+            self._record_failed_of = rel
+            self.debate.clear(f"Could not read the record of {os.path.basename(rel)}: {why}. Move to another item and back to try again.")
 
     def _show_record(self, rel: str, rec: Any, viewer_started: bool = False) -> None:
         """Draw the current item from its record: viewer, debate panels (or the live debate), verdict bar."""
