@@ -8,7 +8,8 @@
 3. stalls while scrolling down the list page by page (``--scroll-pages``), and RSS after it
    (goal < 600 MB);
 4. the longest event-loop stall (goal < 50 ms, p99 < 16 ms) on each decision key (R and the
-   first debate, Enter, H+digit, N, Ctrl+Z) with the whole list open;
+   first debate, Enter, H+digit, N, Ctrl+Z) with the whole list open, and while the window opens
+   the store of N items again (its check, the list of N paths, a scan that finds nothing new);
 5. the longest event-loop stalls while three panels stream 200 tokens/s each with a revealed
    1080p image on screen; and the same during a real debate against the fake server streaming
    200 tokens/s.
@@ -204,6 +205,30 @@ async def gui_figures(folder: Path, items: int, results: dict[str, Any], scroll_
             await asyncio.sleep(0.6)  # what follows the key press (counts, review, autosave) included
             results[f"decide_{name}_stall"] = meter.stop()
         w.close()
+        await asyncio.sleep(0.3)
+
+        # ---------------------------------------------------------- opening the full store again
+        # The store now holds N items: its quick check, the first list of N paths and the scan
+        # finding nothing new, as when the app starts on the last folder.
+        w = MainWindow(settings_for(server.base_url), qs)
+        w.resize(1440, 900)
+        w.show()
+        await asyncio.sleep(0.3)
+        meter.start()
+        found = []
+        w.did_finish_scan.connect(found.append)
+        t0 = time.perf_counter()
+        w.open_path(folder)
+        first_row = None
+        while not found or w.list_pending:
+            if first_row is None and w.model.rowCount():
+                first_row = time.perf_counter() - t0
+            await asyncio.sleep(0.001)
+        results["reopen_first_rows_s"] = first_row or time.perf_counter() - t0
+        results["reopen_all_s"] = time.perf_counter() - t0
+        await until(lambda: w.thumbs.backlog == 0, 60)
+        results["reopen_stall"] = meter.stop()
+        w.close()
 
         # ---------------------------------------------------------- streaming with a 1080p image
         one = tmp / "one"
@@ -288,6 +313,7 @@ def main() -> int:
         return f"p99 {d['p99_ms']:.1f} ms, max {d['max_ms']:.1f} ms over {d['ticks']} ticks"
 
     print(f"list {r['list_rows']} images: first rows after {r['list_first_rows_s'] * 1000:.0f} ms, all listed in {r['list_all_s']:.2f} s (goal < 1 s); stalls while listing + thumbnails: {stall(r['list_stall'])}")
+    print(f"open the store of {r['list_rows']} again: first rows after {r['reopen_first_rows_s'] * 1000:.0f} ms, scan done in {r['reopen_all_s']:.2f} s; stalls {stall(r['reopen_stall'])}")
     print(f"scroll {r['scroll_pages']} pages ({r['scroll_rows']} of {r['list_rows']} rows) with thumbnails: {r['scroll_s']:.1f} s, {r['thumbs_on_disk']} thumbnails cached on disk; stalls {stall(r['scroll_stall'])}")
     print(f"RSS after scrolling: {r['rss_after_scroll_mb']:.0f} MB (goal < 600 MB)")
     print(f"three panels at 200 tokens/s each, 1080p image revealed: {stall(r['stream3_stall'])} (goal p99 < 50 ms); {r['stream3_chars']} characters shown")

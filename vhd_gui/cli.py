@@ -195,6 +195,12 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vhd-annotator", add_help=False)
     parser.add_argument("path", nargs="?", metavar="PATH", help="folder of media or a store file")
     parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="a shared postgresql:// store to work on, with PATH as this machine's media folder"
+        " (default: the settings file's store when it is a URL)",
+    )
+    parser.add_argument(
         "--reviewer", metavar="NAME", help="who the window's decisions are from (default: the settings file's reviewer, else the system user)"
     )
     _add_common(parser)

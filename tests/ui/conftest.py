@@ -159,7 +159,7 @@ async def opened(make_window: Callable[..., Any], folder: Path, **debate: Any) -
     w = make_window(**debate)
     done: list[int] = []
     w.did_finish_scan.connect(done.append)
-    assert w.open_path(folder)
+    w.open_path(folder)
     await wait_until(lambda: done, what="the scan")
     await wait_until(lambda: w.current is not None, what="a current item")
     await wait_until(lambda: not w.figures_pending, what="the counters")
@@ -169,6 +169,18 @@ async def opened(make_window: Callable[..., Any], folder: Path, **debate: Any) -
 def key(qtbot: Any, w: Any, k: Qt.Key, mod: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
     """Press a key where a person's key press would go."""
     qtbot.keyClick(w.focusWidget() or w.browser.view, k, mod)
+
+
+async def settled(w: Any) -> None:
+    """Until what the window reads off the GUI thread (a record, the list, Enter's verdict, R's
+    check, the next undecided item) has arrived and is on screen."""
+    await wait_until(lambda: not w.reads_pending, what="the window's reads")
+
+
+async def show(w: Any, name: str) -> None:
+    """Select the item whose path ends with ``name`` and wait until its record is on screen."""
+    select(w, name)
+    await settled(w)
 
 
 def select(w: Any, name: str) -> None:

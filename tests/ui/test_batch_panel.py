@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Dialogs, key, opened, select, wait_until
+from conftest import Dialogs, key, opened, select, settled, show, wait_until
 from PySide6.QtCore import QModelIndex, Qt
 
 from vhd_gui.ui._batch_panel import SCOPE_ALL, SCOPE_FILTERED, SCOPE_SELECTED
@@ -329,8 +329,9 @@ async def test_run_on_an_item_another_batch_has_claimed_says_so_and_the_panel_le
     with Store.open(w.store.path, create=False) as other:
         claim = other.claim_item("img_5.png", "batch on far-host (pid 4242)", lease_seconds=600)
         assert claim is not None
-        select(w, "img_5.png")
+        await show(w, "img_5.png")
         key(qtbot, w, Qt.Key.Key_R)
+        await settled(w)  # R asks the store who holds the item, off the GUI thread
         assert not w.debate_running and server.stats.requests == 0
         assert "Another batch is debating this item" in w.statusBar().currentMessage()
         assert "far-host (pid 4242)" in w.debate.status.text()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Dialogs, key, opened, select, wait_until
+from conftest import Dialogs, key, opened, select, settled, show, wait_until
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 
@@ -91,6 +91,7 @@ async def test_a_debate_fills_each_panel_in_order_and_reaches_the_store(make_win
     rec = w.store.get_record("a_knife.jpg")
     assert rec is not None and rec.status == "debated" and rec.debate is not None
     assert rec.debate.decision == "no" and len(rec.debate.turns) == 5
+    await settled(w)
     assert "not harmful" in w.verdict.model_verdict.text()
     assert "tokens" in w.status_tokens.text() and "$" in w.status_tokens.text()
 
@@ -130,6 +131,7 @@ async def test_accept_override_and_undo_reach_the_store_and_the_annotation_file(
     # Enter accepts the model's verdict, with the note typed first.
     w.verdict.note.setText("kitchen knife, fine")
     key(qtbot, w, Qt.Key.Key_Return)
+    await settled(w)
     rec = w.store.get_record("a_knife.jpg")
     assert rec.status == "accepted" and rec.final_label == "no" and rec.human.note == "kitchen knife, fine"
     assert w.current == "b_beach.png"
@@ -161,7 +163,9 @@ async def test_accept_override_and_undo_reach_the_store_and_the_annotation_file(
 
     # J jumps to the one item left without a human decision.
     w.browser.view.setCurrentIndex(w.model.index(0))
+    start = w.current
     key(qtbot, w, Qt.Key.Key_J)
+    await wait_until(lambda: w.current != start, what="the next undecided item")
     assert w.store.get_record(w.current).human is None
 
 
@@ -199,7 +203,7 @@ async def test_a_server_error_shows_in_its_panel_and_nothing_else_breaks(make_wi
     # Deciding and moving still work, and Retry runs the debate again.
     key(qtbot, w, Qt.Key.Key_N)
     assert w.store.get_record("a_knife.jpg").final_label == "no"
-    select(w, "a_knife.jpg")
+    await show(w, "a_knife.jpg")
     assert w.debate.retry.isVisible()
     recorded: list[str] = []
     w.did_record_debate.connect(recorded.append)
@@ -230,7 +234,7 @@ async def test_import_export_and_a_bad_file(make_window: Any, media_folder: Path
     )
     report = await w.import_file(str(csv_file))
     assert report is not None and report.added + report.updated == 1
-    select(w, "b_beach.png")
+    await show(w, "b_beach.png")
     assert "It shows a fight." in w.role_text("affirmative")
     assert "It is a beach." in w.role_text("negative")
     assert "imported" in w.role_text("affirmative")
@@ -311,6 +315,7 @@ async def test_a_reasoning_models_thinking_stays_apart_and_collapsed(make_window
     assert thought in rec.debate.turns[-1].thinking and thought not in rec.debate.turns[-1].text
     key(qtbot, w, Qt.Key.Key_D)
     key(qtbot, w, Qt.Key.Key_A)
+    await settled(w)
     assert "cutting board" in w.debate.panel("judge").thinking_text() and "cutting board" not in w.role_text("judge")
     assert w.debate.panel("judge").thinking.isHidden()
     assert "blood" in w.debate.panel("affirmative").thinking_text() and "blood" not in w.role_text("affirmative")

@@ -49,8 +49,9 @@ async def test_a_damaged_store_is_a_dialog_and_is_not_opened(make_window: Any, t
     w = make_window()
     for target in (folder, path):
         dialogs.shown.clear()
-        assert w.open_path(target) is False
-        assert w.store is None
+        w.open_path(target)
+        await wait_until(lambda: dialogs.shown, what="the dialog")
+        assert w.store is None and not w.opening
         [(kind, title, text)] = dialogs.shown
         assert kind == "critical" and title == "The store is damaged"
         assert str(backup) in text and f"vhd-annotator store recover {path}" in text
@@ -84,6 +85,7 @@ async def test_a_read_only_store_opens_its_copy_with_a_banner(
         chosen.parent.mkdir()
         dialogs.answers.append(str(chosen))
         qtbot.mouseClick(w.store_banner.move_button, Qt.MouseButton.LeftButton)
+        await wait_until(lambda: not w.opening, what="the copy opened")
         assert w.store.path == chosen
         assert w.store.human_decision("p1.png").label == "no"  # type: ignore[union-attr]
         assert w.store_banner.text.text().startswith(f"read-only: decisions go to {chosen}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import key, opened, select, wait_until
+from conftest import key, opened, select, show, wait_until
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QPushButton
 
@@ -126,7 +126,7 @@ async def test_leaving_and_coming_back_mid_debate_shows_that_items_debate_never_
     select(w, "b_beach.png")
     await wait_until(lambda: not w.debate_running, timeout=60, what="the knife verdict")
     assert {r: w.role_text(r) for r in beach} == beach
-    select(w, "a_knife.jpg")
+    await show(w, "a_knife.jpg")
     stored = w.store.get_record("a_knife.jpg").debate
     assert stored is not None and stored.decision == "yes"
     for turn in stored.turns:
@@ -150,7 +150,7 @@ async def test_the_counter_follows_the_list_while_a_folder_is_scanned(make_windo
     w.model.rowsInserted.connect(look)
     done: list[int] = []
     w.did_finish_scan.connect(done.append)
-    assert w.open_path(folder)
+    w.open_path(folder)
     await wait_until(lambda: done, what="the scan")
     assert done == [450]
     mid = [(rows, text) for rows, text in seen if rows < 450]
@@ -197,7 +197,7 @@ async def test_another_processs_writes_show_up_and_the_person_keeps_their_place(
     assert w.verdict.note.text() == "half-typed note"
     await wait_until(lambda: w.model.cached_row("a_knife.jpg") is not None and w.model.cached_row("a_knife.jpg").human_label == "yes",
                      what="the list's row")
-    assert w.browser.category.findText("weapons") >= 0
+    await wait_until(lambda: w.browser.category.findText("weapons") >= 0, what="the categories in the filter")  # read after the counters
     await wait_until(lambda: w.review.summary() is not None and w.review.summary().overall.n == 1, what="the Review figures")
 
     # A real batch in a terminal beside the window: its verdicts show up while the window is open.

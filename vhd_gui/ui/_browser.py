@@ -4,6 +4,13 @@ The model holds only relative paths; each row's status, verdict and label are fe
 the store in blocks when the view first paints them (on a background worker, through a reader
 connection: a row paints without its chips until its block arrives), and dropped from the cache
 when the store changes, like Anki's browser model. Thumbnails come from :class:`ThumbnailLoader`.
+
+The model is a ``QStringListModel`` for one reason: its row count is answered in C++. QListView
+asks the model for an index of every row it lays out (``hasIndex`` → ``rowCount``), so a row
+count written in Python cost 5 µs a row, and 25 µs while worker threads held Python's lock: a
+list of 100,000 growing or reset stalled the window for tenths of a second. The strings the C++
+side holds are empty placeholders, one per row; the paths live here and :meth:`data` answers
+from them.
 """
 
 from __future__ import annotations
@@ -13,12 +20,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     QRect,
     QSize,
+    QStringListModel,
     Qt,
     Signal,
 )
@@ -63,7 +70,12 @@ PathRole = Qt.ItemDataRole.UserRole + 1
 RowRole = Qt.ItemDataRole.UserRole + 2
 
 
-class ItemListModel(QAbstractListModel):
+def path_index(paths: list[str]) -> dict[str, int]:
+    """Each path's row (for :meth:`ItemListModel.set_paths`, built where it costs nothing)."""
+    return {p: i for i, p in enumerate(paths)}
+
+
+class ItemListModel(QStringListModel):
     def __init__(self, store: Store | None, thumbs: ThumbnailLoader, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.store = store
@@ -83,9 +95,6 @@ class ItemListModel(QAbstractListModel):
         thumbs.did_load.connect(self._thumb_loaded)
 
     # ---------------------------------------------------------------- content
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._paths)
-
     @property
     def paths(self) -> list[str]:
         return self._paths
@@ -96,24 +105,24 @@ class ItemListModel(QAbstractListModel):
     def row_of(self, path: str) -> int:
         return self._index.get(path, -1)
 
-    def set_paths(self, paths: list[str]) -> None:
+    def set_paths(self, paths: list[str], index: dict[str, int] | None = None) -> None:
+        """Show ``paths`` (the list is kept, not copied). ``index`` maps each path to its row, when
+        the caller built it already (off the GUI thread: 100,000 entries take tens of ms)."""
         self._drop_fetch()
-        self.beginResetModel()
-        self._paths = list(paths)
-        self._index = {p: i for i, p in enumerate(self._paths)}
+        self._paths = paths
+        self._index = index if index is not None else path_index(paths)
         self._rows.clear()
-        self.endResetModel()
+        self.setStringList([""] * len(paths))  # the C++ row count; resets the model
 
     def append_paths(self, paths: list[str]) -> None:
         new = [p for p in paths if p not in self._index]
         if not new:
             return
         start = len(self._paths)
-        self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
         for i, p in enumerate(new, start):
             self._index[p] = i
         self._paths.extend(new)
-        self.endInsertRows()
+        self.insertRows(start, len(new))  # placeholders: data() answers from the paths
 
     def item_row(self, path: str) -> ItemRow | None:
         row = self._rows.get(path)
@@ -129,6 +138,10 @@ class ItemListModel(QAbstractListModel):
         block = [p for p in self._paths[start : start + _BLOCK] if p not in self._rows]
         if self.store is not None and block:
             self._rows.update(self.store.rows(block))
+
+    def known_row(self, path: str) -> ItemRow | None:
+        """The row as last read, or None; never reads the store."""
+        return self._rows.get(path)
 
     def cached_row(self, path: str) -> ItemRow | None:
         """The row as last read, for painting: never waits. A row not read yet is read in the
@@ -358,6 +371,8 @@ class BrowserWidget(QWidget):
         self.view.setModel(model)
         self.view.setItemDelegate(ItemDelegate(self.view))
         self.view.setUniformItemSizes(True)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # the rows are not text to edit
+        self.view.setDragEnabled(False)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # Shift/Ctrl-click: a batch on a selection
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         # New rows (a folder being scanned, a new filter) are laid out a batch at a time, so a
@@ -366,6 +381,10 @@ class BrowserWidget(QWidget):
         self.view.setBatchSize(LAYOUT_BATCH)
         self.counts = QLabel()
         self.counts.setObjectName("browserCounts")
+        self.busy = QLabel()  # what is being read while the list shows its previous rows
+        self.busy.setObjectName("browserBusy")
+        self.busy.setStyleSheet("color: palette(mid);")
+        self.busy.hide()
 
         filters1 = QHBoxLayout()
         filters1.addWidget(self.status)
@@ -386,7 +405,10 @@ class BrowserWidget(QWidget):
         lay.addLayout(filters2)
         lay.addLayout(filters3)
         lay.addWidget(self.view, 1)
-        lay.addWidget(self.counts)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.counts, 1)
+        bottom.addWidget(self.busy)
+        lay.addLayout(bottom)
         for combo in (self.status, self.label, self.kind, self.category, self.sort):
             combo.currentIndexChanged.connect(self.did_change_filters)
         self.search.textChanged.connect(self.did_change_filters)
@@ -409,6 +431,11 @@ class BrowserWidget(QWidget):
 
     def is_filtered(self) -> bool:
         return self.filters() != Filters() or self.sort.currentText() != "name" or self.descending.isChecked()
+
+    def set_busy(self, text: str) -> None:
+        """Say what is being read ('' when nothing is)."""
+        self.busy.setText(text)
+        self.busy.setVisible(bool(text))
 
     def sort_order(self) -> tuple[str, bool]:
         return self.sort.currentText(), self.descending.isChecked()

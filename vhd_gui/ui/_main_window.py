@@ -3,16 +3,18 @@
 The window class builds the widgets and wires the rooms that each hold one job:
 ``_debate_controller`` (which debate is live for which item), ``_window_actions`` (the keys and
 menus), ``_autosave`` (the annotation file), ``_review_walk`` (where next/previous go) and
-``_prefs`` (the window's own preferences). What stays here is the glue: which item is current,
-what the panels show for it, and the store writes a key press makes.
+``_prefs`` (the window's own preferences), ``_item_records`` (records read off the GUI thread)
+and ``_store_open`` (stores opened off it). What stays here is the glue: which item is current,
+what the panels show for it, and the store writes a key press makes. What runs off the GUI
+thread, and what the window shows meanwhile: docs/ARCHITECTURE.md#what-runs-where.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
-from collections.abc import Callable
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -33,20 +35,23 @@ from PySide6.QtWidgets import (
 
 from vhd_gui import formats
 from vhd_gui.config import Settings, save_settings
-from vhd_gui.media import MediaError, scan
+from vhd_gui.media import MediaError, kind_of, scan
 from vhd_gui.protocol import Role, turn_order
 from vhd_gui.store import STORE_ERRORS, Counts, Filters, Store, StoreDamaged, StoreError
+from vhd_gui.store_api import is_server_url
 from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, action_labels, category_labels, load_shortcuts, save_shortcuts
 from vhd_gui.ui._autosave import AnnotationAutosave
 from vhd_gui.ui._background import Background, Job
 from vhd_gui.ui._batch_panel import SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
-from vhd_gui.ui._browser import BrowserWidget, ItemListModel
+from vhd_gui.ui._browser import BrowserWidget, ItemListModel, path_index
 from vhd_gui.ui._debate_controller import ENDED_CANCELLED, ENDED_ERROR, DebateController
 from vhd_gui.ui._debate_view import DebateView
 from vhd_gui.ui._figures import CATEGORIES, COUNTS, StoreFigures
+from vhd_gui.ui._item_records import LANE as RECORDS_LANE
+from vhd_gui.ui._item_records import ItemRecords
 from vhd_gui.ui._prefs import ANNOTATION_FILE, DEFAULT_UI_PREFS, clean_categories, load_prefs, restore_layout, save_layout, save_prefs
 from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE, ReviewWalk
-from vhd_gui.ui._store_open import StoreBanner, choose_copy_place, open_store_for_window
+from vhd_gui.ui._store_open import StoreBanner, choose_copy_place, chosen_copies, explain_open_failure, open_for_window
 from vhd_gui.ui._store_watch import StoreWatch
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 from vhd_gui.ui._unsaved import PendingDecision, UnsavedBanner, UnsavedDecisions
@@ -63,6 +68,8 @@ log = logging.getLogger(__name__)
 FIRST_SCAN_BATCH = 200
 SCAN_BATCH = 500
 SCAN_LANE = "scan"
+LIST_LANE = "list"
+OPEN_LANE = "open"
 
 
 class _EnterOpens(QObject):
@@ -87,6 +94,7 @@ class MainWindow(QMainWindow):
     did_first_paint = Signal()
     did_count = Signal()  # the counters and categories on screen are up to date
     did_show_outside_change = Signal()  # another process's writes to the store are on screen
+    did_show_item = Signal(str)  # the current item's record is on screen (first drawn or updated)
 
     def __init__(
         self, settings: Settings, qsettings: QSettings | None = None, parent: QWidget | None = None, cache: ResponseCache | None = None
@@ -108,6 +116,13 @@ class MainWindow(QMainWindow):
         # Every job off the GUI thread goes through here: one error path, cancellable jobs.
         self.bg = Background(report=self._background_failed)
         self.bg.add_lane(SCAN_LANE, 1)
+        self.bg.add_lane(LIST_LANE, 1)  # one list read at a time; a superseded one never starts
+        self.bg.add_lane(OPEN_LANE, 1)  # stores open one after another; the last asked for wins
+        self._open_generation = 0
+        self._opening: Path | None = None
+        self._list_job: Job[Any] | None = None
+        self._list_outside = False
+        self._scanned_meanwhile: list[str] = []  # added by the scan while the list was being read
         self.reader: Store | None = None  # a read-only connection of its own, for the workers
         self.figures = StoreFigures(self.bg, self)
         self.figures.did_count.connect(self._show_counts)
@@ -117,7 +132,16 @@ class MainWindow(QMainWindow):
         self.watch = StoreWatch(self.bg, self)
         self.watch.did_change.connect(self._store_changed_elsewhere)
         self._shown_debate: Any = None  # the stored debate the panels show, if any
-        self._outside_jobs: list[Job[Any]] = []
+        self.records = ItemRecords(self.bg, self)
+        self.records.did_read.connect(self._record_arrived)
+        self.records.did_fail.connect(self._record_failed)
+        self._shown_record_of: str | None = None  # the item whose record is on screen
+        self._record_failed_of: str | None = None  # the item whose record could not be read
+        self._keep_panels_for: str | None = None  # its panels show a debate that just finished streaming
+        self._outside_pending = False  # another process's change is being read for the current item
+        self._accepts: dict[str, Job[Any]] = {}  # Enter on an item whose verdict is being read
+        self._run_check: Job[Any] | None = None  # R: who holds the item and whether it has a debate
+        self._next_job: Job[Any] | None = None  # the next undecided item, being looked for
         self.debates = DebateController(settings, self.cache, self, self.bg)
         self._debate_turns = self._debate_from_cache = 0  # of the live debate, for its summary
         self._scan_task: asyncio.Task[None] | None = None
@@ -277,26 +301,87 @@ class MainWindow(QMainWindow):
         if target is not None:
             self.open_path(target)
 
-    def open_path(self, path: str | os.PathLike[str]) -> bool:
-        """Open a folder (its default store) or a store file, and start scanning its folder."""
-        p = Path(path).expanduser()
-        # Damage: a dialog and nothing opened. Read-only: its writable copy and a banner.
-        opened = open_store_for_window(self, p, self.qsettings)
-        if opened is None:
-            return False
-        store, banner = opened
+    def open_path(self, path: str | os.PathLike[str], *, root: Path | None = None) -> None:
+        """Open a folder (its default store), a store file, or a shared ``postgresql://`` store
+        whose media are in the folder ``root``; then start scanning the media folder.
+
+        The store is opened off the GUI thread (its quick check takes a few hundred ms on a large
+        store); meanwhile the window says what it opens and the store open so far stays usable.
+        A damaged store is a dialog and nothing changes; a read-only one is worked on through its
+        writable copy, with a banner. When several opens are asked for, the last one wins.
+        """
+        url = str(path) if is_server_url(path) else None
+        p = (root or Path.cwd()) if url else Path(path).expanduser()
+        target: Path | str = url or p
+        chosen = chosen_copies(self.qsettings)
+
+        def work() -> tuple[Store, str, Store | None, bool]:
+            # The Review panel comes with every store; its module (the metrics) takes ≈40 ms to
+            # import, so that happens here rather than on the GUI thread when the panel is built.
+            importlib.import_module("vhd_gui.ui._review_panel")
+            store, banner = open_for_window(target, chosen, root=p if url else None)
+            try:
+                reader = store.reader()
+            except StoreError as exc:  # reads then share the window's connection
+                log.warning("no separate reader for %s: %s", store.path, exc)
+                reader = None
+            return store, banner, reader, store.daily_backup_due()
+
+        self._open_generation += 1
+        self._opening = p
+        if url:
+            from vhd_gui.store_pg import display_url  # never shows a password
+
+            shown = display_url(url)
+        else:
+            shown = str(p)
+        self.status_counts.setText(f"opening {shown if url else (p.name or p)}…")
+        self.status_counts.setToolTip(shown)
+        generation = self._open_generation
+        self.bg.run(work, lane=OPEN_LANE, what=f"opening {shown}", done=partial(self._store_opened, generation, p),
+                    failed=partial(self._open_failed, generation))
+
+    @property
+    def opening(self) -> bool:
+        """A store is being opened (the window shows the one open before, if any)."""
+        return self._opening is not None
+
+    def _open_failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._open_generation or self._closing:
+            return
+        self._opening = None
+        self._show_counts_again()
+        # Damage: a dialog and nothing opened (the store open before stays open).
+        if not explain_open_failure(self, exc):
+            self.bg.fail("opening the store", exc)
+
+    def _show_counts_again(self) -> None:
+        self.status_counts.setToolTip("")
+        if self.store is None:
+            self.status_counts.setText("no folder open")
+        else:
+            self.status_counts.setText("")
+            self._update_counts()
+
+    def _store_opened(self, generation: int, p: Path, opened: tuple[Store, str, Store | None, bool]) -> None:
+        store, banner, reader, backup_due = opened
+        if generation != self._open_generation or self._closing:  # another open was asked for since
+            for s in (reader, store):
+                if s is not None:
+                    s.close(optimize=False)
+            return
+        self._opening = None
         self._close_store()
         self.store = store
-        try:
-            self.reader = store.reader()
-        except StoreError as exc:  # reads then share the window's connection
-            log.warning("no separate reader for %s: %s", store.path, exc)
-            self.reader = None
+        self.reader = reader
+        self.status_counts.setToolTip("")
+        self.status_counts.setText("")
         self.model.store = store
         self.model.reader = self.reader
-        self.qsettings.setValue("last_folder", str(p.absolute()))
+        if store.backend == "sqlite":  # a server store is opened again with --store, never from here
+            self.qsettings.setValue("last_folder", str(p.absolute()))
         self.setWindowTitle(f"VHD Annotator — {store.root.name}")
-        where = f"store: {store.path}"
+        where = f"store: {store.location}"
         if store.fell_back:
             where += f" (the folder is read-only, so the store is in your user data folder; annotation file: {self.annotation_path()})"
         self.status_store.setText(where)
@@ -305,15 +390,15 @@ class MainWindow(QMainWindow):
         self._make_review_panel(store)
         self.watch.watch(store)
         self.figures.use(self.reader or store)
+        self.records.use(self.reader or store)
         self._refresh_categories()
         self._reload_list()
         self._update_counts()
         self.browser.view.setFocus()
         self.did_open.emit(str(store.path))
         self._scan_task = asyncio.ensure_future(self._scan(store))
-        if store.daily_backup_due():  # once a day: the whole file checked, then backed up, off the GUI thread
+        if backup_due:  # once a day: the whole file checked, then backed up, off the GUI thread
             self.bg.run(store.daily_backup, what="the daily check and backup of the store", lane="backup", failed=self._daily_backup_failed)
-        return True
 
     def _daily_backup_failed(self, exc: BaseException) -> None:
         if isinstance(exc, StoreDamaged):
@@ -339,11 +424,14 @@ class MainWindow(QMainWindow):
                 if store is not self.store or not rels:
                     break
                 found += len(rels)
+                if self._list_job is not None:
+                    self._scanned_meanwhile.extend(rels)
                 if not self.browser.is_filtered():
                     self.model.append_paths(rels)
                     if self.current is None and self.model.rowCount() and self.browser.view.currentIndex().row() < 0:
                         self.browser.view.setCurrentIndex(self.model.index(0))
-                self.browser.counts.setText(f"{self.model.rowCount()} shown of {total}")
+                self._total = max(self._total, total)
+                self._update_shown()
                 self.status_counts.setText(f"scanning… {found} files")
                 size = SCAN_BATCH
         except MediaError as exc:
@@ -371,11 +459,19 @@ class MainWindow(QMainWindow):
         self.flush_annotations()
         self._drop_review_panel()
         self.watch.stop()
-        for job in self._outside_jobs:
-            job.cancel()
-            job.wait()
-        self._outside_jobs.clear()
+        for job in (*self._accepts.values(), self._run_check, self._next_job):
+            if job is not None:
+                job.cancel()
+                job.wait()
+        self._accepts.clear()
+        self._run_check = self._next_job = None
+        self.records.use(None)
+        self._shown_record_of = None
         self.figures.use(None)
+        if self._list_job is not None:
+            self._list_job.cancel()
+            self._list_job.wait()
+            self._list_job = None
         self.model.wait()
         self.model.reader = None
         if self.reader is not None:
@@ -387,12 +483,61 @@ class MainWindow(QMainWindow):
         self._decided.clear()
 
     # ================================================================ list and current item
-    def _reload_list(self) -> None:
-        if self.store is None:
+    def _reload_list(self, outside: bool = False) -> None:
+        """Read the list again for the filters and sort on screen, off the GUI thread.
+
+        The list keeps its rows (the counter says it is reading) until the new ones arrive; a
+        newer request drops an older one, so only the latest filters ever reach the screen.
+        ``outside``: another process changed the store; the current item and the selection stay
+        as they are (else the current item stays if the new list has it, or the first row is).
+        """
+        store = self.store
+        if store is None:
+            return
+        source = self.reader or store
+        if self._list_job is not None:
+            self._list_job.cancel()
+            outside = outside and self._list_outside  # a person's filter change still pending wins
+        filters = self.browser.filters()
+        sort, desc = self.browser.sort_order()
+
+        def read() -> tuple[list[str], dict[str, int]]:
+            paths = source.paths(filters, sort, desc)
+            return paths, path_index(paths)
+
+        self._list_outside = outside
+        self._scanned_meanwhile = []
+        self._list_job = self.bg.run(read, lane=LIST_LANE, what="reading the list", done=partial(self._list_arrived, store))
+        self._update_shown()
+
+    @property
+    def list_pending(self) -> bool:
+        """The list is being read again (it shows the previous rows)."""
+        return self._list_job is not None
+
+    def _list_arrived(self, store: Store, result: tuple[list[str], dict[str, int]]) -> None:
+        self._list_job = None
+        if store is not self.store:
+            return
+        paths, index = result
+        scanned, self._scanned_meanwhile = self._scanned_meanwhile, []
+        if self._list_outside:
+            if paths == self.model.paths:
+                self._update_shown()
+                return
+            selected = self.selected_paths()
+            self.model.set_paths(paths, index)
+            self._update_shown()
+            row = self.model.row_of(self.current) if self.current else -1
+            if row >= 0:
+                sel = self.browser.view.selectionModel()
+                sel.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+                self.select_paths(selected)
             return
         keep = self.current
-        sort, desc = self.browser.sort_order()
-        self.model.set_paths(self.store.paths(self.browser.filters(), sort, desc))
+        self.model.set_paths(paths, index)
+        if scanned and not self.browser.is_filtered():  # found by the scan after the read began
+            self.model.append_paths(scanned)
         self._update_shown()
         row = self.model.row_of(keep) if keep else -1
         if row < 0 and self.model.rowCount():
@@ -404,6 +549,7 @@ class MainWindow(QMainWindow):
     def _update_shown(self) -> None:
         if self.store is not None:
             self.browser.counts.setText(f"{self.model.rowCount()} shown of {self._total}")
+        self.browser.set_busy("reading the list…" if self._list_job is not None else "")
 
     def _update_counts(self) -> None:
         """Count the items by status again (on a worker: a large store takes a while)."""
@@ -443,19 +589,79 @@ class MainWindow(QMainWindow):
         return str(self.store.file_path(rel))  # the real name, also when it is not UTF-8
 
     def show_item(self, rel: str) -> None:
+        """Make ``rel`` the current item. Its file starts loading at once; its record is read off
+        the GUI thread (drawn at once when it was read lately and has not changed since)."""
         if self.store is None:
             return
         self.current = rel
         self.verdict.stop_picking()
         self.model.set_revealed(None)  # reveal never carries over
-        rec = self.store.get_record(rel)
+        self._keep_panels_for = None
+        self._shown_record_of = self._record_failed_of = None
+        known, rec = self.records.known(rel)
+        if known:
+            self._show_record(rel, rec)
+            return
+        row = self.model.known_row(rel)
+        kind = row.kind if row is not None else (kind_of(rel) or "image")
+        self.viewer.show_item(self.abs_path(rel), kind, self._live_frames(rel, []))
+        self._shown_debate = None
+        self.debate.clear(f"Reading the record of {os.path.basename(rel)}…")
+        if rel in self.batch_panel.running_paths:
+            self.debate.status.setText(self._batch_busy_words())
+        self.verdict.show_record(None)
+        self._set_debate_actions()
+        self._show_walk_status()
+        self.records.read(rel)
+
+    def _live_frames(self, rel: str, frames: list[int]) -> list[int]:
+        for ev in self.debates.live_events(rel) or []:  # the live debate's frames, once it has chosen them
+            frames = list(getattr(ev, "frames_sent", frames))
+        return frames
+
+    @property
+    def record_pending(self) -> bool:
+        """The current item's record is being read (first drawn or updated when it comes)."""
+        current = self.current
+        if current is None:
+            return False
+        if self.records.pending == current:
+            return True
+        return self._shown_record_of != current and self._record_failed_of != current
+
+    @property
+    def reads_pending(self) -> bool:
+        """Something a key press or a change asked for is still being read off the GUI thread
+        (the list, the current record, Enter's verdict, R's check, the next undecided item)."""
+        return self.record_pending or self.list_pending or bool(self._accepts) or self._run_check is not None or self._next_job is not None
+
+    def _record_arrived(self, rel: str, rec: Any) -> None:
+        """A record read off the GUI thread: drawn if its item is still the current one."""
+        if self.store is None or rel != self.current or self._closing:
+            return  # the person moved on: an older item's record never reaches the screen
+        if self._shown_record_of == rel:
+            self._update_record(rel, rec)
+        else:
+            note = self.verdict.note.text()  # typed while the record was being read
+            self._show_record(rel, rec, viewer_started=True)
+            self.verdict.note.setText(note)
+
+    def _record_failed(self, rel: str, why: str) -> None:
+        if rel == self.current and self._shown_record_of != rel and not self._closing:
+            self._record_failed_of = rel
+            self.debate.clear(f"Could not read the record of {os.path.basename(rel)}: {why}. Move to another item and back to try again.")
+
+    def _show_record(self, rel: str, rec: Any, viewer_started: bool = False) -> None:
+        """Draw the current item from its record: viewer, debate panels (or the live debate), verdict bar."""
+        self._shown_record_of = rel
         kind = rec.kind if rec else "image"
         live = self.debates.live_path
         events = self.debates.live_events(rel)
-        frames = list(rec.debate.frames_sent) if rec and rec.debate else []
-        for ev in events or []:  # the live debate's frames, once it has chosen them
-            frames = list(getattr(ev, "frames_sent", frames))
-        self.viewer.show_item(self.abs_path(rel), kind, frames)
+        frames = self._live_frames(rel, list(rec.debate.frames_sent) if rec and rec.debate else [])
+        if viewer_started:
+            self.viewer.set_frames(frames)
+        else:
+            self.viewer.show_item(self.abs_path(rel), kind, frames)
         if events is not None:
             # Back on the item being debated: what it said so far, then the stream as it comes.
             self.debate.start(turn_order(self.settings.rounds, self.settings.critic), f"Debating {os.path.basename(rel)}: loading the agents…")
@@ -471,6 +677,42 @@ class MainWindow(QMainWindow):
         self.verdict.show_record(rec)
         self._set_debate_actions()
         self._show_walk_status()
+        self.did_show_item.emit(rel)
+        self._read_ahead(rel)
+
+    def _read_ahead(self, rel: str) -> None:
+        """The record of the item after ``rel`` in the list (where N, H, Enter and the down key go)."""
+        row = self.model.row_of(rel)
+        following = self.model.path_at(row + 1) if row >= 0 else None
+        if following is not None:
+            self.records.prefetch(following)
+
+    def _update_record(self, rel: str, rec: Any) -> None:
+        """The current item changed in the store (a decision, a debate, another process): the
+        verdict bar and, when the debate is another one, the panels; a note being typed stays."""
+        keep_panels, self._keep_panels_for = self._keep_panels_for == rel, None
+        if self.debates.live_path != rel and rel not in self.batch_panel.running_paths:
+            debate = rec.debate if rec else None
+            if keep_panels:  # the panels show this debate as it finished streaming
+                self._shown_debate = debate
+            elif debate != self._shown_debate:
+                self._show_stored_debate(rec)
+        note = self.verdict.note.text()
+        self.verdict.show_record(rec)
+        self.verdict.note.setText(note)
+        self._set_debate_actions()
+        if self._outside_pending:
+            self._outside_pending = False
+            self.did_show_outside_change.emit()
+        self.did_show_item.emit(rel)
+
+    def _item_changed(self, rel: str) -> None:
+        """The store changed ``rel``: its list row and record are read again (the record only if
+        it is on screen)."""
+        self.model.refresh(rel)
+        self.records.forget(rel)
+        if rel == self.current and self._shown_record_of == rel:
+            self.records.read(rel)
 
     def _show_stored_debate(self, rec: Any) -> None:
         debate = rec.debate if rec else None
@@ -481,59 +723,27 @@ class MainWindow(QMainWindow):
     def _store_changed_elsewhere(self) -> None:
         """A batch in a terminal, an import or another window wrote to the store: show it, and
         keep what the person is doing (the current item, the selection, the reveal, a note)."""
-        store, reader = self.store, self.reader or self.store
-        if store is None or reader is None or self._closing:
+        if self.store is None or self._closing:
             return
         self.model.refresh_all()
+        self.records.forget_all()
         self._update_counts()
         self._refresh_categories()
         self._refresh_review()
         rel = self.current
-        if rel is not None:
-            self._outside(reader.get_record, rel, done=partial(self._outside_record, store, rel))
-        sort, desc = self.browser.sort_order()
-        self._outside(reader.paths, self.browser.filters(), sort, desc, done=partial(self._outside_paths, store))
-
-    def _outside(self, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None]) -> None:
-        def finished(job: Job[Any], result: Any) -> None:
-            if job in self._outside_jobs:
-                self._outside_jobs.remove(job)
-            done(result)
-
-        holder: list[Job[Any]] = []
-        job = self.bg.run(fn, *args, what="reading the store's changes", done=lambda r: finished(holder[0], r))
-        holder.append(job)
-        self._outside_jobs.append(job)
-
-    def _outside_record(self, store: Store, rel: str, rec: Any) -> None:
-        if store is not self.store or rel != self.current:
-            return
-        if self.debates.live_path != rel and rel not in self.batch_panel.running_paths:
-            debate = rec.debate if rec else None
-            if debate != self._shown_debate:
-                self._show_stored_debate(rec)
-        note = self.verdict.note.text()
-        self.verdict.show_record(rec)
-        self.verdict.note.setText(note)  # a note being typed stays
-        self.did_show_outside_change.emit()
-
-    def _outside_paths(self, store: Store, paths: list[str]) -> None:
-        if store is not self.store or paths == self.model.paths:
-            return
-        selected = self.selected_paths()
-        self.model.set_paths(paths)
-        self._update_shown()
-        row = self.model.row_of(self.current) if self.current else -1
-        if row >= 0:
-            sel = self.browser.view.selectionModel()
-            sel.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
-            self.select_paths(selected)
+        if rel is not None and self._shown_record_of == rel:
+            self._outside_pending = True
+            self.records.read(rel)
+        self._reload_list(outside=True)
 
     @staticmethod
     def _summary(rec: Any) -> str:
-        if rec is None or rec.debate is None:
+        return MainWindow._debate_summary(rec.debate if rec is not None else None)
+
+    @staticmethod
+    def _debate_summary(d: Any) -> str:
+        if d is None:
             return "No debate yet. Press R to run one."
-        d = rec.debate
         if d.status == "error":
             return f"The last debate failed: {d.error}"
         source = "imported" if d.preset_name == formats.IMPORT_PRESET else f"{d.seconds:.1f} s, {d.prompt_tokens + d.completion_tokens} tokens"
@@ -551,20 +761,43 @@ class MainWindow(QMainWindow):
         self.browser.view.setCurrentIndex(self.model.index(row))
 
     def next_undecided(self) -> None:
-        if self.store is None or not self.model.rowCount():
+        """Go to the next item in the list without a person's decision, looked for off the GUI
+        thread (the list's rows are read in blocks); dropped if the person moved meanwhile."""
+        store = self.store
+        if store is None or not self.model.rowCount() or self._next_job is not None:
             return
+        reader = self.reader or store
         paths = self.model.paths
         start = self.browser.view.currentIndex().row() + 1
         order = list(range(start, len(paths))) + list(range(0, start))
-        for i in range(0, len(order), 500):
-            chunk = [paths[j] for j in order[i : i + 500]]
-            rows = self.store.rows(chunk)
-            for j, p in zip(order[i : i + 500], chunk, strict=False):
-                r = rows.get(p)
-                if r is not None and r.human_label is None and p != self.current:
-                    self.browser.view.setCurrentIndex(self.model.index(j))
-                    return
-        self._say("Every item shown has a human decision.")
+        current = self.current
+        waiting = {d.path for d in self.unsaved.pending}  # decided, not in the store yet
+
+        def look() -> str | None:
+            for i in range(0, len(order), 500):
+                chunk = [paths[j] for j in order[i : i + 500]]
+                rows = reader.rows(chunk)
+                for p in chunk:
+                    r = rows.get(p)
+                    if r is not None and r.human_label is None and p != current and p not in waiting:
+                        return p
+            return None
+
+        def found(path: str | None) -> None:
+            self._next_job = None
+            if store is not self.store or self.current != current:
+                return
+            row = self.model.row_of(path) if path is not None else -1
+            if row < 0:
+                self._say("Every item shown has a human decision.")
+                return
+            self.browser.view.setCurrentIndex(self.model.index(row))
+
+        def failed(exc: BaseException) -> None:
+            self._next_job = None
+            self.bg.fail("looking for the next undecided item", exc)
+
+        self._next_job = self.bg.run(look, what="looking for the next undecided item", done=found, failed=failed)
 
     def focus_search(self) -> None:
         self.browser.search.setFocus()
@@ -614,14 +847,32 @@ class MainWindow(QMainWindow):
         if rel in self.batch_panel.running_paths:
             self._say(self._batch_busy_words())
             return
-        holder = self.store.claim_holder(rel)  # a batch in another process (a terminal) has it
-        if holder is not None:
+        if self._run_check is not None:
+            return  # R pressed again while the first press is being checked
+        store, reader = self.store, self.reader or self.store
+
+        def check() -> tuple[Any, Any]:  # off the GUI thread: who holds the item, and its verdict
+            return reader.claim_holder(rel), reader.row(rel)
+
+        def checked(result: tuple[Any, Any]) -> None:
+            self._run_check = None
+            if store is self.store and rel == self.current and not self.debate_running:
+                self._start_debate(rel, rerun, *result)
+
+        def failed(exc: BaseException) -> None:
+            self._run_check = None
+            self.bg.fail("checking the item before its debate", exc)
+
+        self._run_check = self.bg.run(check, what="checking the item before its debate", done=checked, failed=failed)
+
+    def _start_debate(self, rel: str, rerun: bool, holder: Any, row: Any) -> None:
+        assert self.store is not None
+        if holder is not None:  # a batch in another process (a terminal) has it
             words = f"Another batch is debating this item right now ({holder.owner}); Run is not started, so the item is not paid for twice."
             self._say(words)
             self.debate.status.setText(words)
             return
-        rec = self.store.get_record(rel)
-        if not rerun and rec is not None and rec.debate is not None and rec.debate.status != "error":
+        if not rerun and row is not None and row.model_label is not None:
             self._say("This item has a debate already; Shift+R runs it again.")
             return
         self._debate_from_cache = self._debate_turns = 0
@@ -649,11 +900,6 @@ class MainWindow(QMainWindow):
     def debate_recorded(self, rel: str, event: Any) -> None:
         from vhd_gui.engine import DebateFailed
 
-        store = self.store
-        assert store is not None
-        self.model.refresh(rel)
-        self._refresh_categories()
-        self._update_counts()
         if self.current == rel:
             if isinstance(event, DebateFailed):
                 self.debate.failed(event.turn, event.message)
@@ -663,8 +909,11 @@ class MainWindow(QMainWindow):
                 if from_cache:
                     cached = (" · answered from the response cache, no request sent" if from_cache == turns
                               else f" · {from_cache} of {turns} turns from the response cache")
-                self.debate.finished(self._summary(store.get_record(rel)) + cached)
-            self.verdict.show_record(store.get_record(rel))
+                self.debate.finished(self._debate_summary(event.record) + cached)
+            self._keep_panels_for = rel  # the stored record (read next) updates the verdict bar only
+        self._item_changed(rel)
+        self._refresh_categories()
+        self._update_counts()
         self.did_record_debate.emit(rel)
 
     def debate_ended(self, rel: str, how: str, message: str) -> None:
@@ -697,12 +946,39 @@ class MainWindow(QMainWindow):
             return
         if self.store is None or self.current is None:
             return
-        rec = self.store.get_record(self.current)
-        d = rec.debate if rec else None
-        if d is None or d.status == "error" or d.decision is None:
+        rel, note = self.current, self.verdict.note.text().strip()
+        known, rec = self.records.known(rel)
+        if known:
+            d = rec.debate if rec else None
+            verdict = (d.decision, d.harmful_type) if d is not None and d.status != "error" and d.decision else None
+            self._accept(rel, note, verdict)
+            return
+        row = self.model.known_row(rel)
+        if row is not None:
+            self._accept(rel, note, (row.model_label, row.model_category) if row.model_label else None)
+            return
+        if rel in self._accepts:
+            return
+        # Neither the record nor the list's row is here yet: read the verdict off the GUI thread
+        # and decide on this item when it comes, wherever the person is by then.
+        reader = self.reader or self.store
+
+        def arrived(row: Any) -> None:
+            self._accepts.pop(rel, None)
+            self._accept(rel, note, (row.model_label, row.model_category) if row is not None and row.model_label else None)
+
+        def failed(exc: BaseException) -> None:
+            self._accepts.pop(rel, None)
+            self.bg.fail(f"reading the verdict of {os.path.basename(rel)}", exc)
+
+        self._accepts[rel] = self.bg.run(reader.row, rel, lane=RECORDS_LANE, what=f"reading the verdict of {rel}", done=arrived, failed=failed)
+
+    def _accept(self, rel: str, note: str, verdict: tuple[str, str] | None) -> None:
+        if verdict is None:
             self._say("Nothing to accept yet: run the debate (R) or decide with H / N.")
             return
-        self.decide(d.decision, d.harmful_type if d.decision == "yes" else "")
+        label, category = verdict
+        self.decide(label, category if label == "yes" else "", rel=rel, note=note)
 
     def pick_harmful(self) -> None:
         if self.current is not None:
@@ -737,11 +1013,17 @@ class MainWindow(QMainWindow):
             action.setText(label)
             action.setToolTip(label)
 
-    def decide(self, label: str, category: str) -> None:
+    def decide(self, label: str, category: str, rel: str | None = None, note: str | None = None) -> None:
+        """A person's decision on ``rel`` (default: the current item, with the note typed)."""
         if self.store is None or self.current is None:
             return
-        rel = self.current
-        decision = PendingDecision(rel, label, category, self.verdict.note.text().strip())
+        if rel is None:
+            rel = self.current
+        if note is None:
+            note = self.verdict.note.text().strip()
+        if rel == self.current:
+            self.verdict.note.clear()  # it went with the decision
+        decision = PendingDecision(rel, label, category, note)
         if not self.unsaved.submit(decision):
             # Kept in this window and written as soon as the store takes it (the banner says so).
             self._say(f"Not saved yet: {self.unsaved.reason}. The decision is kept and saved when the store takes it.", 12000)
@@ -763,6 +1045,11 @@ class MainWindow(QMainWindow):
 
     def undo(self) -> None:
         if self.store is None:
+            return
+        if self._accepts:  # the newest Enter, its verdict still being read: it simply goes
+            withdrawn, job = self._accepts.popitem()
+            job.cancel()
+            self._say(f"Undone: {os.path.basename(withdrawn)} (it had not been saved yet)")
             return
         waiting = self.unsaved.take_last()
         if waiting is not None:  # the newest decision never reached the store: it simply goes
@@ -808,11 +1095,9 @@ class MainWindow(QMainWindow):
 
     def _after_decision(self, rel: str) -> None:
         assert self.store is not None
-        self.model.refresh(rel)
+        self._item_changed(rel)
         self._refresh_categories()
         self._update_counts()
-        if rel == self.current:
-            self.verdict.show_record(self.store.get_record(rel))
         self.autosave.mark_dirty()
         self.did_decide.emit(rel)
 
@@ -862,6 +1147,7 @@ class MainWindow(QMainWindow):
         self._refresh_categories()
         self._reload_list()
         self.model.refresh_all()
+        self.records.forget_all()
         self._update_counts()
         self._refresh_review()
         if self.current:
@@ -981,10 +1267,13 @@ class MainWindow(QMainWindow):
             return []
         if scope == SCOPE_SELECTED:
             return self.selected_paths()
+        # Read on the reader connection (a decision's write never waits behind it), but still on
+        # the GUI thread: Start waits for it (≈0.1 s for 100,000 items) once per batch.
+        source = self.reader or self.store
         if scope == SCOPE_FILTERED:
             sort, desc = self.browser.sort_order()
-            return self.store.paths(self.store_filters(), sort, desc)
-        return self.store.paths()
+            return source.paths(self.store_filters(), sort, desc)
+        return source.paths()
 
     def batch_skip(self, path: str) -> bool:
         """The batch never debates the item open here, nor the one the window is debating."""
@@ -1004,13 +1293,9 @@ class MainWindow(QMainWindow):
         store = self.store
         if store is None or self.batch_panel.store is not store or self._closing:
             return
-        self.model.refresh(rel)
+        self._item_changed(rel)
         self._update_counts()
         self._refresh_categories()
-        if rel == self.current and self.debates.live_path != rel:
-            rec = store.get_record(rel)
-            self._show_stored_debate(rec)
-            self.verdict.show_record(rec)
         self.did_record_debate.emit(rel)
 
     def _batch_spent(self, prompt: int, completion: int, cached: int) -> None:

@@ -27,24 +27,49 @@ def _key(store_path: str) -> str:
     return hashlib.sha256(os.fsencode(store_path)).hexdigest()[:24]
 
 
-def open_store_for_window(
-    parent: QWidget, path: Path | str, qsettings: QSettings, *, root: Path | None = None
-) -> tuple[Store, str] | None:
+def chosen_copies(qsettings: QSettings) -> dict[str, str]:
+    """Where the person put the copies of read-only stores (read on the GUI thread, for
+    :func:`open_for_window`)."""
+    qsettings.beginGroup(_CHOSEN_COPIES)
+    try:
+        return {k: str(qsettings.value(k) or "") for k in qsettings.childKeys()}
+    finally:
+        qsettings.endGroup()
+
+
+def open_for_window(path: Path | str, chosen: dict[str, str], *, root: Path | None = None) -> tuple[Store, str]:
     """The store for ``path`` (a folder, a store file, or a ``postgresql://`` URL given as a
     str, whose media are in the folder ``root``) and the banner text ('' for none).
 
-    Returns None after telling the person why nothing was opened.
+    Runs off the GUI thread: the quick check of a large store takes a few hundred ms, a copy of
+    a read-only one longer. Raises ``StoreDamaged``, ``StoreError`` or ``OSError``; the window
+    tells the person with :func:`explain_open_failure`.
     """
+    if is_server_url(path):
+        return open_store(str(path), root=root, create=True), ""  # an empty database becomes a store; a missing one is an error
+    path = Path(path)
+    if path.is_dir():
+        store = Store.for_folder(path, daily_backup=False)  # the window backs up on a lane of its own
+    elif path.is_file():
+        store = open_store(path, create=False, daily_backup=False)
+    else:
+        raise StoreError(f"{path} does not exist")
+    if not store.read_only:
+        return store, banner_text(store)
+    source = store
     try:
-        if is_server_url(path):
-            store = open_store(str(path), root=root, create=False)
-        elif (path := Path(path)).is_dir():
-            store = Store.for_folder(path, daily_backup=False)  # the window backs up off the GUI thread
-        elif path.is_file():
-            store = open_store(path, create=False, daily_backup=False)
-        else:
-            raise StoreError(f"{path} does not exist")
-    except StoreDamaged as exc:
+        store = source.writable_copy(chosen.get(_key(str(source.path))) or None)
+    except (StoreError, OSError) as exc:
+        text = f"read-only ({source.read_only_reason}): decisions cannot be saved, because no copy could be made ({exc})"
+        return source, text
+    source.close()
+    return store, banner_text(store)
+
+
+def explain_open_failure(parent: QWidget, exc: BaseException) -> bool:
+    """Tell the person why a store was not opened; False for an exception that is not about the
+    store (a bug: the caller's default error path takes it)."""
+    if isinstance(exc, StoreDamaged):
         backup = f"The newest backup is {exc.backup}." if exc.backup else "There is no backup of it."
         QMessageBox.critical(
             parent,
@@ -53,21 +78,11 @@ def open_store_for_window(
             f"{backup}\n\nTo save what is still readable into a new store, run:\n"
             f"vhd-annotator store recover {exc.path} NEW.sqlite",
         )
-        return None
-    except (StoreError, OSError) as exc:
+        return True
+    if isinstance(exc, (StoreError, OSError)):
         QMessageBox.warning(parent, "Cannot open", str(exc))
-        return None
-    if not store.read_only:
-        return store, banner_text(store)
-    source = store
-    chosen = str(qsettings.value(f"{_CHOSEN_COPIES}/{_key(str(source.path))}", "") or "")
-    try:
-        store = source.writable_copy(chosen or None)
-    except (StoreError, OSError) as exc:
-        text = f"read-only ({source.read_only_reason}): decisions cannot be saved, because no copy could be made ({exc})"
-        return source, text
-    source.close()
-    return store, banner_text(store)
+        return True
+    return False
 
 
 def banner_text(store: Store) -> str:

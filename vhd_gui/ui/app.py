@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 
 ORG_NAME = "vhd-annotator"
 APP_NAME = "vhd-annotator"
@@ -79,7 +80,19 @@ def run_app(args: argparse.Namespace) -> int:
     attach_onboarding(window, check=not os.environ.get(EXIT_AFTER_PAINT_ENV))
     window.show()
     path = getattr(args, "path", None) or QSettings().value("last_folder")
-    if path and not os.environ.get(EXIT_AFTER_PAINT_ENV):
+    from vhd_gui.store_api import is_server_url
+
+    server = getattr(args, "store", None) or (settings.store if is_server_url(settings.store) else "")
+    if server and not is_server_url(server):
+        print(f"vhd-annotator: --store takes a postgresql:// URL here (open a store file as PATH): {server}", file=sys.stderr)
+        return 2
+    if server and not os.environ.get(EXIT_AFTER_PAINT_ENV):
+        media = Path(str(getattr(args, "path", None) or os.getcwd())).expanduser()
+        if media.is_dir():
+            QTimer.singleShot(0, lambda: window.open_path(server, root=media))
+        else:
+            QTimer.singleShot(0, lambda: window._warn("Cannot open", f"{media} is not a folder: give the media folder as PATH"))
+    elif path and not os.environ.get(EXIT_AFTER_PAINT_ENV):
         if os.path.exists(str(path)):
             QTimer.singleShot(0, lambda: window.open_path(str(path)))
         elif getattr(args, "path", None):
