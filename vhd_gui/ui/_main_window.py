@@ -48,6 +48,7 @@ from vhd_gui.ui._prefs import ANNOTATION_FILE, DEFAULT_UI_PREFS, clean_categorie
 from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE, ReviewWalk
 from vhd_gui.ui._store_open import StoreBanner, choose_copy_place, open_store_for_window
 from vhd_gui.ui._store_watch import StoreWatch
+from vhd_gui.ui._team import TeamDesk
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 from vhd_gui.ui._unsaved import PendingDecision, UnsavedBanner, UnsavedDecisions
 from vhd_gui.ui._verdict_bar import VerdictBar
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self._total = 0  # items in the store, as last counted
         self.watch = StoreWatch(self.bg, self)
         self.watch.did_change.connect(self._store_changed_elsewhere)
+        self.team = TeamDesk(self.bg, settings.resolved_reviewer(), self)  # reviewer, others' decisions, lease
         self._shown_debate: Any = None  # the stored debate the panels show, if any
         self._outside_jobs: list[Job[Any]] = []
         self.debates = DebateController(settings, self.cache, self, self.bg)
@@ -133,6 +135,7 @@ class MainWindow(QMainWindow):
         self.thumbs = ThumbnailLoader(parent=self, background=self.bg)
         self.model = ItemListModel(None, self.thumbs, self)
         self.model.background = self.bg
+        self.model.viewer = self.team.reviewer
         self.browser = BrowserWidget(self.model)
         self.viewer = Viewer(background=self.bg)
         self.debate = DebateView()
@@ -184,6 +187,7 @@ class MainWindow(QMainWindow):
         self.unsaved_banner = UnsavedBanner(self.unsaved)
         lay.addWidget(self.unsaved_banner)
         lay.addWidget(self.main, 1)
+        lay.addWidget(self.team.others)
         lay.addWidget(self.verdict)
         self.setCentralWidget(central)
 
@@ -195,6 +199,7 @@ class MainWindow(QMainWindow):
         self.status_walk.setObjectName("walkMode")
         self.status_walk.hide()
         self.statusBar().addPermanentWidget(self.status_walk)
+        self.statusBar().addPermanentWidget(self.team.status)
         self.statusBar().addPermanentWidget(self.batch_panel.status_widget)
         for i, w in enumerate((self.status_counts, self.status_tokens, self.status_store)):
             if i:
@@ -304,6 +309,7 @@ class MainWindow(QMainWindow):
         self.store_banner.show_text(banner, can_move=not store.read_only)
         self._make_review_panel(store)
         self.watch.watch(store)
+        self.team.use(store, self.reader)
         self.figures.use(self.reader or store)
         self._refresh_categories()
         self._reload_list()
@@ -371,6 +377,7 @@ class MainWindow(QMainWindow):
         self.flush_annotations()
         self._drop_review_panel()
         self.watch.stop()
+        self.team.use(None)
         for job in self._outside_jobs:
             job.cancel()
             job.wait()
@@ -392,7 +399,7 @@ class MainWindow(QMainWindow):
             return
         keep = self.current
         sort, desc = self.browser.sort_order()
-        self.model.set_paths(self.store.paths(self.browser.filters(), sort, desc))
+        self.model.set_paths(self.store.paths(self.browser.filters(), sort, desc, viewer=self.team.reviewer))
         self._update_shown()
         row = self.model.row_of(keep) if keep else -1
         if row < 0 and self.model.rowCount():
@@ -448,7 +455,8 @@ class MainWindow(QMainWindow):
         self.current = rel
         self.verdict.stop_picking()
         self.model.set_revealed(None)  # reveal never carries over
-        rec = self.store.get_record(rel)
+        rec = self.store.record_for(rel, self.team.reviewer)  # as this reviewer may see it (blind review)
+        self.team.show(rel)
         kind = rec.kind if rec else "image"
         live = self.debates.live_path
         events = self.debates.live_events(rel)
@@ -488,11 +496,12 @@ class MainWindow(QMainWindow):
         self._update_counts()
         self._refresh_categories()
         self._refresh_review()
+        self.team.refresh()
         rel = self.current
         if rel is not None:
-            self._outside(reader.get_record, rel, done=partial(self._outside_record, store, rel))
+            self._outside(partial(reader.record_for, reviewer=self.team.reviewer), rel, done=partial(self._outside_record, store, rel))
         sort, desc = self.browser.sort_order()
-        self._outside(reader.paths, self.browser.filters(), sort, desc, done=partial(self._outside_paths, store))
+        self._outside(partial(reader.paths, viewer=self.team.reviewer), self.browser.filters(), sort, desc, done=partial(self._outside_paths, store))
 
     def _outside(self, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None]) -> None:
         def finished(job: Job[Any], result: Any) -> None:
@@ -553,6 +562,10 @@ class MainWindow(QMainWindow):
     def next_undecided(self) -> None:
         if self.store is None or not self.model.rowCount():
             return
+        if self.team.team_mode:  # served by the store: skips what I or enough others decided, and leases it
+            sort, desc = self.browser.sort_order()
+            self.team.next_for_me(self.browser.filters(), sort, desc, self.current, self._next_for_me_arrived)
+            return
         paths = self.model.paths
         start = self.browser.view.currentIndex().row() + 1
         order = list(range(start, len(paths))) + list(range(0, start))
@@ -565,6 +578,12 @@ class MainWindow(QMainWindow):
                     self.browser.view.setCurrentIndex(self.model.index(j))
                     return
         self._say("Every item shown has a human decision.")
+
+    def _next_for_me_arrived(self, path: str | None) -> None:
+        if path is None:
+            self._say("Nothing is left for you: every item shown is decided by you or by enough reviewers.")
+        else:
+            self.open_item(path)
 
     def focus_search(self) -> None:
         self.browser.search.setFocus()
@@ -741,7 +760,7 @@ class MainWindow(QMainWindow):
         if self.store is None or self.current is None:
             return
         rel = self.current
-        decision = PendingDecision(rel, label, category, self.verdict.note.text().strip())
+        decision = PendingDecision(rel, label, category, self.verdict.note.text().strip(), self.team.reviewer)
         if not self.unsaved.submit(decision):
             # Kept in this window and written as soon as the store takes it (the banner says so).
             self._say(f"Not saved yet: {self.unsaved.reason}. The decision is kept and saved when the store takes it.", 12000)
@@ -755,7 +774,7 @@ class MainWindow(QMainWindow):
         """The one store write of a person's decision; raises when the store cannot take it."""
         if self.store is None:
             raise StoreError("no store is open")
-        self.store.record_decision(d.path, d.label, d.category, note=d.note, source="window")
+        self.store.record_decision(d.path, d.label, d.category, note=d.note, reviewer=d.reviewer, source="window")
 
     def _decision_saved(self, d: PendingDecision) -> None:
         if self.store is not None:
@@ -775,7 +794,7 @@ class MainWindow(QMainWindow):
         if rel is None:
             return
         try:
-            undone = self.store.undo_decision(rel, source="window")
+            undone = self.store.undo_decision(rel, reviewer=self.team.reviewer, source="window")
         except STORE_ERRORS as exc:
             self._warn("The undo was not saved", f"The store cannot take it now: {exc}")
             return
@@ -812,7 +831,8 @@ class MainWindow(QMainWindow):
         self._refresh_categories()
         self._update_counts()
         if rel == self.current:
-            self.verdict.show_record(self.store.get_record(rel))
+            self.verdict.show_record(self.store.record_for(rel, self.team.reviewer))
+        self.team.refresh()
         self.autosave.mark_dirty()
         self.did_decide.emit(rel)
 
@@ -924,6 +944,10 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self._warn("Settings", f"Could not save the settings: {exc}")
         self.debates.use_settings(settings)
+        if self.team.set_reviewer(settings.resolved_reviewer()):
+            self.model.viewer = self.team.reviewer
+            self.model.refresh_all()
+            self._reload_list()
         self.keys.update({k: v for k, v in keys.items() if k in ACTION_BY_ID})
         save_shortcuts(self.qsettings, self.keys)
         apply_keys(self.actions_by_id, self.keys)
