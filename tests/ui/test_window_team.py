@@ -116,8 +116,11 @@ async def test_other_reviewers_show_with_a_disputed_badge_and_the_list_filters_t
     await _show(w, "p0.png")
     text = _others(w)
     assert "<b>ann</b>: harmful (violence)" in text and "<b>bob</b>: not harmful" in text and "disputed" in text
+    # "You" is cat's own decision (none yet), then what the item comes to.
+    assert w.verdict.human.text() == "not decided · item: disputed, needs adjudication"
     await _show(w, "p1.png")
     assert "<b>ann</b>: not harmful" in _others(w) and "disputed" not in _others(w)
+    assert w.verdict.human.text() == "not decided · item: not harmful (from ann)"
     await _show(w, "p3.png")
     assert _others(w) == ""  # nobody decided it
 
@@ -133,6 +136,7 @@ async def test_blind_review_shows_only_my_own_decision_and_the_model(make_window
     folder = _team_folder(tmp_path, blind=True)
     w = await opened(make_window, folder, reviewer="cat")
     await _show(w, "p0.png")
+    assert w.status_counts.text().startswith("reviewed 0 / 4")  # ann's and bob's decisions are not counted for cat
     assert "hidden" in _others(w) and "ann" not in _others(w)
     # The verdict bar and the list are as cat may see them: the model's verdict, nobody's decision.
     rec = w.store.record_for("p0.png", "cat")
@@ -145,6 +149,7 @@ async def test_blind_review_shows_only_my_own_decision_and_the_model(make_window
     await wait_until(lambda: decided, what="cat's decision")
     row = w.model.item_row("p0.png")
     assert row is not None and row.human_label == "no" and row.reviewer_count == 1
+    await wait_until(lambda: w.status_counts.text().startswith("reviewed 1 / 4"), what="cat's count")
 
     # The adjudicator sees everyone's.
     with Store.for_folder(folder) as store:

@@ -135,11 +135,12 @@ class MainWindow(QMainWindow):
         self.thumbs = ThumbnailLoader(parent=self, background=self.bg)
         self.model = ItemListModel(None, self.thumbs, self)
         self.model.background = self.bg
-        self.model.viewer = self.team.reviewer
+        self.model.viewer = self.figures.viewer = self.team.reviewer
         self.browser = BrowserWidget(self.model)
         self.viewer = Viewer(background=self.bg)
         self.debate = DebateView()
         self.verdict = VerdictBar(self.actions_by_id)
+        self.verdict.me = self.team.reviewer
         self.verdict.auto_advance.setChecked(bool(self.ui_prefs["auto_advance"]))
         self.verdict.auto_advance.toggled.connect(self._auto_advance_toggled)
         self.verdict.did_pick_digit.connect(lambda d: self.decide_category((d - 1) % 10))
@@ -683,7 +684,7 @@ class MainWindow(QMainWindow):
                     cached = (" · answered from the response cache, no request sent" if from_cache == turns
                               else f" · {from_cache} of {turns} turns from the response cache")
                 self.debate.finished(self._summary(store.get_record(rel)) + cached)
-            self.verdict.show_record(store.get_record(rel))
+            self.verdict.show_record(store.record_for(rel, self.team.reviewer))
         self.did_record_debate.emit(rel)
 
     def debate_ended(self, rel: str, how: str, message: str) -> None:
@@ -945,8 +946,9 @@ class MainWindow(QMainWindow):
             self._warn("Settings", f"Could not save the settings: {exc}")
         self.debates.use_settings(settings)
         if self.team.set_reviewer(settings.resolved_reviewer()):
-            self.model.viewer = self.team.reviewer
+            self.model.viewer = self.figures.viewer = self.verdict.me = self.team.reviewer
             self.model.refresh_all()
+            self._update_counts()
             self._reload_list()
         self.keys.update({k: v for k, v in keys.items() if k in ACTION_BY_ID})
         save_shortcuts(self.qsettings, self.keys)
@@ -1032,7 +1034,7 @@ class MainWindow(QMainWindow):
         self._update_counts()
         self._refresh_categories()
         if rel == self.current and self.debates.live_path != rel:
-            rec = store.get_record(rel)
+            rec = store.record_for(rel, self.team.reviewer)
             self._show_stored_debate(rec)
             self.verdict.show_record(rec)
         self.did_record_debate.emit(rel)

@@ -147,6 +147,7 @@ class TeamDesk(QObject):
         self.others.hide()
         self.status = QLabel()
         self.status.setObjectName("reviewerName")
+        self.status.setStyleSheet("padding: 0 6px; border-right: 1px solid palette(mid);")
         self.status.setToolTip("Decisions made in this window are recorded under this name (Settings → Team). It is a name, not a login.")
         self._show_name()
         self._renew = QTimer(self)
