@@ -166,6 +166,13 @@ async def test_next_for_me_skips_what_enough_people_decided_and_holds_a_lease(ma
     await wait_until(lambda: w.current == "p1.png", what="the next item for cat")  # only ann decided it
     with Store.for_folder(folder) as other:
         assert [(lease.path, lease.reviewer) for lease in other.review_leases()] == [("p1.png", "cat")]
+        first_until = other.review_leases()[0].lease_until
+    # The lease is renewed while p1 stays on screen (every 30 s; sooner here).
+    w.team._renew.setInterval(50)
+    with Store.for_folder(folder) as other:
+        await wait_until(lambda: other.review_leases()[0].lease_until > first_until, what="the renewed lease")
+    w.team._renew.setInterval(30_000)
+    with Store.for_folder(folder) as other:
         # dan, with overlap 2, may still be served p1 (one decision + cat's lease = 2: no).
         served = other.next_for_reviewer("dan")
         assert served is not None and served.path == "p2.png"
@@ -228,3 +235,26 @@ async def test_project_dialog_shows_progress_and_changes_the_projects_rules(make
         assert other.get_record("p0.png").final_label == "yes"  # ann's decision settles p0 now
     # The window follows at once: cat is blind now, and the team counts two per item.
     await wait_until(lambda: looked and w.team.look.blind and w.team.team_mode, what="the window following the change")
+
+
+async def test_a_lone_reviewer_on_an_old_store_keeps_the_plain_walk_and_writes_no_lease(make_window: Any, tmp_path: Path, qtbot: Any) -> None:
+    folder = tmp_path / "old"
+    for i, name in enumerate(NAMES):
+        write_image(folder / name, (80, 60), (50 * i, 90, 120))
+    with Store.for_folder(folder) as store:
+        store.upsert_items([(n, "image", None, None) for n in NAMES])
+        store.record_decision("p1.png", "yes", "violence")  # from before reviewers: no name
+    w = await opened(make_window, folder, reviewer="cat")
+    looked: list[int] = []
+    w.team.did_look.connect(lambda: looked.append(1))
+    w.team.refresh()
+    await wait_until(lambda: looked, what="the team read")
+    assert not w.team.team_mode
+    await _show(w, "p1.png")
+    assert _others(w) == ""
+    assert w.verdict.human.text().startswith("harmful (violence)")
+    select(w, "p0.png")
+    key(qtbot, w, Qt.Key.Key_J)
+    assert w.current == "p2.png"  # at once, skipping p1
+    with Store.for_folder(folder) as other:
+        assert other.review_leases() == []

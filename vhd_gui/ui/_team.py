@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
 from vhd_gui.store import Filters, ItemRecord, ProjectSettings, ReviewLease, Store
-from vhd_gui.ui._background import Background
+from vhd_gui.ui._background import Background, Job
 
 LANE = "team"
 LEASE_SECONDS = 120.0
@@ -43,7 +43,8 @@ class TeamLook:
     blind: bool = False  # this reviewer sees only their own decisions
 
     def team_mode(self, me: str) -> bool:
-        return self.project.overlap > 1 or any(r != me for r in self.reviewers) or self.others_looking
+        # '' is the one anonymous person of a store from before reviewers: not a team.
+        return self.project.overlap > 1 or any(r not in (me, "") for r in self.reviewers) or self.others_looking
 
 
 def look_at_team(store: Store, me: str) -> TeamLook:
@@ -51,7 +52,7 @@ def look_at_team(store: Store, me: str) -> TeamLook:
     return TeamLook(
         project,
         store.reviewers(),
-        any(lease.reviewer != me for lease in store.review_leases()),
+        any(lease.reviewer not in (me, "") for lease in store.review_leases()),
         project.blind and me != project.adjudicator,
     )
 
@@ -72,7 +73,7 @@ def describe_others(rec: ItemRecord | None, me: str, team: bool) -> str:
         return ""
     if rec.others_hidden:
         return "<i>Blind review: other reviewers' decisions are hidden from you; you see your own and the model's.</i>" if team else ""
-    if not rec.standing or (not team and set(rec.standing) <= {me}):
+    if not rec.standing or (not team and set(rec.standing) <= {me, ""}):
         return ""
     bits = []
     for name, entry in rec.standing.items():
@@ -140,6 +141,8 @@ class TeamDesk(QObject):
         self._store: Store | None = None
         self._reader: Store | None = None
         self._rel: str | None = None
+        self._looking: Job[TeamLook] | None = None
+        self._look_again = False  # asked while a look was running: one more when it ends
         self.others = QLabel()
         self.others.setObjectName("otherReviewers")
         self.others.setWordWrap(True)
@@ -180,6 +183,10 @@ class TeamDesk(QObject):
         self._renew.stop()
         if old is not None:
             self._bg.run(self.keeper.drop, old, lane=LANE, what="releasing the review lease").wait()
+        if self._looking is not None:
+            self._looking.cancel()
+            self._looking.wait()
+        self._looking, self._look_again = None, False
         self._store, self._reader, self._rel = store, reader or store, None
         self.look = TeamLook()
         self.others.hide()
@@ -190,11 +197,22 @@ class TeamDesk(QObject):
         store, reader = self._store, self._reader
         if reader is None:
             return
+        if self._looking is not None:  # a batch writing every second: looks do not pile up
+            self._look_again = True
+            return
         me = self.reviewer
-        self._bg.run(look_at_team, reader, me, lane=LANE, what="reading the project's reviewers",
-                     done=lambda found: self._looked(store, me, found))
+        self._looking = self._bg.run(look_at_team, reader, me, lane=LANE, what="reading the project's reviewers",
+                                     done=lambda found: self._looked(store, me, found), failed=self._look_failed)
+
+    def _look_failed(self, exc: BaseException) -> None:
+        self._looking = None
+        self._bg.fail("reading the project's reviewers", exc)
 
     def _looked(self, store: Store | None, me: str, found: TeamLook) -> None:
+        self._looking = None
+        if self._look_again:
+            self._look_again = False
+            self._look()
         if store is not self._store or me != self.reviewer:
             return
         self.look = found
