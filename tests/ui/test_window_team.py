@@ -178,6 +178,7 @@ async def test_next_for_me_skips_what_enough_people_decided_and_holds_a_lease(ma
         assert served is not None and served.path == "p2.png"
     key(qtbot, w, Qt.Key.Key_J)
     await wait_until(lambda: w.current == "p2.png", what="the item after")  # dan's lease counts as one
+    await wait_until(lambda: _others(w) == "Looking at it now: dan", what="who else looks at p2")
     with Store.for_folder(folder) as other:
         await wait_until(lambda: {(x.path, x.reviewer) for x in other.review_leases()} == {("p2.png", "cat"), ("p2.png", "dan")},
                          what="cat's lease moving on")

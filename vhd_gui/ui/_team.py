@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -65,16 +65,23 @@ def label_words(label: str | None, category: str) -> str:
     return "no decision"
 
 
-def describe_others(rec: ItemRecord | None, me: str, team: bool) -> str:
+def read_item(store: Store, rel: str, me: str) -> tuple[ItemRecord | None, list[str]]:
+    """The item as ``me`` may see it, and the other reviewers holding a live lease on it."""
+    return store.record_for(rel, me), [lease.reviewer for lease in store.review_leases(rel) if lease.reviewer != me]
+
+
+def describe_others(rec: ItemRecord | None, me: str, team: bool, looking: Sequence[str] = ()) -> str:
     """The line above the verdict bar: every reviewer's standing decision on the item (rich
-    text), a "disputed" badge, or under blind review a note saying others are hidden; '' when
-    there is nothing a team needs to see."""
+    text), a "disputed" badge, who else is looking at it now, or under blind review a note
+    saying others' decisions are hidden; '' when there is nothing a team needs to see."""
     if rec is None:
         return ""
+    words = "looking at it now: " + ", ".join(html.escape(name) for name in looking) if team and looking else ""
+    now = " · " + words if words else ""
     if rec.others_hidden:
-        return "<i>Blind review: other reviewers' decisions are hidden from you; you see your own and the model's.</i>" if team else ""
+        return ("<i>Blind review: other reviewers' decisions are hidden from you; you see your own and the model's.</i>" + now) if team else ""
     if not rec.standing or (not team and set(rec.standing) <= {me, ""}):
-        return ""
+        return words[:1].upper() + words[1:]
     bits = []
     for name, entry in rec.standing.items():
         who = html.escape(name or "(no name)") + (" (you)" if name == me else "")
@@ -82,7 +89,7 @@ def describe_others(rec: ItemRecord | None, me: str, team: bool) -> str:
     text = "Reviewers: " + " · ".join(bits)
     if rec.disputed:
         text += " " + DISPUTED_BADGE
-    return text
+    return text + now
 
 
 class LeaseKeeper:
@@ -238,13 +245,13 @@ class TeamDesk(QObject):
         store, reader, me = self._store, self._reader, self.reviewer
         if reader is None:
             return
-        self._bg.run(reader.record_for, rel, me, lane=LANE, what="reading the reviewers' decisions",
-                     done=lambda rec: self._others_read(store, rel, rec))
+        self._bg.run(read_item, reader, rel, me, lane=LANE, what="reading the reviewers' decisions",
+                     done=lambda found: self._others_read(store, rel, *found))
 
-    def _others_read(self, store: Store | None, rel: str, rec: ItemRecord | None) -> None:
+    def _others_read(self, store: Store | None, rel: str, rec: ItemRecord | None, looking: list[str]) -> None:
         if store is not self._store or rel != self._rel:
             return
-        text = describe_others(rec, self.reviewer, self.team_mode)
+        text = describe_others(rec, self.reviewer, self.team_mode, looking)
         self.others.setText(text)
         self.others.setVisible(bool(text))
         self.did_show_others.emit(rel)
