@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import (
@@ -66,6 +67,9 @@ STATUS_COLOURS = {
     "error": "#c0392b",
 }
 
+NEEDS_ADJUDICATION = "needs adjudication"
+NOT_DECIDED_BY_ME = "not decided by me"
+
 PathRole = Qt.ItemDataRole.UserRole + 1
 RowRole = Qt.ItemDataRole.UserRole + 2
 
@@ -90,6 +94,8 @@ class ItemListModel(QStringListModel):
         # Rows for painting are read off the GUI thread when both are set (the window sets them).
         self.reader: Store | None = None
         self.background: Background | None = None
+        # The reviewer the rows are read for: under blind review they show only their own decisions.
+        self.viewer: str | None = None
         self._fetch: Job[Any] | None = None
         self._changed_meanwhile: set[str] = set()  # refreshed while a block was being read
         thumbs.did_load.connect(self._thumb_loaded)
@@ -137,7 +143,7 @@ class ItemListModel(QStringListModel):
         start = max(0, row - _BLOCK // 4)
         block = [p for p in self._paths[start : start + _BLOCK] if p not in self._rows]
         if self.store is not None and block:
-            self._rows.update(self.store.rows(block))
+            self._rows.update(self.store.rows(block, viewer=self.viewer))
 
     def known_row(self, path: str) -> ItemRow | None:
         """The row as last read, or None; never reads the store."""
@@ -163,7 +169,7 @@ class ItemListModel(QStringListModel):
         if not block:
             return
         self._changed_meanwhile.clear()
-        self._fetch = self.background.run(self.reader.rows, block, done=self._rows_arrived, failed=self._fetch_failed,
+        self._fetch = self.background.run(partial(self.reader.rows, viewer=self.viewer), block, done=self._rows_arrived, failed=self._fetch_failed,
                                           what="reading the list's rows")
 
     def _rows_arrived(self, rows: dict[str, ItemRow]) -> None:
@@ -316,7 +322,12 @@ class ItemDelegate(QStyledItemDelegate):
             if row.model_label:
                 chips.append((f"model: {'harmful' if row.model_label == 'yes' else 'safe'}", "#555b66"))
             if row.human_label:
-                chips.append((f"you: {'harmful' if row.human_label == 'yes' else 'safe'}", "#6b4fb3"))
+                who = "people" if row.reviewer_count > 1 else "human"
+                chips.append((f"{who}: {'harmful' if row.human_label == 'yes' else 'safe'}", "#6b4fb3"))
+            if row.disputed:
+                chips.append(("disputed", "#b3261e"))
+            elif row.reviewer_count > 1:
+                chips.append((f"{row.reviewer_count} reviewers", "#3b6ea8"))
             if row.flags:
                 chips.append(("flagged", "#a33"))
             cx = x
@@ -355,7 +366,7 @@ class BrowserWidget(QWidget):
         self.search = QLineEdit(placeholderText="Search by name…")
         self.search.setClearButtonEnabled(True)
         self.status = QComboBox()
-        self.status.addItems(["all statuses", *STATUSES, "undecided"])
+        self.status.addItems(["all statuses", *STATUSES, "undecided", NEEDS_ADJUDICATION, NOT_DECIDED_BY_ME])
         self.label = QComboBox()
         self.label.addItems(["any label", "harmful", "not harmful", "no label"])
         self.kind = QComboBox()
@@ -422,6 +433,10 @@ class BrowserWidget(QWidget):
             f.status = ["new", "debated", "error"]
         elif status in STATUSES:
             f.status = status
+        elif status == NEEDS_ADJUDICATION:  # the reviewers' decisions give no final label
+            f.needs_adjudication = True
+        elif status == NOT_DECIDED_BY_ME and self.model.viewer:
+            f.undecided_by = self.model.viewer
         f.final_label = {"harmful": "yes", "not harmful": "no", "no label": "none"}.get(self.label.currentText())
         if self.kind.currentIndex() > 0:
             f.kind = self.kind.currentText()

@@ -26,6 +26,7 @@ class StoreFigures(QObject):
         super().__init__(parent)
         self._bg = background
         self._source: Store | None = None
+        self.viewer: str | None = None  # counts as this reviewer may see them (blind review)
         self._job: Job[Any] | None = None
         self._wanted: set[str] = set()
 
@@ -56,8 +57,10 @@ class StoreFigures(QObject):
         source = self._source
         assert source is not None
 
+        viewer = self.viewer
+
         def work() -> tuple[Counts | None, list[str] | None]:
-            return (source.counts() if COUNTS in wanted else None, source.categories() if CATEGORIES in wanted else None)
+            return (source.counts(viewer=viewer) if COUNTS in wanted else None, source.categories() if CATEGORIES in wanted else None)
 
         self._job = self._bg.run(work, what="counting the items", done=self._arrived, failed=self._failed)
 

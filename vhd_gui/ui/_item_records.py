@@ -36,12 +36,15 @@ class ItemRecords(QObject):
         self._kept: OrderedDict[str, ItemRecord | None] = OrderedDict()
         self._job: Job[Any] | None = None
         self._reading: str | None = None
+        self._viewer = ""
 
-    def use(self, source: Store | None) -> None:
-        """Read from ``source`` from now on (None: stop); waits for a read of the old one."""
+    def use(self, source: Store | None, viewer: str = "") -> None:
+        """Read from ``source`` from now on (None: stop), as the reviewer ``viewer`` may see each
+        record (under blind review only their own decisions); waits for a read of the old one."""
         self._drop(wait=True)
         self._kept.clear()
         self._source = source
+        self._viewer = viewer
 
     def known(self, rel: str) -> tuple[bool, ItemRecord | None]:
         """(True, record) when the record of ``rel`` is read and unchanged since; else (False, None)."""
@@ -65,7 +68,7 @@ class ItemRecords(QObject):
             return
         self._drop()
         self._reading = rel
-        self._job = self._bg.run(source.get_record, rel, lane=LANE, what=f"reading the record of {rel}",
+        self._job = self._bg.run(source.record_for, rel, self._viewer, lane=LANE, what=f"reading the record of {rel}",
                                  done=lambda rec: self._arrived(rel, rec), failed=self._failed)
 
     def prefetch(self, rel: str) -> None:

@@ -53,6 +53,7 @@ from vhd_gui.ui._prefs import ANNOTATION_FILE, DEFAULT_UI_PREFS, clean_categorie
 from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE, ReviewWalk
 from vhd_gui.ui._store_open import StoreBanner, choose_copy_place, chosen_copies, explain_open_failure, open_for_window
 from vhd_gui.ui._store_watch import StoreWatch
+from vhd_gui.ui._team import TeamDesk
 from vhd_gui.ui._thumbnails import ThumbnailLoader
 from vhd_gui.ui._unsaved import PendingDecision, UnsavedBanner, UnsavedDecisions
 from vhd_gui.ui._verdict_bar import VerdictBar
@@ -131,6 +132,7 @@ class MainWindow(QMainWindow):
         self._total = 0  # items in the store, as last counted
         self.watch = StoreWatch(self.bg, self)
         self.watch.did_change.connect(self._store_changed_elsewhere)
+        self.team = TeamDesk(self.bg, settings.resolved_reviewer(), self)  # reviewer, others' decisions, lease
         self._shown_debate: Any = None  # the stored debate the panels show, if any
         self.records = ItemRecords(self.bg, self)
         self.records.did_read.connect(self._record_arrived)
@@ -157,10 +159,12 @@ class MainWindow(QMainWindow):
         self.thumbs = ThumbnailLoader(parent=self, background=self.bg)
         self.model = ItemListModel(None, self.thumbs, self)
         self.model.background = self.bg
+        self.model.viewer = self.figures.viewer = self.team.reviewer
         self.browser = BrowserWidget(self.model)
         self.viewer = Viewer(background=self.bg)
         self.debate = DebateView()
         self.verdict = VerdictBar(self.actions_by_id)
+        self.verdict.me = self.team.reviewer
         self.verdict.auto_advance.setChecked(bool(self.ui_prefs["auto_advance"]))
         self.verdict.auto_advance.toggled.connect(self._auto_advance_toggled)
         self.verdict.did_pick_digit.connect(lambda d: self.decide_category((d - 1) % 10))
@@ -208,6 +212,7 @@ class MainWindow(QMainWindow):
         self.unsaved_banner = UnsavedBanner(self.unsaved)
         lay.addWidget(self.unsaved_banner)
         lay.addWidget(self.main, 1)
+        lay.addWidget(self.team.others)
         lay.addWidget(self.verdict)
         self.setCentralWidget(central)
 
@@ -219,6 +224,7 @@ class MainWindow(QMainWindow):
         self.status_walk.setObjectName("walkMode")
         self.status_walk.hide()
         self.statusBar().addPermanentWidget(self.status_walk)
+        self.statusBar().addPermanentWidget(self.team.status)
         self.statusBar().addPermanentWidget(self.batch_panel.status_widget)
         for i, w in enumerate((self.status_counts, self.status_tokens, self.status_store)):
             if i:
@@ -389,8 +395,9 @@ class MainWindow(QMainWindow):
         self.store_banner.show_text(banner, can_move=not store.read_only)
         self._make_review_panel(store)
         self.watch.watch(store)
+        self.team.use(store, self.reader)
         self.figures.use(self.reader or store)
-        self.records.use(self.reader or store)
+        self.records.use(self.reader or store, self.team.reviewer)
         self._refresh_categories()
         self._reload_list()
         self._update_counts()
@@ -467,6 +474,7 @@ class MainWindow(QMainWindow):
         self._run_check = self._next_job = None
         self.records.use(None)
         self._shown_record_of = None
+        self.team.use(None)
         self.figures.use(None)
         if self._list_job is not None:
             self._list_job.cancel()
@@ -501,8 +509,10 @@ class MainWindow(QMainWindow):
         filters = self.browser.filters()
         sort, desc = self.browser.sort_order()
 
+        viewer = self.team.reviewer
+
         def read() -> tuple[list[str], dict[str, int]]:
-            paths = source.paths(filters, sort, desc)
+            paths = source.paths(filters, sort, desc, viewer=viewer)
             return paths, path_index(paths)
 
         self._list_outside = outside
@@ -598,6 +608,7 @@ class MainWindow(QMainWindow):
         self.model.set_revealed(None)  # reveal never carries over
         self._keep_panels_for = None
         self._shown_record_of = self._record_failed_of = None
+        self.team.show(rel)  # the other reviewers' decisions, and a lease in team mode
         known, rec = self.records.known(rel)
         if known:
             self._show_record(rel, rec)
@@ -730,11 +741,13 @@ class MainWindow(QMainWindow):
         self._update_counts()
         self._refresh_categories()
         self._refresh_review()
+        self.team.refresh()
         rel = self.current
         if rel is not None and self._shown_record_of == rel:
             self._outside_pending = True
             self.records.read(rel)
         self._reload_list(outside=True)
+        self.team.refresh()
 
     @staticmethod
     def _summary(rec: Any) -> str:
@@ -765,6 +778,10 @@ class MainWindow(QMainWindow):
         thread (the list's rows are read in blocks); dropped if the person moved meanwhile."""
         store = self.store
         if store is None or not self.model.rowCount() or self._next_job is not None:
+            return
+        if self.team.team_mode:  # served by the store: skips what I or enough others decided, and leases it
+            sort, desc = self.browser.sort_order()
+            self.team.next_for_me(self.browser.filters(), sort, desc, self.current, self._next_for_me_arrived)
             return
         reader = self.reader or store
         paths = self.model.paths
@@ -798,6 +815,12 @@ class MainWindow(QMainWindow):
             self.bg.fail("looking for the next undecided item", exc)
 
         self._next_job = self.bg.run(look, what="looking for the next undecided item", done=found, failed=failed)
+
+    def _next_for_me_arrived(self, path: str | None) -> None:
+        if path is None:
+            self._say("Nothing is left for you: every item shown is decided by you or by enough reviewers.")
+        else:
+            self.open_item(path)
 
     def focus_search(self) -> None:
         self.browser.search.setFocus()
@@ -1023,7 +1046,7 @@ class MainWindow(QMainWindow):
             note = self.verdict.note.text().strip()
         if rel == self.current:
             self.verdict.note.clear()  # it went with the decision
-        decision = PendingDecision(rel, label, category, note)
+        decision = PendingDecision(rel, label, category, note, self.team.reviewer)
         if not self.unsaved.submit(decision):
             # Kept in this window and written as soon as the store takes it (the banner says so).
             self._say(f"Not saved yet: {self.unsaved.reason}. The decision is kept and saved when the store takes it.", 12000)
@@ -1037,7 +1060,7 @@ class MainWindow(QMainWindow):
         """The one store write of a person's decision; raises when the store cannot take it."""
         if self.store is None:
             raise StoreError("no store is open")
-        self.store.record_decision(d.path, d.label, d.category, note=d.note, source="window")
+        self.store.record_decision(d.path, d.label, d.category, note=d.note, reviewer=d.reviewer, source="window")
 
     def _decision_saved(self, d: PendingDecision) -> None:
         if self.store is not None:
@@ -1062,7 +1085,7 @@ class MainWindow(QMainWindow):
         if rel is None:
             return
         try:
-            undone = self.store.undo_decision(rel, source="window")
+            undone = self.store.undo_decision(rel, reviewer=self.team.reviewer, source="window")
         except STORE_ERRORS as exc:
             self._warn("The undo was not saved", f"The store cannot take it now: {exc}")
             return
@@ -1098,6 +1121,7 @@ class MainWindow(QMainWindow):
         self._item_changed(rel)
         self._refresh_categories()
         self._update_counts()
+        self.team.refresh()
         self.autosave.mark_dirty()
         self.did_decide.emit(rel)
 
@@ -1210,6 +1234,15 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self._warn("Settings", f"Could not save the settings: {exc}")
         self.debates.use_settings(settings)
+        if self.team.set_reviewer(settings.resolved_reviewer()):
+            self.model.viewer = self.figures.viewer = self.verdict.me = self.team.reviewer
+            if self.store is not None:
+                self.records.use(self.reader or self.store, self.team.reviewer)  # records as the new name may see them
+                if self.current is not None:
+                    self.records.read(self.current)
+            self.model.refresh_all()
+            self._update_counts()
+            self._reload_list()
         self.keys.update({k: v for k, v in keys.items() if k in ACTION_BY_ID})
         save_shortcuts(self.qsettings, self.keys)
         apply_keys(self.actions_by_id, self.keys)

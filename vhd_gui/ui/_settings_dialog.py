@@ -400,6 +400,41 @@ class _DebateTab(QWidget):
         s.price_out_per_1k = self.price_out.value()
 
 
+# --------------------------------------------------------------------------- team
+
+
+class _TeamTab(QWidget):
+    """Who this person is in a shared project: the settings file's ``reviewer`` key."""
+
+    changed = Signal()
+
+    def __init__(self, s: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.reviewer = QLineEdit(s.reviewer)
+        self.reviewer.setPlaceholderText(f"blank: your system user name ({config.default_reviewer()})")
+        self.reviewer.setMaxLength(config.REVIEWER_MAX_CHARS + 1)  # one more, so the problem can be said
+        self.reviewer.setMinimumWidth(320)
+        self.reviewer.textChanged.connect(self.changed)
+        note = QLabel(
+            "Your decisions are recorded under this name, so that a team sharing one store can tell "
+            "who decided what and measure how well people agree. It is a name, not a login: "
+            "anyone can type any name, and it proves nothing about who you are."
+        )
+        note.setWordWrap(True)
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        form.addRow("Reviewer &name:", self.reviewer)
+        form.addRow("", note)
+
+    def name(self) -> str:
+        return self.reviewer.text()
+
+    def problems(self) -> list[str]:
+        name = self.name()
+        problem = config.reviewer_problem(name) if name else ""
+        return [f"Reviewer name: {problem}."] if problem else []
+
+
 # --------------------------------------------------------------------------- keys
 
 
@@ -647,11 +682,13 @@ class SettingsDialog(QDialog):
         self.preset_tab = PresetPanel(settings.preset, settings.examples_folder)
         self.keys_tab = _KeysTab(shortcuts)
         self.view_tab = _ViewTab(ui_prefs)
+        self.team_tab = _TeamTab(settings)
         self.tabs.addTab(self.endpoints_tab, "&Endpoints")
         self.tabs.addTab(self.debate_tab, "&Debate")
         self.tabs.addTab(self.preset_tab, "&Preset")
         self.tabs.addTab(self.keys_tab, "&Keys")
         self.tabs.addTab(self.view_tab, "&View")
+        self.tabs.addTab(self.team_tab, "&Team")
 
         self.problems = QLabel()
         self.problems.setWordWrap(True)
@@ -668,7 +705,7 @@ class SettingsDialog(QDialog):
 
         for form in self.endpoints_tab.forms.values():
             form.test_requested.connect(self.start_test)
-        for tab in (self.endpoints_tab, self.debate_tab, self.preset_tab, self.keys_tab, self.view_tab):
+        for tab in (self.endpoints_tab, self.debate_tab, self.preset_tab, self.keys_tab, self.view_tab, self.team_tab):
             tab.changed.connect(self._revalidate)
         self.preset_tab.rounds_imported.connect(self.debate_tab.rounds.setValue)
         self._revalidate()
@@ -680,6 +717,8 @@ class SettingsDialog(QDialog):
         self.debate_tab.apply(s)
         s.preset = self.preset_tab.preset_spec()
         s.examples_folder = self.preset_tab.examples_folder()
+        name = self.team_tab.name()
+        s.reviewer = "" if config.reviewer_problem(name) else name  # blank: the system user
         return s
 
     def shortcuts(self) -> dict[str, str]:
@@ -712,6 +751,7 @@ class SettingsDialog(QDialog):
             out.append(preset_problem)
         out += self.keys_tab.conflicts()
         out += self.view_tab.problems()
+        out += self.team_tab.problems()
         return out
 
     def _revalidate(self, *_: object) -> None:

@@ -28,6 +28,7 @@ class PendingDecision:
     label: str  # "yes" / "no"
     category: str = ""
     note: str = ""
+    reviewer: str = ""  # who decided: kept with the decision until the store takes it
 
 
 class UnsavedDecisions(QObject):

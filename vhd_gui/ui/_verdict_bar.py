@@ -28,6 +28,7 @@ class VerdictBar(QWidget):
 
     def __init__(self, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.me = ""  # the reviewer deciding in this window: "You" is their decision when others decided too
         self.model_verdict = QLabel("—")
         self.model_verdict.setObjectName("modelVerdict")
         self.model_verdict.setTextFormat(Qt.TextFormat.RichText)
@@ -146,11 +147,19 @@ class VerdictBar(QWidget):
             self.model_verdict.setText(f"<b style='color:#2e7d4f'>not harmful</b> — {_esc(d.harmful_type)}")
         self.flags.setText(", ".join(d.flags) if d is not None else "")
         h = rec.human
+        team = any(name not in (self.me, "") for name in rec.standing)
+        if team:  # others decided too: "You" is this reviewer's own decision; the item's outcome follows
+            h = rec.standing.get(self.me)
         if h is None:
-            self.human.setText("not decided")
+            text = "not decided"
         else:
             what = "harmful" + (f" ({h.category})" if h.category else "") if h.label == "yes" else "not harmful"
-            self.human.setText(f"{what} · {rec.status}" + (f" · note: {h.note}" if h.note else ""))
+            text = what + ("" if team else f" · {rec.status}") + (f" · note: {h.note}" if h.note else "")
+        if team:
+            final = rec.human
+            text += " · item: " + ("disputed, needs adjudication" if rec.disputed else "no human label yet" if final is None
+                                   else ("harmful" if final.label == "yes" else "not harmful") + f" (from {final.reviewer or 'a reviewer'})")
+        self.human.setText(text)
 
     def set_reviewed(self, reviewed: int, total: int) -> None:
         self.reviewed.setText(f"reviewed {reviewed} / {total}")

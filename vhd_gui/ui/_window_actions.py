@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from vhd_gui.ui._actions import ACTIONS, DEFAULT_CATEGORIES
 from vhd_gui.ui._batch_panel import SCOPE_ALL, SCOPE_FILTERED, SCOPE_SELECTED
+from vhd_gui.ui._project_dialog import open_project
 from vhd_gui.ui._review_walk import WALK_AUDIT, WALK_QUEUE
 
 if TYPE_CHECKING:
@@ -114,6 +115,9 @@ def build_menus(w: MainWindow) -> tuple[QAction, QAction]:
         act.triggered.connect(lambda _c=False, f=fmt: w.choose_export(f))
     m.addSeparator()
     m.addAction(a["settings"])
+    project = m.addAction("&Project (team review)…")
+    project.setObjectName("action_project")
+    project.triggered.connect(lambda _c=False: open_project(w))
     m.addSeparator()
     m.addAction(a["quit"])
     m = mb.addMenu("&Debate")
