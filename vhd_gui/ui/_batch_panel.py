@@ -409,10 +409,20 @@ class BatchPanel(QWidget):
             await asyncio.wait([self.task])
 
     # ----------------------------------------------------------------- the run
+    def _spent_since(self, progress: Progress, before: tuple[int, int, int]) -> tuple[int, int, int]:
+        """Tell the window what the run paid since ``before`` (the run's own totals, so a debate
+        whose verdict the store refused, or that failed after it was paid, still counts)."""
+        now = (progress.prompt_tokens, progress.completion_tokens, progress.cached_tokens)
+        delta = tuple(a - b for a, b in zip(now, before, strict=True))
+        if any(delta):
+            self.did_spend.emit(*delta)
+        return now
+
     async def _drive(self, run: BatchRun) -> None:
         from vhd_gui.batch import BatchStopped, ItemFinished, ItemStarted
 
         reason = "error"
+        spent = (0, 0, 0)
         try:
             await self.host.batch_ready()
             async for ev in run.run():
@@ -426,14 +436,13 @@ class BatchPanel(QWidget):
                         self._add_failure(ev.path, failures[-1].kind, failures[-1].message)
                     self._show_progress(ev.progress)
                     self._set_buttons()  # the run may have paused itself (the server stopped answering)
-                    if ev.event is not None:  # paid for, whether or not the store could take it
-                        r = ev.event.record
-                        self.did_spend.emit(r.prompt_tokens, r.completion_tokens, r.cached_tokens)
+                    spent = self._spent_since(ev.progress, spent)  # paid for, whether or not the store took it
                     self.did_finish_item.emit(ev.path)
                 elif isinstance(ev, BatchStopped):
                     reason = ev.reason
                     self.running_paths.clear()
                     self._show_progress(ev.progress)
+                    spent = self._spent_since(ev.progress, spent)
         except asyncio.CancelledError:
             reason = "cancelled"
             run.cancel()
