@@ -149,13 +149,15 @@ def server_alone(base_url: str, levels: list[int], per_client: int) -> None:
 
 class Timings:
     """Where one level's time went, per item: in the turns (request to last token, as the engine
-    times them) and around them (media, claims, commits, waiting for the loop), and how late the
+    times them), in the rest of the debate (media not prepared ahead, between turns), in the
+    batch around the debate (claim, commit, waiting for the loop), and how late the
     event loop woke a 10 ms sleep (its lag: how long every stream's next token waits)."""
 
     def __init__(self) -> None:
         self.started: dict[str, float] = {}
         self.item_seconds: list[float] = []
         self.turn_seconds: list[float] = []
+        self.debate_seconds: list[float] = []
         self.lags: list[float] = []
         self.loop_cpu = 0.0
 
@@ -170,9 +172,10 @@ class Timings:
             return sum(xs) / len(xs) if xs else 0.0
 
         lags = sorted(self.lags) or [0.0]
-        per_item, in_turns = mean(self.item_seconds), mean(self.turn_seconds) * 5
+        per_item, in_turns, debate = mean(self.item_seconds), mean(self.turn_seconds) * 5, mean(self.debate_seconds)
         return (
-            f"    per item {per_item:.2f} s: turns {in_turns:.2f} s, around them {per_item - in_turns:.2f} s; "
+            f"    per item {per_item:.2f} s: turns {in_turns:.2f} s, the rest of the debate {debate - in_turns:.2f} s, "
+            f"the batch around it (claim, commit, events) {per_item - debate:.2f} s; "
             f"loop lag median {lags[len(lags) // 2] * 1000:.0f} ms, p95 {lags[int(len(lags) * 0.95)] * 1000:.0f} ms"
         )
 
@@ -195,6 +198,7 @@ async def timed_run(folder: Path, base_url: str, concurrency: int, n: int, timin
         elif isinstance(ev, ItemFinished) and ev.event is not None:
             timings.item_seconds.append(time.perf_counter() - timings.started[ev.path])
             timings.turn_seconds.extend(tr.seconds for tr in ev.event.record.turns)
+            timings.debate_seconds.append(ev.event.record.seconds)
         elif isinstance(ev, BatchStopped):
             assert ev.progress.done == n, (ev.progress.done, ev.progress.failures[:3], ev.progress.stop_message)
     wall = time.perf_counter() - t
