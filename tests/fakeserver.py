@@ -191,7 +191,7 @@ class FakeServer:
         self._rng = random.Random(seed)
         self._seen_prefixes: set[tuple[str, ...]] = set()
         self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -207,7 +207,7 @@ class FakeServer:
         class Handler(_Handler):
             fake = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _HTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fakeserver", daemon=True)
@@ -283,6 +283,27 @@ class FakeServer:
     def sleep(self, seconds: float) -> bool:
         """Sleep unless the server stops first; False if it stopped."""
         return not self._stopping.wait(seconds)
+
+
+class _Pace:
+    """One answer's timetable: each wait ends ``seconds`` after the previous one was due, not
+    after it returned, so a busy machine does not stretch every token of every stream (a real
+    server generates at its own pace however many clients read)."""
+
+    def __init__(self, fake: FakeServer) -> None:
+        self.fake = fake
+        self.due = time.monotonic()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep until the next step is due, unless the server stops first; False if it stopped."""
+        self.due += seconds
+        return not self.fake._stopping.wait(max(0.0, self.due - time.monotonic()))
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # Room for many clients connecting at once (a batch at concurrency 32 opens 32
+    # connections in the same instant; socketserver's default backlog of 5 resets some).
+    request_queue_size = 256
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -375,6 +396,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict[str, Any]) -> None:
         fake = self.fake
+        pace = _Pace(fake)
         if not self._authorized():
             return
         model = body.get("model", "")
@@ -416,7 +438,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if fake.zero_usage:
             usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-        if fake.first_token_delay and not fake.sleep(fake.first_token_delay):
+        if fake.first_token_delay and not pace.wait(fake.first_token_delay):
             return
         if not body.get("stream") or fake.force_whole_completion:
             msg = {"role": "assistant", "content": text}
@@ -463,7 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
         for tok in think_tokens:
-            if fake.token_delay and not fake.sleep(fake.token_delay):
+            if fake.token_delay and not pace.wait(fake.token_delay):
                 return
             event({"choices": [{"index": 0, "delta": {fake.reasoning_field: tok}, "finish_reason": None}]})
         for i, tok in enumerate(tokens):
@@ -481,7 +503,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
-            if i and fake.token_delay and not fake.sleep(fake.token_delay):
+            if i and fake.token_delay and not pace.wait(fake.token_delay):
                 return
             choice = {"index": 0, "delta": {"content": tok}, "finish_reason": None}
             if i == 0 and body.get("logprobs"):
@@ -686,6 +708,12 @@ class _AzureHandler(_Handler):
             super()._fault(fault)
 
 
+def _words(text: str, n: int) -> str:
+    """``text`` repeated or cut to ``n`` words: a longer or shorter answer of the same kind."""
+    words = text.split()
+    return " ".join(words[i % len(words)] for i in range(n))
+
+
 def main() -> None:
     """Serve from the command line (benchmarks run it in a process of its own)."""
     import argparse
@@ -695,8 +723,10 @@ def main() -> None:
     ap.add_argument("--token-delay", type=float, default=0.0)
     ap.add_argument("--first-token-delay", type=float, default=0.0)
     ap.add_argument("--api-key", default=None)
+    ap.add_argument("--answer-words", type=int, default=0, help="debaters answer with this many words (0: the default answers)")
     args = ap.parse_args()
-    srv = FakeServer(api_key=args.api_key, token_delay=args.token_delay, first_token_delay=args.first_token_delay)
+    answers = {role: _words(DEFAULT_ANSWERS[role], args.answer_words) for role in ("affirmative", "negative")} if args.answer_words > 0 else None
+    srv = FakeServer(api_key=args.api_key, token_delay=args.token_delay, first_token_delay=args.first_token_delay, answers=answers)
     srv.keep_requests = False
     srv.simulate_cache = False
     srv.start()

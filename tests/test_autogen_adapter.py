@@ -96,3 +96,42 @@ def test_autogen_image_still_sends_data_uri_so_our_jpeg_goes_as_is() -> None:
     )
     assert image._pil is None  # nothing decoded to send it
     assert image.image.size == (8, 6)  # and AutoGen code asking for pixels still gets them
+
+
+def test_openai_transform_leaves_a_chat_request_as_it_is_so_posting_it_directly_is_the_same() -> None:
+    """open_chat_stream() posts AutoGen's body with the client's ``post`` instead of
+    ``chat.completions.create``, skipping openai's per-request transform. That is only the same
+    request while the transform changes nothing in such a body: checked here on every field
+    the engine sends (text and image parts, logprobs, limits, stream options)."""
+    import asyncio
+
+    import openai
+    from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
+    from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+    try:
+        from openai._utils._transform import async_maybe_transform
+        from openai.types.chat.completion_create_params import CompletionCreateParamsStreaming
+    except ImportError as exc:
+        pytest.fail(f"openai's request transform moved ({exc}): check that open_chat_stream() still sends what create() would", pytrace=False)
+    _require(openai.AsyncOpenAI, "post", "open_chat_stream()")
+    info = {"vision": True, "function_calling": False, "json_output": False, "family": "unknown", "structured_output": False}
+    client = OpenAIChatCompletionClient(
+        model="m", api_key="not-a-key", base_url="http://127.0.0.1:9/v1", model_info=info, include_name_in_message=False,
+        temperature=0.3, max_tokens=200, logprobs=True, top_logprobs=5,
+    )
+    image = adapter.jpeg_image_class()(_jpeg(), 8, 6)
+    messages, args = adapter.request_arguments(
+        client,
+        [
+            SystemMessage(content="sys"),
+            UserMessage(content=["Example 1:", image], source="moderator"),
+            AssistantMessage(content="No, a field.", source="judge"),
+            UserMessage(content=["look", image, "the debate so far"], source="moderator"),
+        ],
+        {"stream_options": {"include_usage": True}},
+    )
+    assert not any(k in args for k in adapter._REQUEST_OPTIONS)
+    body = {k: v for k, v in args.items() if k != "timeout"} | {"messages": messages, "stream": True}
+    transformed = asyncio.run(async_maybe_transform(body, CompletionCreateParamsStreaming))
+    assert transformed == body, "openai's transform now changes a chat request: open_chat_stream() must send it through create() again"

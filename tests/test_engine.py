@@ -20,7 +20,7 @@ from vhd_gui.engine import (
     TurnRetrying,
     VerdictReached,
 )
-from vhd_gui.protocol import Role
+from vhd_gui.protocol import PresetError, Role
 
 from fakeserver import BAD_ANSWERS, FakeServer, Fault
 from helpers import TEST_KEY, TEST_KEY_ENV, settings_for, settled_tasks, write_image, write_video
@@ -756,3 +756,23 @@ async def test_check_connection_names_a_proxy_page_instead_of_crashing(make_serv
     srv.answers["other"] = "<think>the user wants ok</think>ok"
     report = await DebateEngine(settings_for(srv.base_url)).check_connection("judge")
     assert report.endswith("replied 'ok'")
+
+
+async def test_one_engine_reads_its_preset_once_but_again_when_the_users_file_changes(server: FakeServer, image: Path, tmp_path: Path) -> None:
+    from vhd_gui.protocol import builtin_preset_path
+
+    text = builtin_preset_path("vhd11k-image").read_text().replace('name = "vhd11k-image"', 'name = "mine"')
+    preset_file = tmp_path / "mine.toml"
+    preset_file.write_text(text)
+    engine = DebateEngine(settings_for(server.base_url, preset=str(preset_file)))
+    assert engine.preset_for("image") is engine.preset_for("image")  # read once, not per debate
+    first = (await run(engine, image))[-1].record
+    # The user edits the file between two debates of the same engine (the window keeps one).
+    preset_file.write_text(text.replace('name = "mine"', 'name = "mine, edited"'))
+    second = (await run(engine, image))[-1].record
+    await engine.close()
+    assert (first.preset_name, second.preset_name) == ("mine", "mine, edited")
+    assert first.preset_hash != second.preset_hash
+    preset_file.unlink()  # a file gone is named as before, not served from memory
+    with pytest.raises(PresetError):
+        engine.preset_for("image")

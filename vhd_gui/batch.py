@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vhd_gui.commit import commit_debate
 from vhd_gui.config import Settings
@@ -32,6 +34,9 @@ from vhd_gui.engine import FAIL_API, FAIL_CONFIG, FAIL_TIMEOUT, DebateEngine, De
 from vhd_gui.record import STATUS_ACCEPTED, STATUS_DEBATED, STATUS_OVERRIDDEN, DebateRecord
 from vhd_gui.store import STORE_ERRORS, Claim, ClaimLost, now_iso
 from vhd_gui.store_api import StoreLike
+
+if TYPE_CHECKING:
+    from vhd_gui.media import PreparedMedia
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,8 @@ ON_DEAD_SERVER_STOP, ON_DEAD_SERVER_PAUSE = "stop", "pause"
 DEFAULT_LEASE_SECONDS = 60.0  # a claim not renewed for this long goes back to the queue
 DEFERRED_POLL_SECONDS = 2.0  # how often items another run holds are looked at again
 _HELD = object()  # _claim(): another run holds the item
+
+_T = TypeVar("_T")
 
 FAIL_STORE = "store"  # the debate ended but the store could not record it
 FAIL_INTERNAL = "internal"  # an exception nobody expected
@@ -294,6 +301,9 @@ class BatchRun:
         self._claims: dict[str, Claim] = {}  # the claims this run holds, by path
         self._item_tasks: dict[str, asyncio.Task[None]] = {}
         self._lost: set[str] = set()  # items whose claim was taken over while their debate ran
+        self._media: dict[str, asyncio.Task[PreparedMedia | None]] = {}  # prepared ahead (see _prefetch)
+        # The thread that records finished debates and renews claims (see _store_write).
+        self._store_lane: concurrent.futures.ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ control
     def pause(self) -> None:
@@ -379,6 +389,7 @@ class BatchRun:
         retry_at = 0.0
         poll = min(DEFERRED_POLL_SECONDS, self.lease_seconds / 2)
         running: set[asyncio.Task[None]] = set()
+        self._store_lane = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vhd-batch-store")
         wake = asyncio.create_task(self._wake.wait())
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
@@ -389,7 +400,7 @@ class BatchRun:
                     retry_at = time.monotonic() + poll
                 if not self._stop_starting and not self.progress.paused:
                     try:
-                        self._fill(items, held_elsewhere, running, queue)
+                        await self._fill(items, held_elsewhere, running, queue)
                     except Exception as exc:  # noqa: BLE001 - a failing store stops the run, with its reason
                         self._break_run("", exc, "the store could not be read")
                 if heartbeat.done() and not self._stop_starting:
@@ -414,17 +425,20 @@ class BatchRun:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await heartbeat
+            self._drop_media()
             self._release_all()
+            lane, self._store_lane = self._store_lane, None
+            lane.shutdown(wait=False)  # nothing is left in it that a debate waits for
             await queue.put(None)
 
-    def _fill(
+    async def _fill(
         self,
         items: collections.deque[str],
         held_elsewhere: list[str],
         running: set[asyncio.Task[None]],
         queue: asyncio.Queue[BatchEvent | None],
     ) -> None:
-        while items and len(running) < self.concurrency and not self._stop_starting:
+        while items and len(running) < self.concurrency and not self._stop_starting and not self._cancelled:
             room = self._budget_room(len(running))
             if room == "wait":
                 return
@@ -435,13 +449,15 @@ class BatchRun:
             try:
                 if self.skip is not None and self.skip(path):
                     self._skip(path)
+                    self._drop_media(path)
                     continue
-                claim = self._claim(path)
+                claim = await self._claim(path)
             except Exception as exc:  # noqa: BLE001 - the item could not even start: it failed, and the run stops
                 self._break_run(path, exc, store_words="the store could not take its claim")
                 queue.put_nowait(ItemFinished(path, None, self.progress))
                 return
             if claim is None:
+                self._drop_media(path)
                 continue
             if claim is _HELD:
                 held_elsewhere.append(path)
@@ -450,12 +466,42 @@ class BatchRun:
             self._claims[path] = claim
             self.progress.running += 1
             queue.put_nowait(ItemStarted(path))
-            task = asyncio.create_task(self._item(path, queue))
+            media = self._media.pop(path, None) or self._prepare(path)
+            task = asyncio.create_task(self._item(path, queue, media))
             running.add(task)
             self._tasks.add(task)
             self._item_tasks[path] = task
             task.add_done_callback(running.discard)
             task.add_done_callback(self._tasks.discard)
+        if not self._stop_starting:
+            self._prefetch(items)
+
+    def _prepare(self, path: str) -> asyncio.Task[PreparedMedia | None]:
+        return asyncio.create_task(self._prepared(path))
+
+    async def _prepared(self, path: str) -> PreparedMedia | None:
+        """The item's media, or None when it cannot be prepared: the debate then tries itself
+        and reports the failure as it always does (a DebateFailed of kind media)."""
+        try:
+            return await self.engine.prepare_media(self.store.file_path(path))
+        except Exception:  # noqa: BLE001 - the debate finds and names the same problem
+            return None
+
+    def _prefetch(self, items: collections.deque[str]) -> None:
+        """Prepare the media of the next items in line (as many as run at once) while the
+        running ones debate, so that a free slot sends its first request at once instead of
+        waiting for a decode and an encode; when many items end together, their successors
+        would otherwise queue for the media workers with the event loop starved meanwhile."""
+        for path in itertools.islice(items, self.concurrency):
+            if path not in self._media:
+                self._media[path] = self._prepare(path)
+
+    def _drop_media(self, path: str | None = None) -> None:
+        """Forget the media prepared for ``path`` (every item when None)."""
+        for p in [path] if path is not None else list(self._media):
+            task = self._media.pop(p, None)
+            if task is not None:
+                task.cancel()
 
     def _skip(self, path: str, elsewhere: bool = False) -> None:
         self.progress.skipped += 1
@@ -463,47 +509,60 @@ class BatchRun:
         if elsewhere:
             self.progress.done_elsewhere += 1
 
-    def _claim(self, path: str) -> Claim | object | None:
-        """This run's claim on ``path``; _HELD while another run holds it; None: skipped (done meanwhile)."""
-        if self._settled_meanwhile(path):
-            return None
-        if self.store.claim_holder(path) is not None:
+    async def _claim(self, path: str) -> Claim | object | None:
+        """This run's claim on ``path``; _HELD while another run holds it; None: skipped (done
+        meanwhile). The store's part runs on the store thread, so its write does not hold up
+        the debates streaming meanwhile; a claim taken is kept even if the run is cancelled
+        during it (and then given back with the others)."""
+        outcome, claim = await self._store_write(self._claim_in_store, path, to_the_end=True)
+        if outcome == "held":
             return _HELD
-        claim = self.store.claim_item(path, self.owner, self.lease_seconds)
-        if claim is None:
-            return _HELD
-        # Another run may have recorded it between the look above and the claim.
-        if self._settled_meanwhile(path):
-            self.store.release_claim(claim)
+        if outcome:
+            self._skip(path, elsewhere=outcome == "elsewhere")
             return None
         return claim
 
-    def _settled_meanwhile(self, path: str) -> bool:
-        """True (and counted as skipped) when the item needs no debate from this run any more:
-        a person decided it, or another run debated it since this run made its list."""
+    def _claim_in_store(self, path: str) -> tuple[str, Claim | None]:
+        """The store's part of :meth:`_claim`: ('', claim), ('held', None), or why the item needs
+        no debate from this run any more ('decided' or 'elsewhere', see _settled_how)."""
+        settled = self._settled_how(path)
+        if settled:
+            return settled, None
+        if self.store.claim_holder(path) is not None:
+            return "held", None
+        claim = self.store.claim_item(path, self.owner, self.lease_seconds)
+        if claim is None:
+            return "held", None
+        # Another run may have recorded it between the look above and the claim.
+        settled = self._settled_how(path)
+        if settled:
+            self.store.release_claim(claim)
+            return settled, None
+        return "", claim
+
+    def _settled_how(self, path: str) -> str:
+        """'' while the item still needs a debate from this run; 'decided' when a person decided
+        it, 'elsewhere' when another run debated it since this run made its list."""
         row = self.store.row(path)
         if row is None:
-            return False
+            return ""
         if self.redo:
             # Redo debates every item again, once: one recorded after this run began is done.
             if row.human_label is None and row.status in DONE_STATUSES and row.updated_at > self._began:
-                self._skip(path, elsewhere=True)
-                return True
-            return False
+                return "elsewhere"
+            return ""
         if row.human_label or row.reviewer_count:  # decided, or disputed between people
-            self._skip(path)
-            return True
+            return "decided"
         if row.status in DONE_STATUSES:
-            self._skip(path, elsewhere=True)
-            return True
-        return False
+            return "elsewhere"
+        return ""
 
     async def _heartbeat(self) -> None:
         """Renew this run's claims while their debates run; a claim taken over drops its debate."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             for path, claim in list(self._claims.items()):
-                renewed = self.store.renew_claim(claim, self.lease_seconds)
+                renewed = await self._store_write(self.store.renew_claim, claim, self.lease_seconds)
                 if path not in self._claims:
                     continue  # finished meanwhile
                 if renewed is None:
@@ -522,10 +581,33 @@ class BatchRun:
                 self.store.release_claim(claim)
         self._claims.clear()
 
-    async def _item(self, path: str, queue: asyncio.Queue[BatchEvent | None]) -> None:
+    async def _store_write(self, call: Callable[..., _T], *args: Any, to_the_end: bool = False) -> _T:
+        """``call(*args)`` (a store write) on this run's store thread, so that its fsync (or a
+        database server's round trip) does not hold up every answer streaming on the event
+        loop; one thread, so writes keep their order. The store serialises its own access.
+
+        ``to_the_end``: the write is waited for even if the task is cancelled meanwhile, and
+        the task carries on as if the cancel had come after it (a debate that was recorded is
+        counted, as when the write ran on the loop and could not be interrupted)."""
+        lane = self._store_lane
+        if lane is None:
+            return call(*args)
+        future = asyncio.get_running_loop().run_in_executor(lane, call, *args)
+        if not to_the_end:
+            return await future
+        task = asyncio.current_task()
+        while not future.done():
+            try:
+                await asyncio.wait([future])
+            except asyncio.CancelledError:
+                if task is not None:
+                    task.uncancel()
+        return future.result()
+
+    async def _item(self, path: str, queue: asyncio.Queue[BatchEvent | None], media: asyncio.Task[PreparedMedia | None]) -> None:
         event: VerdictReached | DebateFailed | None = None
         try:
-            event = await self._debate(path)
+            event = await self._debate(path, media)
             if event is None and path not in self._lost:
                 return  # cancelled: dropped unrecorded (the claim is given back)
         except asyncio.CancelledError:
@@ -564,11 +646,12 @@ class BatchRun:
             p.stop_message = f"{path}: {message}" if path else message
         self._stop_starting = STOP_ERROR
 
-    async def _debate(self, path: str) -> VerdictReached | DebateFailed | None:
+    async def _debate(self, path: str, media: asyncio.Task[PreparedMedia | None]) -> VerdictReached | DebateFailed | None:
         abs_path = self.store.file_path(path)  # the real name, also when it is not UTF-8
         last: Any = None
         try:
-            async for ev in self.engine.run(abs_path, label=path, use_cache=self.use_cache):
+            prepared = await media
+            async for ev in self.engine.run(abs_path, media=prepared, label=path, use_cache=self.use_cache):
                 last = ev
         except asyncio.CancelledError:
             return None
@@ -584,12 +667,15 @@ class BatchRun:
         p.estimated_tokens += estimated_tokens(rec)
         if rec.turns:
             self._costed += 1
-        claim = self._claims.get(path)
+        claim = self._claims.pop(path, None)  # out of the heartbeat's hands while it is recorded
         if claim is None:
             raise ClaimLost(f"the claim on {path} was taken over")
         # Commit first: only a recorded debate counts, so a crash never loses or repeats one.
-        commit_debate(self.store, last, claim)
-        del self._claims[path]
+        try:
+            await self._store_write(commit_debate, self.store, last, claim, to_the_end=True)
+        except Exception:
+            self._claims[path] = claim  # not recorded: _item gives the claim back
+            raise
         if isinstance(last, VerdictReached):
             p.done += 1
             self._answered = True

@@ -207,6 +207,8 @@ class ThinkSplitter:
 
 def _partial_tag_length(buf: str, tag: str) -> int:
     """Length of the longest end of ``buf`` that is the start of ``tag``."""
+    if tag[0] not in buf[-(len(tag) - 1) :]:
+        return 0  # the usual case, checked once per streamed token
     for n in range(min(len(tag) - 1, len(buf)), 0, -1):
         if buf.endswith(tag[:n]):
             return n
