@@ -1239,9 +1239,6 @@ class Store:
         """Lock an item's row unless another transaction holds it (always free here, see above)."""
         return True
 
-    def _serialize(self, name: str) -> None:
-        """Make the transactions that call this with the same ``name`` run one at a time (here
-        every write transaction already does)."""
 
     @contextlib.contextmanager
     def read_snapshot(self) -> Iterator[None]:
@@ -1975,8 +1972,11 @@ class Store:
         ``after`` and wrapping round to the start. The reviewer's own live lease does not stop an item being
         served again (its lease is renewed, with a new token). Expired leases are dropped.
 
-        One short write transaction, so two reviewers asking at once are served one after
-        the other. The lease never blocks a decision: anyone may still decide any item.
+        One short write transaction. Two reviewers asking at once are never served the same
+        item beyond ``overlap``: SQLite runs one write transaction at a time, and on a server
+        each candidate's row is locked (SKIP LOCKED, so an asker passes over an item someone
+        else is being served right now) and checked again under the lock. The lease never
+        blocks a decision: anyone may still decide any item.
         """
         reviewer = _reviewer_name(reviewer)
         if lease_seconds <= 0:
@@ -1988,7 +1988,6 @@ class Store:
         until = (now + timedelta(seconds=lease_seconds)).isoformat(timespec="microseconds")
         token = secrets.token_hex(16)
         with self.transaction():
-            self._serialize("review_leases")  # two askers must see each other's new lease
             c = self._conn
             c.execute("DELETE FROM review_leases WHERE lease_until <= ?", (stamp,))
             project = self._project()
@@ -2013,19 +2012,33 @@ class Store:
             order = ", ".join(keys)
             direction, beyond = (" DESC", "<") if descending else ("", ">")
             ordered = ", ".join(key + direction for key in keys)
-            base = f"SELECT items.id, items.path FROM {source.from_sql} WHERE {' AND '.join(clauses)}"
+            base = f"SELECT items.id, items.path, {order} FROM {source.from_sql} WHERE {' AND '.join(clauses)}"
+            args = (*source.params, *params)
+            marks = ", ".join("?" * len(keys))
+
+            def first_free(start: Sequence[Any] | None) -> tuple[int, str] | None:
+                """The first open item after ``start`` (the beginning when None) that nobody else is
+                being served right now: on a server each candidate's row is locked (SKIP LOCKED) and
+                the item checked again under the lock, which sees every lease committed before it."""
+                while True:
+                    after_sql, after_args = (f" AND ({order}) {beyond} ({marks})", tuple(start)) if start is not None else ("", ())
+                    found = c.execute(f"{base}{after_sql} ORDER BY {ordered} LIMIT 32", (*args, *after_args)).fetchall()
+                    for item_id, rel, *_ in found:
+                        if self._try_lock_item_row(item_id) and c.execute(f"{base} AND items.id = ?", (*args, item_id)).fetchone():
+                            return item_id, rel
+                    if len(found) < 32:
+                        return None
+                    start = found[-1][2:]
+
             row = None
             if after is not None:
-                start = c.execute(
+                begin = c.execute(
                     f"SELECT {order} FROM {source.from_sql} WHERE items.path = ?", (*source.params, self.relative_path(after))
                 ).fetchone()
-                if start is not None:
-                    row = c.execute(
-                        f"{base} AND ({order}) {beyond} ({', '.join('?' * len(keys))}) ORDER BY {ordered} LIMIT 1",
-                        (*source.params, *params, *start),
-                    ).fetchone()
+                if begin is not None:
+                    row = first_free(begin)
             if row is None:
-                row = c.execute(f"{base} ORDER BY {ordered} LIMIT 1", (*source.params, *params)).fetchone()
+                row = first_free(None)
             if row is None:
                 return None
             item_id, rel = row

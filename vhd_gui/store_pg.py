@@ -520,12 +520,6 @@ class PgStore(Store):
         """Lock the item's row unless another transaction holds it (someone is claiming it now)."""
         return self._conn.execute("SELECT id FROM items WHERE id = ? FOR NO KEY UPDATE SKIP LOCKED", (item_id,)).fetchone() is not None
 
-    def _serialize(self, name: str) -> None:
-        """One transaction at a time per ``name``, until it ends: a transaction-level advisory
-        lock. "Next item for me" needs it: under READ COMMITTED two reviewers asking at once
-        would both pick the same free item before either's lease was visible to the other."""
-        self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"vhd_gui:{name}",))
-
     # ----------------------------------------------------------------- other writers
 
     def external_change(self) -> bool:
