@@ -438,7 +438,7 @@ class BatchRun:
         running: set[asyncio.Task[None]],
         queue: asyncio.Queue[BatchEvent | None],
     ) -> None:
-        while items and len(running) < self.concurrency and not self._stop_starting and not self._cancelled:
+        while items and len(running) < self.concurrency and not self._stop_starting and not self._cancelled and not self.progress.paused:
             room = self._budget_room(len(running))
             if room == "wait":
                 return
@@ -463,6 +463,13 @@ class BatchRun:
                 held_elsewhere.append(path)
                 continue
             assert isinstance(claim, Claim)
+            if self.progress.paused:
+                # Paused while the claim was being taken: nothing starts until resume; the item
+                # goes back to the front of the line and its claim back to the store.
+                items.appendleft(path)
+                with contextlib.suppress(Exception):  # a store that cannot write: the lease runs out instead
+                    await self._store_write(self.store.release_claim, claim, to_the_end=True)
+                return
             self._claims[path] = claim
             self.progress.running += 1
             queue.put_nowait(ItemStarted(path))
