@@ -1240,11 +1240,15 @@ class Store:
         return True
 
 
+    # How a read-only snapshot begins: in SQLite a deferred transaction (no writer is held back
+    # in WAL mode); PgStore asks for REPEATABLE READ READ ONLY.
+    _SNAPSHOT_BEGIN = "BEGIN"
+
     @contextlib.contextmanager
     def read_snapshot(self) -> Iterator[None]:
         """Reads on this thread see one committed state until the block ends (``store copy``)."""
         with self._lock:
-            self._conn.execute("BEGIN")  # deferred: a read transaction, no writer is held back (WAL)
+            self._conn.execute(self._SNAPSHOT_BEGIN)
             try:
                 yield
             finally:

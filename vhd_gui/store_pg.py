@@ -267,6 +267,7 @@ class PgStore(Store):
     """
 
     backend = "postgresql"
+    _SNAPSHOT_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
     def __init__(self, url: str, pool: ConnectionPool[psycopg.Connection[Any]], root: Path, *, own_pool: bool = True) -> None:
         self.url = url
@@ -416,15 +417,6 @@ class PgStore(Store):
                     if len(out) >= limit:
                         break
         return out
-
-    @contextlib.contextmanager
-    def read_snapshot(self) -> Iterator[None]:
-        with self._lock:
-            self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
-                yield
-            finally:
-                self._conn.execute("COMMIT")
 
     def table_columns(self, table: str) -> list[str]:
         with self._lock:

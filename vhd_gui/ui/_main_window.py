@@ -612,6 +612,7 @@ class MainWindow(QMainWindow):
         known, rec = self.records.known(rel)
         if known:
             self._show_record(rel, rec)
+            self.team.took_record(rel, rec)
             return
         row = self.model.known_row(rel)
         kind = row.kind if row is not None else (kind_of(rel) or "image")
@@ -650,6 +651,7 @@ class MainWindow(QMainWindow):
         """A record read off the GUI thread: drawn if its item is still the current one."""
         if self.store is None or rel != self.current or self._closing:
             return  # the person moved on: an older item's record never reaches the screen
+        self.team.took_record(rel, rec)
         if self._shown_record_of == rel:
             self._update_record(rel, rec)
         else:

@@ -65,9 +65,10 @@ def label_words(label: str | None, category: str) -> str:
     return "no decision"
 
 
-def read_item(store: Store, rel: str, me: str) -> tuple[ItemRecord | None, list[str]]:
-    """The item as ``me`` may see it, and the other reviewers holding a live lease on it."""
-    return store.record_for(rel, me), [lease.reviewer for lease in store.review_leases(rel) if lease.reviewer != me]
+def read_looking(store: Store, rel: str, me: str) -> list[str]:
+    """The other reviewers holding a live lease on ``rel`` (the item's record itself comes from
+    the window's record lane, read once for the panels and this line alike)."""
+    return [lease.reviewer for lease in store.review_leases(rel) if lease.reviewer != me]
 
 
 def describe_others(rec: ItemRecord | None, me: str, team: bool, looking: Sequence[str] = ()) -> str:
@@ -148,6 +149,8 @@ class TeamDesk(QObject):
         self._store: Store | None = None
         self._reader: Store | None = None
         self._rel: str | None = None
+        self._record: tuple[str, ItemRecord | None] | None = None  # the shown item's record, as the window read it
+        self._leases: tuple[str, list[str]] | None = None  # who else holds a lease on it
         self._looking: Job[TeamLook] | None = None
         self._look_again = False  # asked while a look was running: one more when it ends
         self.others = QLabel()
@@ -195,6 +198,7 @@ class TeamDesk(QObject):
             self._looking.wait()
         self._looking, self._look_again = None, False
         self._store, self._reader, self._rel = store, reader or store, None
+        self._record = self._leases = None
         self.look = TeamLook()
         self.others.hide()
         if store is not None:
@@ -235,22 +239,37 @@ class TeamDesk(QObject):
 
     # ------------------------------------------------------------------ the item shown
     def show(self, rel: str) -> None:
-        """``rel`` is on screen now: read its decisions, and hold it in team mode."""
+        """``rel`` is on screen now: read who else holds it, and hold it in team mode. Its
+        decisions come with its record (:meth:`took_record`)."""
         self._rel = rel
         self._read_others(rel)
         if self.team_mode:
             self._hold(rel)
 
+    def took_record(self, rel: str, rec: ItemRecord | None) -> None:
+        """The window read the record of the item shown (as this reviewer may see it)."""
+        self._record = (rel, rec)
+        self._draw_others()
+
     def _read_others(self, rel: str) -> None:
         store, reader, me = self._store, self._reader, self.reviewer
         if reader is None:
             return
-        self._bg.run(read_item, reader, rel, me, lane=LANE, what="reading the reviewers' decisions",
-                     done=lambda found: self._others_read(store, rel, *found))
+        self._bg.run(read_looking, reader, rel, me, lane=LANE, what="reading who else holds the item",
+                     done=lambda looking: self._others_read(store, rel, looking))
 
-    def _others_read(self, store: Store | None, rel: str, rec: ItemRecord | None, looking: list[str]) -> None:
+    def _others_read(self, store: Store | None, rel: str, looking: list[str]) -> None:
         if store is not self._store or rel != self._rel:
             return
+        self._leases = (rel, looking)
+        self._draw_others()
+
+    def _draw_others(self) -> None:
+        """The others' line, once both the record and the leases of the item shown are here."""
+        rel = self._rel
+        if rel is None or self._record is None or self._leases is None or self._record[0] != rel or self._leases[0] != rel:
+            return
+        rec, looking = self._record[1], self._leases[1]
         text = describe_others(rec, self.reviewer, self.team_mode, looking)
         self.others.setText(text)
         self.others.setVisible(bool(text))
