@@ -12,8 +12,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,6 +102,42 @@ def test_default_path_and_pragmas(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / STORE_DIR_NAME / "annotations.sqlite")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
+
+
+def _open_together(tmp_path: Path, opener: Callable[[Path], Any], rounds: int) -> list[BaseException]:
+    """``opener`` run by four threads at once on one new file, ``rounds`` times; the errors met."""
+    errors: list[BaseException] = []
+    for n in range(rounds):
+        target = tmp_path / f"round{n}" / "new.sqlite"
+        target.parent.mkdir()
+        start = threading.Barrier(4)
+
+        def one(target: Path = target, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                opener(target).close()
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return errors
+
+
+def test_stores_opened_at_the_same_moment_by_several_programs_all_open(tmp_path: Path) -> None:
+    # Two batches started together both make the folder's store: switching a new file to
+    # write-ahead logging skips SQLite's busy wait, so one of them used to stop at once with
+    # "database is locked".
+    assert _open_together(tmp_path, lambda p: Store.open(p, daily_backup=False), rounds=60) == []
+
+
+def test_response_caches_opened_at_the_same_moment_all_open(tmp_path: Path) -> None:
+    from vhd_gui.cache import ResponseCache
+
+    assert _open_together(tmp_path, ResponseCache, rounds=30) == []
 
 
 def test_record_debate_round_trips_the_whole_record(store: Store) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vhd_gui.sqlite_wal import use_wal
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
@@ -68,7 +70,7 @@ class ResponseCache:
         self._lock = threading.Lock()
         try:
             self._conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._conn, 10)  # two batches starting together both open a new cache
             self._conn.execute("PRAGMA synchronous=NORMAL")  # a lost cache entry only costs a request
             self._conn.execute(_SCHEMA)
             have = {row[1] for row in self._conn.execute("PRAGMA table_info(responses)")}

@@ -47,6 +47,7 @@ from vhd_gui.record import (
     EndpointInfo,
     TurnRecord,
 )
+from vhd_gui.sqlite_wal import use_wal
 
 STORE_DIR_NAME = ".vhd-annotator"
 STORE_FILE_NAME = "annotations.sqlite"
@@ -949,8 +950,8 @@ class Store:
     def _configure(self) -> None:
         c = self._conn
         c.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        mode = c.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
+        mode = use_wal(c, BUSY_TIMEOUT_MS / 1000)
+        if mode != "wal":
             raise StoreError(f"{self.path}: cannot use write-ahead logging (journal mode {mode})")
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA foreign_keys=ON")
