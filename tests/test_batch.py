@@ -264,8 +264,10 @@ def test_sigkill_then_rerun_does_every_item_exactly_once(tmp_path: Path) -> None
     truth = make_folder(tmp_path / "m", 16)
     env = {**os.environ, "VHD_KEY": KEY}
     with FakeServer(api_key=KEY, answers={"judge": judge_by_colour}, token_delay=0.01) as srv:
+        # A short lease: the killed run's claims on its unfinished items run out within seconds,
+        # not the default minute, before the rerun takes them.
         cmd = [sys.executable, "-m", "vhd_gui", "batch", str(tmp_path / "m"), "--concurrency", "2", "--no-cache",
-               "--base-url", srv.base_url, "--model", "fake-vlm", "--api-key-env", "VHD_KEY"]
+               "--base-url", srv.base_url, "--model", "fake-vlm", "--api-key-env", "VHD_KEY", "--claim-lease", "3"]
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         store_path = tmp_path / "m" / ".vhd-annotator" / "annotations.sqlite"
         deadline = time.monotonic() + 120
