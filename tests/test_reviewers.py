@@ -234,6 +234,9 @@ def test_a_blind_reviewer_sees_only_their_own_decisions(store: Store) -> None:
     assert (rows["img/00.png"].human_label, rows["img/00.png"].status, rows["img/00.png"].disputed) == ("yes", "accepted", False)
     assert (rows["img/01.png"].human_label, rows["img/01.png"].final_label, rows["img/01.png"].status) == (None, None, "new")
     assert store.row("img/01.png", viewer="ana").final_category == "war"  # type: ignore[union-attr]
+    # paging on by the last row seen walks the viewer's own status order
+    by_status = store.paths(sort="status", viewer="bo")
+    assert [r.path for r in store.page(sort="status", viewer="bo", after=by_status[0], limit=len(by_status))] == by_status[1:]
     # the filters and counts see what the viewer sees, not others' labels
     assert store.paths(Filters(final_label="yes"), viewer="bo") == ["img/00.png"]
     assert store.paths(Filters(final_label="yes")) == ["img/00.png", "img/01.png"]

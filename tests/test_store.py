@@ -225,6 +225,23 @@ def test_page_filters_sorts_and_counts(store: Store) -> None:
     with pytest.raises(ValueError):
         store.page(sort="colour")
 
+    # Page after page by the last row's path walks the same list as offsets, in every order kept.
+    for sort, descending, filters in (("name", False, None), ("name", True, Filters(name_contains="item_0")), ("status", False, None),
+                                      ("status", True, Filters(kind="image"))):
+        whole = store.paths(filters, sort=sort, descending=descending)
+        walked: list[str] = []
+        last = None
+        while True:
+            rows = store.page(filters, sort=sort, descending=descending, limit=7, after=last)
+            if not rows:
+                break
+            walked += [r.path for r in rows]
+            last = rows[-1].path
+        assert walked == whole, (sort, descending)
+    assert store.page(after="no/such.png") == []
+    with pytest.raises(ValueError):
+        store.page(sort="mtime", after="a/one.png")
+
     counts = store.counts()
     assert counts.total == 53 and counts.reviewed == 2
     assert counts.by_status == {"new": 50, "debated": 1, "accepted": 1, "overridden": 1, "error": 0}
