@@ -39,6 +39,17 @@ def test_both_backends_are_the_one_interface(tmp_path: Path, pg_url: str) -> Non
         assert (lite.backend, pg.backend) == ("sqlite", "postgresql")
         assert isinstance(pg, PgStore) and pg.schema_version == SCHEMA_VERSION
         assert pg.location.startswith("postgresql://") and pg.root == tmp_path
+        # "name contains" is served by a trigram index (a B-tree cannot serve LIKE '%...%')
+        assert pg.warnings == []
+        index = pg._conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'items_name_trigrams'").fetchone()
+        assert index is not None and "gin_trgm_ops" in index[0]
+        pg.upsert_items((f"set/item_{i:05d}.png", "image", 1, 1.0) for i in range(3000))
+        pg._conn.execute("VACUUM ANALYZE items")  # new rows wait in the index's pending list until then
+        with pg.transaction():  # a table this small is read whole anyway: ask whether the index could serve
+            pg._conn.execute("SET LOCAL enable_seqscan = off")
+            plan = " ".join(r[0] for r in pg._conn.execute("EXPLAIN SELECT path FROM items WHERE path_key LIKE ? ESCAPE '\\'", ("%item\\_0299%",)))
+        assert "items_name_trigrams" in plan, plan
+        assert pg.count(Filters(name_contains="ITEM_0299")) == 10
 
 
 def test_names_sort_and_times_keep_their_precision_as_in_sqlite(tmp_path: Path, pg_url: str) -> None:

@@ -358,6 +358,22 @@ class PgStore(Store):
         with self.transaction():
             self._conn.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             super()._migrate()
+        self._name_search_index()
+
+    def _name_search_index(self) -> None:
+        """A trigram index for "name contains" (``path_key LIKE '%...%'``), which a B-tree cannot
+        serve: without it the filter reads every row (a quarter of a second at a million items).
+        ``pg_trgm`` ships with PostgreSQL and is a trusted extension (the database's owner may
+        add it); where it cannot be added the filter still works, only slower."""
+        if self._conn.execute("SELECT 1 FROM pg_indexes WHERE tablename = 'items' AND indexname = 'items_name_trigrams'").fetchone():
+            return
+        try:
+            with self.transaction():
+                self._conn.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+                self._conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                self._conn.execute("CREATE INDEX IF NOT EXISTS items_name_trigrams ON items USING gin (path_key gin_trgm_ops)")
+        except StoreError as exc:
+            self.warnings.append(f"name search in {self._location} reads every item: no trigram index ({exc})")
 
     def _backup_before_upgrade(self) -> None:
         """Nothing to copy beside a server: a failed upgrade rolls back whole instead."""
