@@ -161,3 +161,18 @@ async def test_opening_a_store_does_not_wait_and_a_damaged_one_still_shows_its_d
     assert kind == "critical" and title == "The store is damaged"
     assert path.read_bytes() == damaged
     assert w.store is not None and w.store.root == other and not w.opening
+
+
+async def test_a_daily_backup_that_cannot_be_written_is_said_not_swallowed(make_window: Any, tmp_path: Path) -> None:
+    from vhd_gui.store import backup_dir, default_store_path
+
+    folder = tmp_path / "p"
+    write_image(folder / "a.png", (16, 16), (1, 2, 3))
+    with Store.for_folder(folder, daily_backup=False) as s:
+        s.upsert_items([("a.png", "image", 1, 1.0)])
+    backup_dir(default_store_path(folder)).write_text("a file where the backups folder goes")
+    w = await opened(make_window, folder)
+    # The backup runs off the GUI thread once a day; what it could not do reaches the person.
+    await wait_until(lambda: "daily backup" in w.statusBar().currentMessage(), what="the backup's warning")
+    assert w.statusBar().currentMessage().startswith("Store: could not write the daily backup")
+    assert w.store is not None and w.store.warnings == []  # said once

@@ -404,8 +404,20 @@ class MainWindow(QMainWindow):
         self.browser.view.setFocus()
         self.did_open.emit(str(store.path))
         self._scan_task = asyncio.ensure_future(self._scan(store))
+        self._say_store_warnings(store)
         if backup_due:  # once a day: the whole file checked, then backed up, off the GUI thread
-            self.bg.run(store.daily_backup, what="the daily check and backup of the store", lane="backup", failed=self._daily_backup_failed)
+            self.bg.run(store.daily_backup, what="the daily check and backup of the store", lane="backup",
+                        done=lambda _: self._say_store_warnings(store), failed=self._daily_backup_failed)
+
+    def _say_store_warnings(self, store: Store) -> None:
+        """What the store had to say while opening (a backup it could not write, a server store
+        without its name-search index): each said once, in the status bar and the log."""
+        if store is not self.store or not store.warnings:
+            return
+        said, store.warnings[:] = list(store.warnings), []
+        for text in said:
+            log.warning("%s", text)
+        self._say("Store: " + " · ".join(said), 15000)
 
     def _daily_backup_failed(self, exc: BaseException) -> None:
         if isinstance(exc, StoreDamaged):
