@@ -87,7 +87,10 @@ class StallMeter:
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.gaps.append(max(0.0, now - self._last - 0.005))
+        gap = max(0.0, now - self._last - 0.005)
+        self.gaps.append(gap)
+        if TRACER is not None and gap > TRACER.threshold:
+            TRACER.report(self._last, now)
         self._last = now
 
     def start(self) -> StallMeter:
@@ -100,6 +103,60 @@ class StallMeter:
         self._timer.stop()
         g = sorted(self.gaps) or [0.0]
         return {"max_ms": g[-1] * 1000, "p99_ms": g[int(len(g) * 0.99) - 1 if len(g) > 1 else 0] * 1000, "ticks": len(g)}
+
+
+class StallTracer:
+    """With ``--trace-stalls MS``: a thread that notes every millisecond where each thread is,
+    so that a stall can be told apart: the GUI thread busy in some code of ours (its frames
+    during the gap), or waiting for the GIL (few notes in the gap: another thread held it in a
+    long C call; that thread's frames are shown)."""
+
+    def __init__(self, threshold_ms: float) -> None:
+        import collections
+        import threading
+
+        self.threshold = threshold_ms / 1000
+        self._notes: collections.deque[tuple[float, dict[int, str]]] = collections.deque(maxlen=5000)
+        self._main = threading.main_thread().ident
+        self._names = {}
+        threading.Thread(target=self._run, daemon=True, name="stall-tracer").start()
+
+    @staticmethod
+    def _where(frame: Any) -> str:
+        import traceback
+
+        parts = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame, limit=12)[-5:]]
+        return " < ".join(reversed(parts))
+
+    def _run(self) -> None:
+        import threading
+
+        while True:
+            now = time.perf_counter()
+            frames = sys._current_frames()
+            self._names = {t.ident: t.name for t in threading.enumerate()}
+            self._notes.append((now, {ident: self._where(f) for ident, f in frames.items() if ident != threading.get_ident()}))
+            time.sleep(0.001)
+
+    def report(self, start: float, end: float) -> None:
+        import collections
+
+        inside = [n for t, n in self._notes if start <= t <= end]
+        print(f"  stall {1000 * (end - start):.0f} ms: {len(inside)} notes in it")
+        main = collections.Counter(n.get(self._main, "?") for n in inside)
+        for where, k in main.most_common(3):
+            print(f"    GUI x{k}: {where}")
+        others = collections.Counter((self._names.get(i, str(i)), w) for n in inside for i, w in n.items() if i != self._main)
+        for (name, where), k in others.most_common(4):
+            print(f"    {name} x{k}: {where}")
+        # the notes just before the gap: who was running when the GUI thread last got the GIL
+        before = [n for t, n in self._notes if start - 0.01 <= t < start][-1:]
+        for n in before:
+            for i, w in n.items():
+                print(f"    just before, {self._names.get(i, str(i))}: {w}")
+
+
+TRACER: StallTracer | None = None
 
 
 async def until(pred: Any, timeout: float = 120.0) -> None:
@@ -286,7 +343,11 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "vhd-gui-bench-images")
     parser.add_argument("--scroll-pages", type=int, default=400, help="pages scrolled down from the top (0: the whole list)")
+    parser.add_argument("--trace-stalls", type=float, default=0, metavar="MS", help="say where every thread was during each stall over MS")
     args = parser.parse_args()
+    global TRACER
+    if args.trace_stalls:
+        TRACER = StallTracer(args.trace_stalls)
 
     paints = first_paint()
     print(f"start to first paint: median {statistics.median(paints):.2f} s (runs {', '.join(f'{p:.2f}' for p in paints)}) goal < 1.5 s")
