@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vhd_gui.filenames import has_undecodable, to_key
+from vhd_gui.filenames import has_undecodable
+from vhd_gui.scanning import APP_DIR_NAME, IMAGE_EXTS, VIDEO_EXTS, MediaError, MediaFile, scan
 
 if TYPE_CHECKING:
     from av.packet import Packet
@@ -56,12 +57,6 @@ __all__ = [
     "sample_frame_indices",
     "SAMPLING_MODES",
 ]
-
-IMAGE_EXTS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-VIDEO_EXTS: frozenset[str] = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm"})
-
-#: The app's own folder inside a project folder (store, caches); never scanned.
-APP_DIR_NAME = ".vhd-annotator"
 
 #: Largest image (width × height) we agree to decode. Pillow's default guard (~89.5 MP) would
 #: refuse photos from 100+ MP cameras; this covers them while still refusing decompression bombs
@@ -88,14 +83,6 @@ needs no decoding beyond the keyframes themselves: much faster on long keyframe 
 # errors and small helpers
 
 
-class MediaError(Exception):
-    """A media file we can't use. ``str(e)`` is ``"<path>: <reason>"`` on one line."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = Path(path)
-        self.reason = " ".join(str(reason).split())  # one line, whatever the library said
-        # A name that is not UTF-8 is shown escaped, so the message can go to a store or a terminal.
-        super().__init__(f"{to_key(self.path)}: {self.reason}")
 
 
 def kind_of(path: str | os.PathLike[str]) -> str | None:
@@ -160,95 +147,7 @@ def _encode_jpeg(im: Image.Image, quality: int) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
-# scanning
-
-
-@dataclass(frozen=True)
-class MediaFile:
-    path: Path  # the real file (a name that is not UTF-8 keeps its bytes, see vhd_gui.filenames)
-    rel: str  # POSIX path relative to the scanned root, as a key: valid text, escaped if need be
-    kind: str  # 'image' | 'video'
-    size: int
-    mtime: float
-
-
-def _sort_key(entry: os.DirEntry[str]) -> tuple[str, str]:
-    return (entry.name.casefold(), entry.name)
-
-
-def scan(root: str | os.PathLike[str], *, follow_symlinks: bool = False) -> Iterator[MediaFile]:
-    """Yield every image and video under ``root``, depth first, as they are found.
-
-    Within a folder, entries come in case-insensitive name order and a subfolder's contents
-    come where the subfolder's name sorts, so the whole sequence is ordered by path. Skipped:
-    names starting with a dot (hidden files and folders, which includes the app's own
-    ``.vhd-annotator/``), non-media files, broken links, and subfolders that can't be read.
-    Symlinked *files* are listed; symlinked *folders* are entered only with
-    ``follow_symlinks=True`` (each real folder once, so link loops end).
-
-    A name that is not valid UTF-8 is listed like any other: ``path`` opens it and ``rel`` is
-    its escaped key (:func:`vhd_gui.filenames.to_key`).
-
-    Raises MediaError (on the first ``next()``) if ``root`` is missing or not a folder.
-    """
-    root_path = Path(root).absolute()
-    if not root_path.is_dir():
-        if root_path.exists():
-            raise MediaError(root_path, "not a folder")
-        raise MediaError(root_path, "folder not found")
-    try:
-        top = os.scandir(root_path)
-    except OSError as e:
-        raise MediaError(root_path, f"cannot read the folder: {e.strerror or e}") from None
-
-    seen: set[tuple[int, int]] = set()
-    if follow_symlinks:
-        st = root_path.stat()
-        seen.add((st.st_dev, st.st_ino))
-
-    # A stack of (sorted entries, position, rel prefix) instead of recursion.
-    with top:
-        first = sorted(top, key=_sort_key)
-    stack: list[tuple[list[os.DirEntry[str]], int, str]] = [(first, 0, "")]
-    image_exts, video_exts = IMAGE_EXTS, VIDEO_EXTS
-    while stack:
-        entries, i, prefix = stack[-1]
-        if i >= len(entries):
-            stack.pop()
-            continue
-        stack[-1] = (entries, i + 1, prefix)
-        entry = entries[i]
-        name = entry.name
-        if name.startswith("."):
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=follow_symlinks):
-                if follow_symlinks:
-                    st = entry.stat()
-                    key = (st.st_dev, st.st_ino)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                try:
-                    with os.scandir(entry.path) as it:
-                        children = sorted(it, key=_sort_key)
-                except OSError:
-                    continue  # unreadable or vanished subfolder: not fatal
-                stack.append((children, 0, f"{prefix}{name}/"))
-                continue
-            suffix = os.path.splitext(name)[1].lower()
-            if suffix in image_exts:
-                kind = "image"
-            elif suffix in video_exts:
-                kind = "video"
-            else:
-                continue
-            if not entry.is_file():  # follows a file symlink; False for broken links
-                continue
-            st = entry.stat()
-        except OSError:
-            continue  # vanished or unreadable entry
-        yield MediaFile(Path(entry.path), to_key(prefix + name), kind, st.st_size, st.st_mtime)
+# file names FFmpeg can open
 
 
 @contextlib.contextmanager

@@ -513,6 +513,8 @@ _SORT_SQL = {  # path is unique: the last column makes every order total
     "mtime": ("mtime", "path"),
     "updated": ("updated_at", "path"),
 }
+# A relative POSIX path with no empty, "." or ".." part: normpath would give it back unchanged.
+_CLEAN_KEY = re.compile(r"(?!\.{1,2}(?:/|$))[^/]+(?:/(?!\.{1,2}(?:/|$))[^/]+)*")
 _KEYSET_SORTS = ("name", "status")  # columns never NULL, so "the rows after this one" is well defined
 
 
@@ -1285,6 +1287,8 @@ class Store:
                 return to_key(PurePath(text).as_posix())
             posix = posixpath.normpath(PurePath(rel).as_posix())
             return "" if posix == "." else to_key(posix)
+        if os.sep == "/" and _CLEAN_KEY.fullmatch(text):
+            return _as_key(text)  # already a key's shape (what a scan gives): nothing to normalise
         posix = posixpath.normpath(PurePath(text).as_posix())
         return "" if posix == "." else _as_key(posix)
 
