@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from vhd_gui import __version__
 from vhd_gui._cli_common import EXIT_USAGE, UsageError, float_between, int_between
 from vhd_gui.checks import PLATFORM_PROBE_FLAG
+from vhd_gui.scanning import SCAN_HELPER_FLAG
 
 SUBCOMMANDS = ("debate", "batch", "import", "export", "metrics", "store", "doctor", "desktop")
 
@@ -242,6 +243,10 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == [SCAN_HELPER_FLAG] and len(args_list) == 2:  # the window's folder walker
+        from vhd_gui.scanning import run_scan_helper
+
+        return run_scan_helper(args_list[1])
     if args_list[:1] == [PLATFORM_PROBE_FLAG] and len(args_list) == 2:
         from vhd_gui.ui._qt_checks import probe_platform
 

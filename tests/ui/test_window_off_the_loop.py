@@ -176,3 +176,21 @@ async def test_a_daily_backup_that_cannot_be_written_is_said_not_swallowed(make_
     await wait_until(lambda: "daily backup" in w.statusBar().currentMessage(), what="the backup's warning")
     assert w.statusBar().currentMessage().startswith("Store: could not write the daily backup")
     assert w.store is not None and w.store.warnings == []  # said once
+
+
+async def test_a_folder_too_big_to_walk_in_the_window_s_process_is_listed_whole(make_window: Any, tmp_path: Path, caplog: Any) -> None:
+    from test_scanning import big_folder
+
+    from vhd_gui.scanning import IN_PROCESS_FILES
+
+    n = IN_PROCESS_FILES + 600
+    folder = big_folder(tmp_path / "big", n)
+    w = make_window()
+    found: list[int] = []
+    w.did_finish_scan.connect(found.append)
+    w.open_path(folder)
+    await wait_until(lambda: found, timeout=60, what="the scan")
+    # the first files walked here, the rest by the helper process: each listed and stored once
+    assert found == [n] and w.model.rowCount() == n and len(set(w.model.paths)) == n
+    assert w.store is not None and w.store.count() == n
+    assert "scan helper" not in caplog.text  # it ran to its end: nothing was walked again here

@@ -16,7 +16,6 @@ import importlib
 import logging
 import os
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +33,11 @@ from PySide6.QtWidgets import (
 )
 
 from vhd_gui import formats
+from vhd_gui.checks import self_command
 from vhd_gui.config import Settings, save_settings
-from vhd_gui.media import MediaError, kind_of, scan
+from vhd_gui.media import MediaError, kind_of
 from vhd_gui.protocol import Role, turn_order
+from vhd_gui.scanning import FolderScan
 from vhd_gui.store import STORE_ERRORS, Counts, Filters, Store, StoreDamaged, StoreError
 from vhd_gui.store_api import is_server_url
 from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, action_labels, category_labels, load_shortcuts, save_shortcuts
@@ -66,8 +67,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FIRST_SCAN_BATCH = 200
-SCAN_BATCH = 500
 SCAN_LANE = "scan"
 LIST_LANE = "list"
 OPEN_LANE = "open"
@@ -428,18 +427,18 @@ class MainWindow(QMainWindow):
     async def _scan(self, store: Store) -> None:
         """Walk the folder in a worker thread; each batch goes to the store, then to the list."""
         found = 0
+        # A big folder is walked by a helper process, which leaves Python's lock to this window.
+        files = FolderScan(store.root, self_command())
         try:
-            files = scan(store.root)
 
-            def take(n: int) -> tuple[list[str], int]:
-                batch = list(islice(files, n))
+            def take() -> tuple[list[str], int]:
+                batch = files.next_batch()
                 if batch:
                     store.upsert_items((m.rel, m.kind, m.size, m.mtime) for m in batch)
                 return [m.rel for m in batch], store.count()
 
-            size = FIRST_SCAN_BATCH
             while True:
-                rels, total = await self.bg.submit(take, size, lane=SCAN_LANE, what="scanning the folder")
+                rels, total = await self.bg.submit(take, lane=SCAN_LANE, what="scanning the folder")
                 if store is not self.store or not rels:
                     break
                 found += len(rels)
@@ -452,11 +451,14 @@ class MainWindow(QMainWindow):
                 self._total = max(self._total, total)
                 self._update_shown()
                 self.status_counts.setText(f"scanning… {found} files")
-                size = SCAN_BATCH
         except MediaError as exc:
             self._warn("Cannot read the folder", str(exc))
         except StoreError as exc:
             self._warn("Cannot write the store", str(exc))
+        finally:
+            files.close()
+            if files.fallback:
+                log.warning("%s", files.fallback)
         if store is self.store:
             if self.browser.is_filtered():
                 self._reload_list()
