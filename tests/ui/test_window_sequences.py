@@ -210,3 +210,32 @@ async def test_another_processs_writes_show_up_and_the_person_keeps_their_place(
     for rel in ("sub/c_street.jpg", "d_clip.avi"):
         await wait_until(lambda rel=rel: getattr(w.model.cached_row(rel), "model_label", None) == "no", what=f"the badge of {rel}")
     assert w.current == "b_beach.png" and w.viewer.revealed
+
+
+async def test_a_debate_whose_claim_waits_for_another_writer_leaves_the_window_free(
+    make_window: Any, media_folder: Path, qtbot: Any, caplog: Any
+) -> None:
+    import asyncio
+    import logging
+    import sqlite3
+
+    caplog.set_level(logging.INFO, logger="vhd_gui")
+    w = await opened(make_window, media_folder)
+    select(w, "a_knife.jpg")
+    # Another program holds the store's write lock: the debate's claim has to wait for it.
+    other = sqlite3.connect(w.store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    recorded: list[str] = []
+    w.did_record_debate.connect(recorded.append)
+    key(qtbot, w, Qt.Key.Key_R)
+    await asyncio.sleep(0.2)  # the claim is waiting now; the person moves on meanwhile
+    select(w, "b_beach.png")
+    assert w.current == "b_beach.png" and w.debates.live_path == "a_knife.jpg" and not recorded
+    other.execute("COMMIT")
+    other.close()
+    await wait_until(lambda: recorded and not w.debate_running, timeout=30, what="the knife verdict")
+    assert recorded == ["a_knife.jpg"] and w.store.get_record("a_knife.jpg").debate is not None
+    assert w.store.claims(include_expired=True) == []
+    # The claim waited off the GUI thread and was taken; on the GUI thread it froze the window
+    # for the store's whole busy timeout, then gave up ("database is locked") and ran unclaimed.
+    assert "no claim on" not in caplog.text

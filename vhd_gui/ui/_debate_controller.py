@@ -30,6 +30,7 @@ ENDED_RECORDED = "recorded"  # a verdict or a failure is in the store
 ENDED_CANCELLED = "cancelled"
 ENDED_ERROR = "error"  # it could not run (settings) or crashed; nothing recorded
 CLAIM_LEASE_S = 120.0  # the window's claim on the item it debates, renewed every 40 s while it runs
+WRITES_LANE = "debate-writes"  # the debate's claim, renewals, record and release: off the GUI thread, in order
 
 
 class DebateSink(Protocol):
@@ -142,7 +143,7 @@ class DebateController:
             # Claimed like a batch's item, so a batch in a terminal leaves it to this window
             # (and this window to a batch that holds it: the window asks before starting).
             try:
-                claim = store.claim_item(rel, default_owner("window"), CLAIM_LEASE_S)
+                claim = await self._write(store.claim_item, rel, default_owner("window"), CLAIM_LEASE_S, what=f"claiming {rel}")
             except STORE_ERRORS as exc:  # a read-only store takes no claim (nor a result: said below)
                 log.info("no claim on %s: %s", rel, exc)
             else:
@@ -157,7 +158,7 @@ class DebateController:
                         how = ENDED_CANCELLED
                         return
                     try:
-                        commit_debate(store, ev, claim)
+                        await self._write(commit_debate, store, ev, claim, what=f"recording the debate of {rel}")
                     except Exception as exc:  # noqa: BLE001 - disk full, locked, damaged, claim lost: not saved
                         log.warning("the debate of %s could not be saved: %s", rel, exc)
                         message = f"the debate finished but could not be saved: {exc}"
@@ -169,7 +170,8 @@ class DebateController:
                     self._events.append(ev)
                     self._sink.debate_event(rel, ev)
         except asyncio.CancelledError:
-            how = ENDED_CANCELLED
+            if how != ENDED_RECORDED:  # a cancel that came while the record was being written: it is kept
+                how = ENDED_CANCELLED
         except ConfigError as exc:
             message = str(exc)
         except Exception as exc:  # noqa: BLE001 - a bug must not take the window down
@@ -178,20 +180,44 @@ class DebateController:
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
-            if claim is not None:  # nothing recorded: the item goes back to the queue
-                with contextlib.suppress(Exception):
-                    store.release_claim(claim)
+            if claim is not None:  # nothing recorded: the item goes back to the queue (else its lease runs out)
+                self._bg.run(store.release_claim, claim, lane=WRITES_LANE, what=f"giving back the claim on {rel}",
+                             failed=lambda exc: log.info("the claim on %s was not given back: %s", rel, exc))
             self.live_path = None
             self._events = []
             self._store = None
             self._sink.debate_ended(rel, how, message)
+
+    async def _write(self, fn: Any, *args: Any, what: str) -> Any:
+        """``fn(*args)``, a store write, on the debate's lane off the GUI thread (it may wait for
+        another program's write, or for the disk). It is waited for to its end even when the
+        debate is cancelled meanwhile, and the cancel then takes effect at the next step, so
+        that what the store did and what the window says agree."""
+        inner = asyncio.ensure_future(self._bg.submit(fn, *args, lane=WRITES_LANE, what=what))
+        cancelled = False
+        while True:
+            try:
+                result = await asyncio.shield(inner)
+                break
+            except asyncio.CancelledError:
+                if inner.done():
+                    raise
+                cancelled = True
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+        if cancelled:
+            task = asyncio.current_task()
+            if task is not None:
+                task.cancel()
+        return result
 
     async def _keep(self, store: Store, claim: Claim) -> None:
         """Renew the window's claim while its debate runs."""
         while True:
             await asyncio.sleep(CLAIM_LEASE_S / 3)
             try:
-                if store.renew_claim(claim, CLAIM_LEASE_S) is None:
+                if await self._bg.submit(store.renew_claim, claim, CLAIM_LEASE_S, lane=WRITES_LANE, what=f"renewing the claim on {claim.path}") is None:
                     return  # taken over (the lease ran out meanwhile): the commit will say so
             except Exception as exc:  # noqa: BLE001 - the next renewal or the commit says more
                 log.warning("cannot renew the claim on %s: %s", claim.path, exc)
