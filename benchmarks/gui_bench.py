@@ -141,7 +141,8 @@ class StallTracer:
     def report(self, start: float, end: float) -> None:
         import collections
 
-        inside = [n for t, n in self._notes if start <= t <= end]
+        notes = list(self._notes)
+        inside = [n for t, n in notes if start <= t <= end]
         print(f"  stall {1000 * (end - start):.0f} ms: {len(inside)} notes in it")
         main = collections.Counter(n.get(self._main, "?") for n in inside)
         for where, k in main.most_common(3):
@@ -150,7 +151,7 @@ class StallTracer:
         for (name, where), k in others.most_common(4):
             print(f"    {name} x{k}: {where}")
         # the notes just before the gap: who was running when the GUI thread last got the GIL
-        before = [n for t, n in self._notes if start - 0.01 <= t < start][-1:]
+        before = [n for t, n in notes if start - 0.01 <= t < start][-1:]
         for n in before:
             for i, w in n.items():
                 print(f"    just before, {self._names.get(i, str(i))}: {w}")
