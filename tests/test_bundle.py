@@ -54,6 +54,17 @@ def test_version_in_an_empty_environment(bundle: Path, tmp_path: Path) -> None:
     assert out.stdout.strip() == f"vhd-annotator {__version__}"
 
 
+def test_the_bundle_walks_a_folder_as_the_window_s_scan_helper(bundle: Path, tmp_path: Path) -> None:
+    # The window starts the bundle's own binary to walk a big folder (see vhd_gui.scanning).
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "m.png")
+    out = subprocess.run([str(bundle), "--scan-folder", str(tmp_path)], env=bare_env(tmp_path / "home"), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines[0]["found"][0][1:3] == ["m.png", "image"] and lines[-1] == {"done": 1}
+
+
 def test_self_test_in_an_empty_environment(bundle: Path, tmp_path: Path) -> None:
     out = subprocess.run([str(bundle), "--self-test"], env=bare_env(tmp_path), capture_output=True, text=True, timeout=300)
     report = json.loads(out.stdout)
