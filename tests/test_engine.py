@@ -15,6 +15,7 @@ from vhd_gui.engine import (
     DebateEngine,
     DebateFailed,
     DebateStarted,
+    ThinkingReceived,
     TokenReceived,
     TurnFinished,
     TurnRetrying,
@@ -69,6 +70,20 @@ async def test_debate_runs_in_protocol_order_and_streams(server: FakeServer, ima
     assert rec.argument("negative", 1).startswith("1. The knife")
     assert rec.endpoints["judge"].model == "fake-vlm"
     assert rec.preset_name == "vhd11k-image" and len(rec.preset_hash) == 16
+
+
+async def test_without_token_events_the_debate_and_its_record_are_the_same(server: FakeServer, image: Path) -> None:
+    # A batch shows no text: it asks for no token events, and gets the same turns and verdict.
+    server.answers["affirmative"] = "<think>weighing it</think>A knife is a weapon."
+    streamed = await run(DebateEngine(settings_for(server.base_url)), image)
+    quiet = await run(DebateEngine(settings_for(server.base_url)), image, tokens=False)
+    assert not any(isinstance(ev, (TokenReceived, ThinkingReceived)) for ev in quiet)
+    assert any(isinstance(ev, ThinkingReceived) for ev in streamed)
+    assert finished_turns(quiet) == finished_turns(streamed)
+    a, b = streamed[-1].record, quiet[-1].record
+    assert isinstance(quiet[-1], VerdictReached) and quiet[-1].verdict == streamed[-1].verdict
+    assert [(t.role, t.round, t.text, t.thinking) for t in b.turns] == [(t.role, t.round, t.text, t.thinking) for t in a.turns]
+    assert b.turns[0].text == "A knife is a weapon." and b.turns[0].thinking == "weighing it"
 
 
 async def test_critic_speaks_after_the_judge(server: FakeServer, image: Path) -> None:
