@@ -76,7 +76,7 @@ async def test_without_token_events_the_debate_and_its_record_are_the_same(serve
     # A batch shows no text: it asks for no token events, and gets the same turns and verdict.
     server.answers["affirmative"] = "<think>weighing it</think>A knife is a weapon."
     streamed = await run(DebateEngine(settings_for(server.base_url)), image)
-    quiet = await run(DebateEngine(settings_for(server.base_url)), image, tokens=False)
+    quiet = await run(DebateEngine(settings_for(server.base_url)), image, token_events=False)
     assert not any(isinstance(ev, (TokenReceived, ThinkingReceived)) for ev in quiet)
     assert any(isinstance(ev, ThinkingReceived) for ev in streamed)
     assert finished_turns(quiet) == finished_turns(streamed)

@@ -658,7 +658,7 @@ class BatchRun:
         last: Any = None
         try:
             prepared = await media
-            async for ev in self.engine.run(abs_path, media=prepared, label=path, use_cache=self.use_cache, tokens=False):
+            async for ev in self.engine.run(abs_path, media=prepared, label=path, use_cache=self.use_cache, token_events=False):
                 last = ev
         except asyncio.CancelledError:
             return None

@@ -732,13 +732,13 @@ class DebateEngine:
     # ------------------------------------------------------------------ one debate
     async def run(
         self, path: str | Path, *, media: PreparedMedia | None = None, label: str | None = None, use_cache: bool = True,
-        tokens: bool = True,
+        token_events: bool = True,
     ) -> AsyncIterator[Event]:
         """Debate one item. Yields events; the last one is VerdictReached or DebateFailed.
 
         Cancelling the consuming task stops the debate at once (the HTTP stream is closed).
         With ``use_cache`` (and an engine built with a cache) a turn asked before with the
-        very same request is answered from the cache without a request. ``tokens=False``
+        very same request is answered from the cache without a request. ``token_events=False``
         leaves out TokenReceived and ThinkingReceived (a batch, which shows no text): each piece
         of an answer then stops where it is read instead of passing up four generators (6% of a
         batch's event-loop time per item at 32 debates at once); the turns' texts are the same.
@@ -819,14 +819,14 @@ class DebateEngine:
                 hit = self.cache.get(key) if (self.cache is not None and key is not None) else None
                 if hit is not None:
                     yield TurnStarted(turn, rt.endpoint.resolved_model(), 1)
-                    if hit.thinking and tokens:
+                    if hit.thinking and token_events:
                         yield ThinkingReceived(turn, hit.thinking)
-                    if tokens:
+                    if token_events:
                         yield TokenReceived(turn, hit.text)
                     outcome.update(text=hit.text, thinking=hit.thinking, prompt_tokens=0, completion_tokens=0, cached_tokens=0, attempts=0, from_cache=True)
                 else:
                     async for ev in self._run_turn(turn, rt, preset, media_images, examples if turn.role is Role.JUDGE else [], state, frames, outcome,
-                                                   tokens):
+                                                   token_events):
                         yield ev
                     if self.cache is not None and key is not None:
                         # Only a checked, complete answer gets here: _run_turn raises otherwise.
@@ -940,7 +940,7 @@ class DebateEngine:
         state: _DebateState,
         frames: int,
         outcome: dict[str, Any],
-        tokens: bool = True,
+        token_events: bool = True,
     ) -> AsyncIterator[Event]:
         """Stream one turn, retrying 429/5xx/timeouts and broken, cut or empty answers within
         the deadline. Only a complete answer ends the turn well."""
@@ -961,7 +961,7 @@ class DebateEngine:
             answer = _Answer()
             try:
                 async with asyncio.timeout_at(deadline):
-                    async for kind, text in self._stream(rt, messages, ask_usage, answer, tokens):
+                    async for kind, text in self._stream(rt, messages, ask_usage, answer, token_events):
                         yield ThinkingReceived(turn, text) if kind == _THINKING else TokenReceived(turn, text)
                 text, thinking = answer.result()  # raises BadAnswer or ProviderRefused
             except TimeoutError:
@@ -1019,10 +1019,10 @@ class DebateEngine:
             return
 
     async def _stream(
-        self, rt: _RoleRuntime, messages: list[Any], ask_usage: bool, answer: _Answer, tokens: bool = True
+        self, rt: _RoleRuntime, messages: list[Any], ask_usage: bool, answer: _Answer, token_events: bool = True
     ) -> AsyncIterator[tuple[str, str]]:
         """Send one request and read its answer into ``answer``, yielding (kind, text) pieces
-        (none with ``tokens=False``: the answer is only read)."""
+        (none with ``token_events=False``: the answer is only read)."""
         from vhd_gui import _autogen_adapter as adapter
 
         extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if ask_usage else {}
@@ -1035,7 +1035,7 @@ class DebateEngine:
                 # Not a stream: a proxy's error page, a server that ignored stream=true, ...
                 body = await response.aread()
                 pieces = answer.feed_body(body, response.status_code, ctype)
-                for piece in pieces if tokens else ():
+                for piece in pieces if token_events else ():
                     yield piece
                 return
             async for payload in adapter.sse_payloads(stream):
@@ -1043,10 +1043,10 @@ class DebateEngine:
                     answer.done = True
                     break
                 pieces = answer.feed(payload)
-                for piece in pieces if tokens else ():
+                for piece in pieces if token_events else ():
                     yield piece
             pieces = answer.flush()
-            for piece in pieces if tokens else ():
+            for piece in pieces if token_events else ():
                 yield piece
         finally:
             await stream.close()
