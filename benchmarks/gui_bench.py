@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import os
 import shutil
 import statistics
@@ -91,6 +92,10 @@ class StallMeter:
         self.gaps.append(gap)
         if TRACER is not None and gap > TRACER.threshold:
             TRACER.report(self._last, now)
+        if WATCHDOG:
+            # Python's own watchdog thread, which needs no GIL: should the next tick not come in
+            # time, every thread's stack is written to stderr, the GUI thread's where it stalls.
+            faulthandler.dump_traceback_later(WATCHDOG, exit=False)
         self._last = now
 
     def start(self) -> StallMeter:
@@ -101,6 +106,8 @@ class StallMeter:
 
     def stop(self) -> dict[str, float]:
         self._timer.stop()
+        if WATCHDOG:
+            faulthandler.cancel_dump_traceback_later()
         g = sorted(self.gaps) or [0.0]
         return {"max_ms": g[-1] * 1000, "p99_ms": g[int(len(g) * 0.99) - 1 if len(g) > 1 else 0] * 1000, "ticks": len(g)}
 
@@ -158,6 +165,7 @@ class StallTracer:
 
 
 TRACER: StallTracer | None = None
+WATCHDOG = 0.0  # seconds: --watchdog
 
 
 async def until(pred: Any, timeout: float = 120.0) -> None:
@@ -189,7 +197,6 @@ async def gui_figures(folder: Path, items: int, results: dict[str, Any], scroll_
         w.resize(1440, 900)
         w.show()
         await asyncio.sleep(0.2)
-        w.warm_up()  # as the app does a second after the window shows
 
         # ---------------------------------------------------------- listing N images
         meter = StallMeter().start()
@@ -197,6 +204,9 @@ async def gui_figures(folder: Path, items: int, results: dict[str, Any], scroll_
         w.did_finish_scan.connect(found.append)
         t0 = time.perf_counter()
         w.open_path(folder)
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(1000, w.warm_up_when_idle)  # as the app does a second after the window shows
         first_row = None
         while not found:
             if first_row is None and w.model.rowCount():
@@ -345,8 +355,11 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "vhd-gui-bench-images")
     parser.add_argument("--scroll-pages", type=int, default=400, help="pages scrolled down from the top (0: the whole list)")
     parser.add_argument("--trace-stalls", type=float, default=0, metavar="MS", help="say where every thread was during each stall over MS")
+    parser.add_argument("--watchdog", type=float, default=0, metavar="MS",
+                        help="write every thread's stack to stderr when the event loop has not turned for MS (faulthandler)")
     args = parser.parse_args()
-    global TRACER
+    global TRACER, WATCHDOG
+    WATCHDOG = args.watchdog / 1000
     if args.trace_stalls:
         TRACER = StallTracer(args.trace_stalls)
 

@@ -194,3 +194,28 @@ async def test_a_folder_too_big_to_walk_in_the_window_s_process_is_listed_whole(
     assert found == [n] and w.model.rowCount() == n and len(set(w.model.paths)) == n
     assert w.store is not None and w.store.count() == n
     assert "scan helper" not in caplog.text  # it ran to its end: nothing was walked again here
+
+
+async def test_the_agent_libraries_load_once_the_folder_is_listed_and_the_list_is_still(
+    make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from vhd_gui.ui import _main_window
+
+    monkeypatch.setattr(_main_window, "WARM_UP_QUIET_MS", 1000)
+    folder = tmp_path / "p"
+    for i in range(30):
+        write_image(folder / f"{i:02d}.png", (16, 16), (i, 2, 3))
+    w = make_window()
+    found: list[int] = []
+    w.did_finish_scan.connect(found.append)
+    w.open_path(folder)
+    w.warm_up_when_idle()  # as the app asks a second after it shows
+    assert not w.debates.warming  # the folder is being opened: not now
+    await wait_until(lambda: found, what="the scan")
+    for _ in range(6):  # someone moving down the list: still not now
+        w.step(1)
+        await asyncio.sleep(0.05)
+        assert not w.debates.warming
+    await wait_until(lambda: w.debates.warming, timeout=10, what="the warm-up once the list is still")

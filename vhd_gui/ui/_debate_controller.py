@@ -89,6 +89,11 @@ class DebateController:
         return list(self._events) if rel == self.live_path else None
 
     # ---------------------------------------------------------------- engine
+    @property
+    def warming(self) -> bool:
+        """The agent libraries are being (or have been) loaded."""
+        return self._warm is not None
+
     def warm_up(self) -> None:
         """Start importing the agent libraries in the background (the window is already up)."""
         if self._warm is None:

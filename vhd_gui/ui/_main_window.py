@@ -15,6 +15,7 @@ import asyncio
 import importlib
 import logging
 import os
+import time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCAN_LANE = "scan"
+WARM_UP_QUIET_MS = 2000
+WARM_UP_LATEST_MS = 30_000
 LIST_LANE = "list"
 OPEN_LANE = "open"
 
@@ -237,6 +240,9 @@ class MainWindow(QMainWindow):
         self._apply_categories()
         self._apply_safe_view()
         self.browser.view.selectionModel().currentChanged.connect(self._current_changed)
+        self._last_moved = 0.0  # when the list last scrolled or moved (see warm_up_when_idle)
+        self.browser.view.selectionModel().currentChanged.connect(self._moved)
+        self.browser.view.verticalScrollBar().valueChanged.connect(self._moved)
         self.browser.did_change_filters.connect(self._reload_list)
         self.debate.retry_requested.connect(lambda: self.run_debate(rerun=True))
         self.did_decide.connect(self._refresh_review)
@@ -875,6 +881,29 @@ class MainWindow(QMainWindow):
     def warm_up(self) -> None:
         """Start importing the agent libraries in the background (the window is already up)."""
         self.debates.warm_up()
+
+    def warm_up_when_idle(self) -> None:
+        """:meth:`warm_up` once the window is idle: no folder being opened or listed, and the
+        list neither scrolled nor moved for WARM_UP_QUIET_MS (at the latest after
+        WARM_UP_LATEST_MS). Importing the agent libraries runs Python for a second or two, and
+        beside a big folder being listed, or a person scrolling, it slowed every repaint of the
+        list for as long. A debate asked for before then starts it at once."""
+        started = time.monotonic()
+
+        def look() -> None:
+            if self._closing or self.debates.warming:
+                return
+            busy = self.opening or (self._scan_task is not None and not self._scan_task.done())
+            quiet = (time.monotonic() - self._last_moved) * 1000 >= WARM_UP_QUIET_MS
+            if (not busy and quiet) or (time.monotonic() - started) * 1000 >= WARM_UP_LATEST_MS:
+                self.warm_up()
+            else:
+                QTimer.singleShot(WARM_UP_QUIET_MS // 4, look)
+
+        look()
+
+    def _moved(self, *_: Any) -> None:
+        self._last_moved = time.monotonic()
 
     def run_debate(self, rerun: bool = False) -> None:
         if self.store is None or self.current is None:

@@ -98,7 +98,7 @@ def run_app(args: argparse.Namespace) -> int:
         elif getattr(args, "path", None):
             QTimer.singleShot(0, lambda: window._warn("Cannot open", f"{path} does not exist"))
     if not os.environ.get(EXIT_AFTER_PAINT_ENV):
-        QTimer.singleShot(1000, window.warm_up)
+        QTimer.singleShot(1000, window.warm_up_when_idle)
 
     with loop:
         loop.run_until_complete(closed.wait())
