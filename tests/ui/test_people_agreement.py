@@ -131,3 +131,18 @@ def test_not_computed_while_another_tab_is_shown(panel_on: Any, qtbot: Any) -> N
         panel.tabs.setCurrentIndex(panel.people_tab)  # shown again: stale figures are recomputed
     again = panel.people_agreement()
     assert again is not first and again is not None and "erin" in again.reviewers
+
+
+def test_under_blind_review_only_the_adjudicator_sees_how_people_agree(panel_on: Any, qtbot: Any) -> None:
+    panel, store = panel_on()
+    store.set_project_settings(blind=True, resolution="adjudicator", adjudicator="carol")
+    panel.viewer = "ann"
+    with qtbot.waitSignal(panel.people_refreshed, timeout=20_000):
+        panel.tabs.setCurrentIndex(panel.people_tab)
+    view = panel.people
+    assert panel.people_agreement() is None and "reviews blind" in view.caption.text() and "carol" in view.caption.text()
+    assert not any(w.isVisible() for w in (view.overall, view.pairs, view.model))
+    with qtbot.waitSignal(panel.people_refreshed, timeout=20_000):
+        panel.viewer = "carol"  # the adjudicator sees everyone's
+    assert panel.people_agreement() is not None and view.pairs.isVisible()
+    assert set(panel.people_agreement().reviewers) == {"ann", "bob", "carol"}

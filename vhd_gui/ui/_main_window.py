@@ -1281,6 +1281,8 @@ class MainWindow(QMainWindow):
         self.debates.use_settings(settings)
         if self.team.set_reviewer(settings.resolved_reviewer()):
             self.model.viewer = self.figures.viewer = self.verdict.me = self.team.reviewer
+            if self.review is not None:
+                self.review.viewer = self.team.reviewer
             if self.store is not None:
                 self.records.use(self.reader or self.store, self.team.reviewer)  # records as the new name may see them
                 if self.current is not None:
@@ -1415,6 +1417,7 @@ class MainWindow(QMainWindow):
 
         self._drop_review_panel()
         panel = ReviewPanel(self.reader or store, background=self.bg)
+        panel.viewer = self.team.reviewer
         panel.item_activated.connect(self.open_item)
         panel.audit_sample_drawn.connect(self._audit_drawn)
         panel.did_refresh.connect(self._review_refreshed)

@@ -131,6 +131,12 @@ class PeopleView(QWidget):
         if self._result is None:
             self.caption.setText("Computing agreement between people…")
 
+    def show_hidden(self, why: str) -> None:
+        """No figures for this viewer (blind review): only the reason."""
+        self._result = None
+        self.caption.setText(why)
+        self._set_details_visible(False)
+
     def show_error(self, exc: BaseException) -> None:
         self.caption.setText(f"Cannot compute agreement between people: {exc}")
 

@@ -279,6 +279,9 @@ class ReviewPanel(QWidget):
         self._people_job: Job[Any] | None = None
         self._people_again = False
         self._people_stale = True
+        # Who is looking: under blind review a reviewer sees no agreement between people (it
+        # would tell them how the others decided); the adjudicator does.
+        self._viewer: str | None = None
 
         self.headline = QLabel("Computing…")
         self.headline.setWordWrap(True)
@@ -504,13 +507,32 @@ class ReviewPanel(QWidget):
         rows = self._store.verdict_rows()
         return metrics.review_summary(rows, sample), rows
 
-    def _compute_people(self) -> PeopleAgreement:
+    @property
+    def viewer(self) -> str | None:
+        return self._viewer
+
+    @viewer.setter
+    def viewer(self, reviewer: str | None) -> None:
+        self._viewer = reviewer
+        self._people_stale = True
+        if self.tabs.currentIndex() == self.people_tab:
+            self.refresh_people()
+
+    def _compute_people(self) -> PeopleAgreement | str:
+        """The figures, or (under blind review, for anyone but the adjudicator) why there are none."""
+        if self._store.blind_for(self._viewer):
+            project = self._store.project_settings()
+            who = f" ({project.adjudicator})" if project.adjudicator else ""
+            return (f"This project reviews blind: how the reviewers agree is for its adjudicator{who} to see,"
+                    " as it would tell you how the others decided. Your own decisions are in the list.")
         return agreement.between_people(agreement.read_ratings(self._store))
 
     def _show_people(self, result: object) -> None:
         self._people_job = None
         if isinstance(result, BaseException):
             self.people.show_error(result)
+        elif isinstance(result, str):
+            self.people.show_hidden(result)
         else:
             self.people.show_result(cast(PeopleAgreement, result))
         if self._people_again:
