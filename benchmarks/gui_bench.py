@@ -165,7 +165,25 @@ class StallTracer:
 
 
 TRACER: StallTracer | None = None
+GC_PAUSES: list[tuple[int, float]] = []  # (generation, seconds) of the GUI process's collections
+
+
+def time_collections() -> None:
+    """Note how long each of Python's cyclic garbage collections takes (a full one walks every
+    container object, and stops every thread while it does)."""
+    import gc
+
+    started: dict[str, float] = {}
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started["t"] = time.perf_counter()
+        elif "t" in started:
+            GC_PAUSES.append((info["generation"], time.perf_counter() - started.pop("t")))
+
+    gc.callbacks.append(note)
 WATCHDOG = 0.0  # seconds: --watchdog
+R_AT_ONCE = False  # --r-at-once
 
 
 async def until(pred: Any, timeout: float = 120.0) -> None:
@@ -251,6 +269,14 @@ async def gui_figures(folder: Path, items: int, results: dict[str, Any], scroll_
         w.browser.view.setCurrentIndex(w.model.index(0))
         w.browser.view.setFocus()
         await asyncio.sleep(0.5)
+        # A person looks at the item a moment before asking for a debate: the window uses such a
+        # quiet moment to load the agent libraries (measured apart: --r-at-once skips this).
+        if not R_AT_ONCE:
+            await until(lambda: w.debates.warming, 60)
+            await w._warm
+            results["warm_up"] = "loaded while the list was still"
+        else:
+            results["warm_up"] = "not loaded before R"
 
         def press(k: Any, mod: Any = Qt.KeyboardModifier.NoModifier) -> None:
             QTest.keyClick(w.focusWidget() or w.browser.view, k, mod)
@@ -357,9 +383,12 @@ def main() -> int:
     parser.add_argument("--trace-stalls", type=float, default=0, metavar="MS", help="say where every thread was during each stall over MS")
     parser.add_argument("--watchdog", type=float, default=0, metavar="MS",
                         help="write every thread's stack to stderr when the event loop has not turned for MS (faulthandler)")
+    parser.add_argument("--r-at-once", action="store_true",
+                        help="press R before the window had a quiet moment to load the agent libraries")
     args = parser.parse_args()
-    global TRACER, WATCHDOG
+    global TRACER, WATCHDOG, R_AT_ONCE
     WATCHDOG = args.watchdog / 1000
+    R_AT_ONCE = args.r_at_once
     if args.trace_stalls:
         TRACER = StallTracer(args.trace_stalls)
 
@@ -382,6 +411,7 @@ def main() -> int:
     cache = tempfile.mkdtemp(prefix="vhd-gui-bench-cache-")
     os.environ["XDG_CACHE_HOME"] = cache
     r: dict[str, Any] = {}
+    time_collections()
     qasync.run(gui_figures(folder, args.items, r, args.scroll_pages or 10**9))
 
     def stall(d: dict[str, float]) -> str:
@@ -393,9 +423,13 @@ def main() -> int:
     print(f"RSS after scrolling: {r['rss_after_scroll_mb']:.0f} MB (goal < 600 MB)")
     print(f"three panels at 200 tokens/s each, 1080p image revealed: {stall(r['stream3_stall'])} (goal p99 < 50 ms); {r['stream3_chars']} characters shown")
     print(f"one real debate via the engine, fake server at 200 tokens/s: {stall(r['engine_stall'])}")
-    print(f"first debate (R) in the list of {r['list_rows']}: {stall(r['first_debate_stall'])}")
+    print(f"first debate (R) in the list of {r['list_rows']}, agent libraries {r['warm_up']}: {stall(r['first_debate_stall'])}")
     for name in ("Enter", "H+digit", "N", "Ctrl+Z"):
         print(f"decision {name} in the list of {r['list_rows']}: {stall(r[f'decide_{name}_stall'])}")
+    for gen in (0, 1, 2):
+        pauses = [p for g, p in GC_PAUSES if g == gen]
+        if pauses:
+            print(f"garbage collections of generation {gen}: {len(pauses)}, longest {max(pauses) * 1000:.1f} ms")
     return 0
 
 
