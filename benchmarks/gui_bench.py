@@ -214,6 +214,9 @@ async def gui_figures(folder: Path, items: int, results: dict[str, Any], scroll_
         w = MainWindow(settings_for(server.base_url), qs)
         w.resize(1440, 900)
         w.show()
+        from vhd_gui.ui._debate_controller import settle_garbage_collector
+
+        settle_garbage_collector()  # as the app does once its window is made
         await asyncio.sleep(0.2)
 
         # ---------------------------------------------------------- listing N images

@@ -218,4 +218,9 @@ async def test_the_agent_libraries_load_once_the_folder_is_listed_and_the_list_i
         w.step(1)
         await asyncio.sleep(0.05)
         assert not w.debates.warming
+    import gc
+
+    gc.unfreeze()
     await wait_until(lambda: w.debates.warming, timeout=10, what="the warm-up once the list is still")
+    await w.debates.ready()
+    await wait_until(lambda: gc.get_freeze_count() > 0, what="the loaded libraries kept out of full collections")

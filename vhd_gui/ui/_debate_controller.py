@@ -50,6 +50,15 @@ _FIRST_REQUEST_MODULES = ("openai.resources.chat.chat", "openai.resources.chat.c
                           "h11", "anyio._backends._asyncio", "jiter", "truststore")
 
 
+def settle_garbage_collector() -> None:
+    """Leave what is loaded so far out of Python's full garbage collections (``gc.freeze``):
+    the modules, classes and Qt wrappers of the app and its libraries live as long as it does,
+    and walking them all made each full collection stop the window for up to 150 ms."""
+    import gc
+
+    gc.freeze()
+
+
 def _warm_imports() -> None:
     """Import the agent libraries (≈2 s) in a worker thread, after the window is up."""
     import autogen_core  # noqa: F401
@@ -97,7 +106,9 @@ class DebateController:
     def warm_up(self) -> None:
         """Start importing the agent libraries in the background (the window is already up)."""
         if self._warm is None:
-            self._warm = self._bg.submit(_warm_imports, what="loading the agent libraries")
+            # A failure is met (and said) by the debate that awaits this job.
+            self._warm = self._bg.run(_warm_imports, what="loading the agent libraries",
+                                      done=lambda _: settle_garbage_collector(), failed=lambda _: None)
 
     async def ready(self) -> None:
         self.warm_up()

@@ -58,6 +58,7 @@ def run_app(args: argparse.Namespace) -> int:
         print(f"vhd-annotator: {exc}", file=sys.stderr)
         return 2
 
+    from vhd_gui.ui._debate_controller import settle_garbage_collector
     from vhd_gui.ui._main_window import MainWindow
 
     loop = qasync.QEventLoop(app)
@@ -98,6 +99,7 @@ def run_app(args: argparse.Namespace) -> int:
         elif getattr(args, "path", None):
             QTimer.singleShot(0, lambda: window._warn("Cannot open", f"{path} does not exist"))
     if not os.environ.get(EXIT_AFTER_PAINT_ENV):
+        QTimer.singleShot(0, settle_garbage_collector)  # the window and its modules are made
         QTimer.singleShot(1000, window.warm_up_when_idle)
 
     with loop:
