@@ -234,6 +234,12 @@ def test_a_blind_reviewer_sees_only_their_own_decisions(store: Store) -> None:
     assert (rows["img/00.png"].human_label, rows["img/00.png"].status, rows["img/00.png"].disputed) == ("yes", "accepted", False)
     assert (rows["img/01.png"].human_label, rows["img/01.png"].final_label, rows["img/01.png"].status) == (None, None, "new")
     assert store.row("img/01.png", viewer="ana").final_category == "war"  # type: ignore[union-attr]
+    # the review figures' rows too: a blind reviewer's own decisions, the adjudicator's everyone's
+    seen_rows = {r.path: r for r in store.verdict_rows(viewer="bo")}
+    all_rows = {r.path: r for r in store.verdict_rows(viewer="cy")}
+    assert (seen_rows["img/00.png"].human_label, seen_rows["img/00.png"].status) == ("yes", "accepted")
+    assert seen_rows["img/01.png"].human_label is None and all_rows["img/01.png"].human_label is not None
+    assert all_rows == {r.path: r for r in store.verdict_rows()}
     # paging on by the last row seen walks the viewer's own status order
     by_status = store.paths(sort="status", viewer="bo")
     assert [r.path for r in store.page(sort="status", viewer="bo", after=by_status[0], limit=len(by_status))] == by_status[1:]

@@ -2161,8 +2161,10 @@ class Store:
 
     # ----------------------------------------------------------------- bulk read for metrics
 
-    def verdict_rows(self) -> list[VerdictRow]:
+    def verdict_rows(self, *, viewer: str | None = None) -> list[VerdictRow]:
         """Every item's verdicts and review signals in one pass, in name order (read-only).
+        With ``viewer``, the human side is what that reviewer may see (under blind review, their
+        own decisions only: see :meth:`record_for`).
 
         What agreement figures, suspicion scores and the review queue need for a whole store,
         without loading each item's full record. Two queries: the items with their current
@@ -2170,12 +2172,17 @@ class Store:
         following the name index row by row) and sorted here; and the items whose debates
         reached both verdicts.
         """
+        source = self._source(viewer)
+
+        def col(name: str) -> str:  # the viewer's expression, else the items column (debates has a status too)
+            return source.columns.get(name, f"items.{name}")
+
         sql = (
-            "SELECT i.id, i.path_key, i.path, i.kind, i.status, i.model_label, i.model_category,"
-            " i.human_label, i.human_category, i.flags, d.judge_yes_prob, d.endpoints, d.preset_name,"
-            " (SELECT t.text FROM turns t WHERE t.debate_id = i.debate_id AND t.role = 'critic'"
+            f"SELECT items.id, items.path_key, items.path, items.kind, {col('status')}, items.model_label, items.model_category,"
+            f" {col('human_label')}, {col('human_category')}, items.flags, d.judge_yes_prob, d.endpoints, d.preset_name,"
+            " (SELECT t.text FROM turns t WHERE t.debate_id = items.debate_id AND t.role = 'critic'"
             "  ORDER BY t.id DESC LIMIT 1)"
-            " FROM items i LEFT JOIN debates d ON d.id = i.debate_id ORDER BY i.id"
+            f" FROM {source.from_sql} LEFT JOIN debates d ON d.id = items.debate_id ORDER BY items.id"
         )
         split_sql = (
             "SELECT item_id FROM debates WHERE status = 'debated' AND decision IS NOT NULL"
@@ -2186,14 +2193,14 @@ class Store:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._verdict_rows(sql, split_sql)
+            return self._verdict_rows(sql, split_sql, source.params)
         finally:
             if was_enabled:
                 gc.enable()
 
-    def _verdict_rows(self, sql: str, split_sql: str) -> list[VerdictRow]:
+    def _verdict_rows(self, sql: str, split_sql: str, params: Sequence[Any] = ()) -> list[VerdictRow]:
         with self._lock:
-            rows = self._conn.execute(sql).fetchall()
+            rows = self._conn.execute(sql, params).fetchall()
             split = {r[0] for r in self._conn.execute(split_sql)}
         rows.sort(key=itemgetter(1, 2))  # the store's name order: (path_key, path)
         flags_seen: dict[str, tuple[str, ...]] = {}

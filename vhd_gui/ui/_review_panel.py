@@ -504,7 +504,7 @@ class ReviewPanel(QWidget):
     # ----------------------------------------------------------------- worker
 
     def _compute(self, sample: AuditSample | None) -> tuple[ReviewSummary, list[VerdictRow]]:
-        rows = self._store.verdict_rows()
+        rows = self._store.verdict_rows(viewer=self._viewer)  # under blind review: their own decisions only
         return metrics.review_summary(rows, sample), rows
 
     @property
@@ -513,7 +513,11 @@ class ReviewPanel(QWidget):
 
     @viewer.setter
     def viewer(self, reviewer: str | None) -> None:
+        changed = reviewer != self._viewer
         self._viewer = reviewer
+        if changed and self._summary is not None:
+            self.refresh()  # every figure again, as this reviewer may see it (the People tab with it)
+            return
         self._people_stale = True
         if self.tabs.currentIndex() == self.people_tab:
             self.refresh_people()
