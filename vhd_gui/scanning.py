@@ -11,10 +11,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import IO
 
 from vhd_gui.filenames import to_key
 
@@ -172,9 +174,9 @@ class FolderScan:
     them: :meth:`next_batch` until it gives an empty list. Call it from one thread at a time;
     :meth:`close` may come from any thread.
 
-    The first ``in_process`` files (:data:`IN_PROCESS_FILES`) are walked here. A bigger folder is then walked by a
-    helper process (``command`` followed by :data:`SCAN_HELPER_FLAG` and the folder), whose
-    batches arrive through a pipe: walking a file costs Python a few microseconds under its
+    The first ``in_process`` files (:data:`IN_PROCESS_FILES`) are walked here. A bigger folder
+    is then walked by a helper process (``command`` followed by :data:`SCAN_HELPER_FLAG` and the
+    folder), whose batches arrive through a pipe: walking a file costs Python a few microseconds under its
     lock, and on 100,000 files that lock, shared with the window's thread, made every repaint
     wait. Files given already are not given twice. Should the helper fail to start or die, the
     walk goes on here, and says so in ``fallback``.
@@ -188,6 +190,7 @@ class FolderScan:
         self._local_full = True  # the walk here may have more to give
         self._given: set[str] = set()
         self._helper: subprocess.Popen[str] | None = None
+        self._said: IO[bytes] | None = None  # the helper's stderr
         self._closed = False
         self.fallback = ""  # why the helper was not used, when it was meant to be
 
@@ -222,9 +225,12 @@ class FolderScan:
     def _start_helper(self) -> bool:
         assert self._command is not None
         try:
+            # What it says on stderr goes to a file, read if it stops early: a pipe nobody reads
+            # could fill up and stall it.
+            self._said = tempfile.TemporaryFile()
             self._helper = subprocess.Popen(
                 [*self._command, SCAN_HELPER_FLAG, self.root],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="ascii",
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._said, text=True, encoding="ascii", errors="replace",
             )
         except OSError as exc:
             self._command = None
@@ -248,10 +254,14 @@ class FolderScan:
         if helper.poll() is None:
             helper.kill()
         helper.wait()
-        said = helper.stderr.read() if helper.stderr is not None else ""
-        for stream in (helper.stdout, helper.stderr):
-            if stream is not None:
-                stream.close()
+        if helper.stdout is not None:
+            helper.stdout.close()
+        said = ""
+        if self._said is not None:
+            self._said.seek(0)
+            said = self._said.read().decode("utf-8", "replace")
+            self._said.close()
+            self._said = None
         if self._closed or (isinstance(message, dict) and "done" in message):
             return None
         if isinstance(message, dict) and "error" in message:

@@ -197,8 +197,12 @@ class DebateController:
             if heartbeat is not None:
                 heartbeat.cancel()
             if claim is not None:  # nothing recorded: the item goes back to the queue (else its lease runs out)
-                self._bg.run(store.release_claim, claim, lane=WRITES_LANE, what=f"giving back the claim on {rel}",
-                             failed=lambda exc: log.info("the claim on %s was not given back: %s", rel, exc))
+                try:
+                    self._bg.run(store.release_claim, claim, lane=WRITES_LANE, what=f"giving back the claim on {rel}",
+                                 failed=lambda exc: log.info("the claim on %s was not given back: %s", rel, exc))
+                except RuntimeError:  # the workers are shut down (the window is closing): here, then
+                    with contextlib.suppress(Exception):
+                        store.release_claim(claim)
             self.live_path = None
             self._events = []
             self._store = None
