@@ -239,3 +239,27 @@ async def test_a_debate_whose_claim_waits_for_another_writer_leaves_the_window_f
     # The claim waited off the GUI thread and was taken; on the GUI thread it froze the window
     # for the store's whole busy timeout, then gave up ("database is locked") and ran unclaimed.
     assert "no claim on" not in caplog.text
+
+
+async def test_a_debate_cancelled_while_its_claim_waits_starts_nothing_and_leaves_no_claim(
+    make_window: Any, media_folder: Path, qtbot: Any, server: FakeServer
+) -> None:
+    import asyncio
+    import sqlite3
+
+    w = await opened(make_window, media_folder)
+    select(w, "a_knife.jpg")
+    other = sqlite3.connect(w.store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    before = len(server.requests)
+    key(qtbot, w, Qt.Key.Key_R)
+    await asyncio.sleep(0.2)  # the claim waits for the other program's write lock
+    assert w.debate_running
+    w.cancel()
+    other.execute("COMMIT")
+    other.close()
+    await wait_until(lambda: not w.debate_running, timeout=30, what="the debate's end")
+    # The claim was taken once the lock was free, then given back: no request, no record.
+    assert w.debate.status.text() == "Debate cancelled. R runs it again." and len(server.requests) == before
+    await wait_until(lambda: w.store.claims(include_expired=True) == [], what="the claim given back")
+    assert w.store.get_record("a_knife.jpg").debate is None

@@ -214,23 +214,22 @@ class DebateController:
         debate is cancelled meanwhile, and the cancel then takes effect at the next step, so
         that what the store did and what the window says agree."""
         inner = asyncio.ensure_future(self._bg.submit(fn, *args, lane=WRITES_LANE, what=what))
+        task = asyncio.current_task()
         cancelled = False
-        while True:
-            try:
-                result = await asyncio.shield(inner)
-                break
-            except asyncio.CancelledError:
-                if inner.done():
-                    raise
-                cancelled = True
-                task = asyncio.current_task()
-                if task is not None:
-                    task.uncancel()
-        if cancelled:
-            task = asyncio.current_task()
-            if task is not None:
-                task.cancel()
-        return result
+        try:
+            while not inner.done():
+                try:
+                    await asyncio.shield(inner)
+                except asyncio.CancelledError:
+                    if inner.done() and inner.cancelled():
+                        raise
+                    cancelled = True  # the write goes on; so does this step, until it has finished
+                    if task is not None:
+                        task.uncancel()
+        finally:
+            if cancelled and task is not None:
+                task.cancel()  # taken up at the next await, whatever the write gave
+        return inner.result()
 
     async def _keep(self, store: Store, claim: Claim) -> None:
         """Renew the window's claim while its debate runs."""
