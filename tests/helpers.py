@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,16 @@ def settings_for(base_url: str, *, model: str = "fake-vlm", **debate: object) ->
     for key, value in debate.items():
         setattr(s, key, value)
     return s
+
+
+def eventually(check: Callable[[], object], within: float = 30.0) -> bool:
+    """Whether ``check`` comes true before ``within`` seconds pass (asked every 10 ms)."""
+    end = time.monotonic() + within
+    while not check():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def write_image(path: Path, size: tuple[int, int] = (640, 480), color: tuple[int, int, int] = (180, 40, 40)) -> Path:

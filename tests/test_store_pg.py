@@ -14,6 +14,7 @@ from vhd_gui.store import SCHEMA_VERSION, Filters, Store, StoreError, StoreReadO
 from vhd_gui.store_api import StoreLike, is_server_url, open_store
 from vhd_gui.store_pg import PgStore, translate
 
+from helpers import eventually
 from pgserver import PgServer
 
 
@@ -183,37 +184,25 @@ def test_what_a_server_store_refuses(tmp_path: Path, pg_server: PgServer) -> Non
             ro.add_item("b.png", "image")
 
 
-def _eventually(check: object, within: float = 30.0) -> bool:
-    import time
-
-    assert callable(check)
-    end = time.monotonic() + within
-    while not check():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_another_connections_write_is_noticed_and_ones_own_never(tmp_path: Path, pg_url: str) -> None:
     """LISTEN/NOTIFY: what the window's store watch asks once a second."""
     window, worker, witness = (open_store(pg_url, root=tmp_path) for _ in range(3))
     try:
         assert window.external_change() is False and witness.external_change() is False  # baselines
         window.add_item("mine.png", "image")
-        assert _eventually(witness.external_change)  # the window's own write has reached the listeners...
+        assert eventually(witness.external_change)  # the window's own write has reached the listeners...
         assert not any(window.external_change() for _ in range(20))  # ...and is not a change for the window
         worker.record_debate(DebateRecord(path="mine.png", kind="image", status="debated", decision="no"))
-        assert _eventually(window.external_change)
+        assert eventually(window.external_change)
         assert window.external_change() is False
         assert window.row("mine.png").status == "debated"  # type: ignore[union-attr]
         worker.count()
         worker.add_item("other.png", "image")
-        assert _eventually(window.external_change)
+        assert eventually(window.external_change)
         reader = window.reader()  # a reader store listens as well
         assert reader.external_change() is False
         worker.record_decision("other.png", "yes")
-        assert _eventually(reader.external_change)
+        assert eventually(reader.external_change)
         reader.close()
     finally:
         for s in (window, worker, witness):

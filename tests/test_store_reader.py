@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from vhd_gui.store import StoreError, StoreReadOnly
 from vhd_gui.store_api import open_store
+
+from helpers import eventually
 
 
 def test_the_reader_sees_each_committed_write_and_cannot_write(store_target: str, tmp_path: Path) -> None:
@@ -30,16 +30,6 @@ def test_the_reader_sees_each_committed_write_and_cannot_write(store_target: str
     store.close()
 
 
-def _eventually(check: Callable[[], bool], within: float = 30.0) -> bool:
-    """Whether ``check`` comes true before ``within`` seconds pass (asked every 10 ms)."""
-    end = time.monotonic() + within
-    while not check():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_external_change_counts_other_connections_only(store_target: str, tmp_path: Path) -> None:
     store = open_store(store_target, root=tmp_path)
     assert store.external_change() is False  # the first look takes the baseline
@@ -47,6 +37,6 @@ def test_external_change_counts_other_connections_only(store_target: str, tmp_pa
     assert store.external_change() is False  # its own write
     with open_store(store_target, root=tmp_path) as other:
         other.add_item(tmp_path / "b.png", "image")
-    assert _eventually(store.external_change)  # PostgreSQL: the notification follows the commit
+    assert eventually(store.external_change)  # PostgreSQL: the notification follows the commit
     assert store.external_change() is False
     store.close()
