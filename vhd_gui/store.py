@@ -16,7 +16,6 @@ derived from the append-only history, status, final label) so that paging, filte
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import json
 import os
@@ -36,6 +35,7 @@ from pathlib import Path, PurePath
 from typing import Any, NamedTuple
 
 from vhd_gui.filenames import has_undecodable, to_fs, to_key
+from vhd_gui.gcpause import collector_paused
 from vhd_gui.record import (
     STATUS_ACCEPTED,
     STATUS_DEBATED,
@@ -2190,13 +2190,8 @@ class Store:
         )
         # The cycle collector is paused while 100,000 acyclic tuples are built: otherwise its
         # full passes over every live row cost a third of the time.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             return self._verdict_rows(sql, split_sql, source.params)
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def _verdict_rows(self, sql: str, split_sql: str, params: Sequence[Any] = ()) -> list[VerdictRow]:
         with self._lock:

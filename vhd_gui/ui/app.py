@@ -58,8 +58,13 @@ def run_app(args: argparse.Namespace) -> int:
         print(f"vhd-annotator: {exc}", file=sys.stderr)
         return 2
 
-    from vhd_gui.ui._debate_controller import settle_garbage_collector
+    from vhd_gui.gcpause import keep_out_of_collections
     from vhd_gui.ui._main_window import MainWindow
+
+    # The modules loaded so far, and soon the window's widgets, live as long as the app: left
+    # out of the cycle collector's full passes, each of which would otherwise walk them all
+    # and stop the window for up to 150 ms.
+    keep_out_of_collections()
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
@@ -99,7 +104,7 @@ def run_app(args: argparse.Namespace) -> int:
         elif getattr(args, "path", None):
             QTimer.singleShot(0, lambda: window._warn("Cannot open", f"{path} does not exist"))
     if not os.environ.get(EXIT_AFTER_PAINT_ENV):
-        QTimer.singleShot(0, settle_garbage_collector)  # the window and its modules are made
+        QTimer.singleShot(0, keep_out_of_collections)  # the window is made
         QTimer.singleShot(1000, window.warm_up_when_idle)
 
     with loop:
