@@ -224,3 +224,22 @@ async def test_the_agent_libraries_load_once_the_folder_is_listed_and_the_list_i
     await wait_until(lambda: w.debates.warming, timeout=10, what="the warm-up once the list is still")
     await w.debates.ready()
     await wait_until(lambda: gc.get_freeze_count() > 0, what="the loaded libraries kept out of full collections")
+
+
+async def test_every_worker_is_running_before_the_first_folder_opens(make_window: Any, media_folder: Path) -> None:
+    """A worker started later from the GUI thread, while a folder is being scanned, kept the
+    window waiting until it had begun: so none is started once a folder opens."""
+    w = make_window()
+    await wait_until(lambda: all(t.is_alive() for t in w.bg.threads()) and len(w.bg.threads()) >= 14, what="the workers")
+    before = set(w.bg.threads())
+    lanes = {t.name.rsplit("_", 1)[0] for t in before}
+    assert {"vhd-bg", "vhd-scan", "vhd-list", "vhd-open", "vhd-backup", "vhd-debate-writes", "vhd-records", "vhd-thumbs"} <= lanes
+    assert sum(t.name.startswith("vhd-bg_") for t in before) == 4 and sum(t.name.startswith("vhd-thumbs_") for t in before) == 3
+
+    done: list[int] = []
+    w.did_finish_scan.connect(done.append)
+    w.open_path(media_folder)
+    await wait_until(lambda: done and w.current is not None and not w.figures_pending, what="the folder")
+    w.side_tabs.setCurrentIndex(2)  # the Review panel's figures too
+    await wait_until(lambda: w.review is not None and w.review.summary() is not None, what="the Review figures")
+    assert set(w.bg.threads()) == before

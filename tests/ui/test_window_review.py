@@ -84,9 +84,9 @@ async def refreshed(w: Any, trigger: Any) -> None:
 async def test_review_figures_follow_each_decision(make_window: Any, reviewed_folder: Path, qtbot: Any) -> None:
     w = await opened_walking(make_window, reviewed_folder)
     panel = w.review
-    assert panel is not None and w.side_tabs.widget(2) is panel
+    assert panel is not None and w.side_tabs.widget(2) is w.review_holder
     await refreshed(w, lambda: key(qtbot, w, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier))  # Ctrl+3 shows it
-    assert w.side_tabs.currentWidget() is panel
+    assert w.side_tabs.currentWidget() is w.review_holder and w.review_holder.currentWidget() is panel
     before = panel.summary().overall
     assert before.n == 3
     assert "3" in panel.headline.text()
@@ -116,6 +116,32 @@ async def test_the_review_panel_waits_for_the_folder_and_is_refreshed_when_shown
     assert w.review.summary() is None
     await refreshed(w, lambda: w.side_tabs.setCurrentIndex(2))
     assert w.review.summary().overall.n == 4
+
+
+async def test_the_review_panel_is_built_when_first_shown_and_for_the_store_open_then(
+    make_window: Any, reviewed_folder: Path, tmp_path: Path
+) -> None:
+    w = await opened(make_window, reviewed_folder)
+    assert w._review is None  # opening a store builds no panel nobody looks at
+    assert w.review_holder.currentWidget() is w.review_placeholder
+    await refreshed(w, lambda: w.side_tabs.setCurrentIndex(2))
+    first = w.review
+    assert w.review_holder.currentWidget() is first and first.summary().overall.n == 3
+
+    # Another folder opened while the Review tab is on screen: its own panel, its own figures.
+    other = tmp_path / "other"
+    write_image(other / "q0.png", (80, 60), (1, 2, 3))
+    with Store.for_folder(other) as store:
+        store.record_debate(verdict("q0.png", "yes", 0.9, ()))
+        store.record_decision("q0.png", "no")
+    opened_again: list[str] = []
+    w.did_open.connect(opened_again.append)
+    w.open_path(other)
+    await wait_until(lambda: opened_again and w._review is not None and w._review.summary() is not None, timeout=20,
+                     what="the other store's Review figures")
+    assert w.review is not first and w.review_holder.currentWidget() is w.review
+    assert w.review.summary().overall.n == 1
+    assert w.review_holder.count() == 2  # the placeholder and one panel: the old one is gone
 
 
 async def test_queue_walk_follows_the_review_queue_and_its_list_opens_items(make_window: Any, reviewed_folder: Path, qtbot: Any) -> None:

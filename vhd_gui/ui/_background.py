@@ -109,6 +109,7 @@ class Background:
         self._lane_sizes: dict[str, int] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._meetings: list[threading.Barrier] = []  # see start_workers
 
     def add_lane(self, name: str, workers: int = 1) -> None:
         """A lane of its own: ``workers`` threads that only run jobs sent to ``name``."""
@@ -152,6 +153,24 @@ class Background:
         cf.add_done_callback(finished)
         return job
 
+    def start_workers(self) -> None:
+        """Start the shared pool's threads and every lane's now, while the window is quiet.
+
+        A pool starts a thread on the first job that finds none idle, and the thread asking
+        waits until the new one has run its first lines: for those it needs Python's lock. Asked
+        from the GUI thread while a folder is scanned, that wait lasted 30-50 ms, one lock turn
+        after another given to the scan. So every worker exists before the first store opens.
+        """
+        with self._lock:
+            sizes: list[tuple[str | None, int]] = [(None, self._workers), *self._lane_sizes.items()]
+        for lane, n in sizes:
+            # n jobs that each wait for the others: the pool has to start n threads for them
+            meet = threading.Barrier(n)
+            self._meetings.append(meet)
+            pool = self._executor(lane)
+            for _ in range(n):
+                pool.submit(_meet, meet)
+
     def submit(self, fn: Callable[..., T], *args: Any, what: str = "", lane: str | None = None) -> Job[T]:
         """For a coroutine: ``await background.submit(fn, ...)`` gives the result or raises it
         there, where the coroutine handles it (no callback, no default error path)."""
@@ -189,8 +208,17 @@ class Background:
         with self._lock:
             self._closed = True
             pools = [p for p in (self._pool, *self._lanes.values()) if p is not None]
+        for meet in self._meetings:  # a worker still waiting there for one that never came
+            meet.abort()
         for pool in pools:
             pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _meet(barrier: threading.Barrier) -> None:
+    try:
+        barrier.wait(timeout=10)
+    except threading.BrokenBarrierError:  # shut down meanwhile, or a very slow start
+        pass
 
 
 _shared: Background | None = None

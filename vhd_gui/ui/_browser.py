@@ -276,73 +276,100 @@ class ItemDelegate(QStyledItemDelegate):
         return QSize(200, ROW_HEIGHT)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
-        painter.save()
-        rect = option.rect
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        pal = option.palette
-        if selected:
-            painter.fillRect(rect, pal.color(QPalette.ColorRole.Highlight))
-        text_colour = pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
-
         # Ask our model directly instead of through index.data(): PySide6 6.12 drops a
         # reference on every Python object (None, a dataclass) that travels through a
         # QVariant round trip, which crashes the interpreter after a few thousand paints.
         model = index.model()
         assert isinstance(model, ItemListModel)
         path = model.path_at(index.row()) or ""
-        box = QRect(rect.left() + 4, rect.top() + (rect.height() - THUMB_BOX) // 2, THUMB_BOX, THUMB_BOX)
-        painter.fillRect(box, QColor("#30333a"))
-        image = model.thumbnail(path)
-        if isinstance(image, QImage) and not image.isNull():
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-            size = image.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            if image.width() < 20:  # a veiled picture: fill the box
-                size = box.size()
-            target = QRect(0, 0, size.width(), size.height())
-            target.moveCenter(box.center())
-            painter.drawImage(target, image)
+        paint_row(painter, option, path, model.thumbnail(path), model.cached_row(path))
 
-        row = model.cached_row(path)
-        name = os.path.basename(path)
-        x = box.right() + 8
-        painter.setPen(text_colour)
-        font = QFont(option.font)
-        painter.setFont(font)
-        fm = painter.fontMetrics()
-        name_rect = QRect(x, rect.top() + 4, rect.right() - x - 4, fm.height())
-        painter.drawText(name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, fm.elidedText(name, Qt.TextElideMode.ElideMiddle, name_rect.width()))
+    @staticmethod
+    def warm_up(font: QFont, palette: QPalette) -> None:
+        """Paint a made-up row, selected and with every chip, into an image nobody sees.
 
-        if row is not None:
-            small = QFont(font)
-            small.setPointSizeF(max(6.5, font.pointSizeF() * 0.82))
-            painter.setFont(small)
-            sfm = painter.fontMetrics()
-            y = name_rect.bottom() + 6
-            chips: list[tuple[str, str]] = [(row.status, STATUS_COLOURS.get(row.status, "#888"))]
-            if row.model_label:
-                chips.append((f"model: {'harmful' if row.model_label == 'yes' else 'safe'}", "#555b66"))
-            if row.human_label:
-                who = "people" if row.reviewer_count > 1 else "human"
-                chips.append((f"{who}: {'harmful' if row.human_label == 'yes' else 'safe'}", "#6b4fb3"))
-            if row.disputed:
-                chips.append(("disputed", "#b3261e"))
-            elif row.reviewer_count > 1:
-                chips.append((f"{row.reviewer_count} reviewers", "#3b6ea8"))
-            if row.flags:
-                chips.append(("flagged", "#a33"))
-            cx = x
-            for text, colour in chips:
-                w = sfm.horizontalAdvance(text) + 10
-                if cx + w > rect.right():
-                    break
-                chip = QRect(cx, y, w, sfm.height() + 2)
-                painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(QColor(colour))
-                painter.drawRoundedRect(chip, 4, 4)
-                painter.setPen(QColor("white"))
-                painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
-                cx += w + 4
-        painter.restore()
+        The first paint of a row makes PySide build the Python types of the enums and overloads
+        it meets (QPainter.fillRect alone brings in QGradient's 180 presets): 30-40 ms, which the
+        list's first rows paid while a folder was being scanned. Done once while the window is
+        quiet, every later row paints in well under a millisecond.
+        """
+        canvas = QImage(400, ROW_HEIGHT, QImage.Format.Format_RGB32)
+        painter = QPainter(canvas)
+        try:
+            option = QStyleOptionViewItem()
+            option.rect = QRect(0, 0, canvas.width(), ROW_HEIGHT)
+            option.state = QStyle.StateFlag.State_Selected | QStyle.StateFlag.State_Enabled
+            option.font = font
+            option.palette = palette
+            thumb = QImage(THUMB_BOX, THUMB_BOX // 2, QImage.Format.Format_RGB32)
+            thumb.fill(QColor("#808080"))
+            row = ItemRow("warm-up.jpg", "image", "accepted", "yes", "", "no", "", "no", "", ("flag",), None, "", 2, True)
+            paint_row(painter, option, "warm-up.jpg", thumb, row)
+        finally:
+            painter.end()
+
+
+def paint_row(painter: QPainter, option: QStyleOptionViewItem, path: str, image: QImage | None, row: ItemRow | None) -> None:
+    """One row of the list: thumbnail, name, then chips for status, verdicts and flags."""
+    painter.save()
+    rect = option.rect
+    selected = bool(option.state & QStyle.StateFlag.State_Selected)
+    pal = option.palette
+    if selected:
+        painter.fillRect(rect, pal.color(QPalette.ColorRole.Highlight))
+    text_colour = pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+
+    box = QRect(rect.left() + 4, rect.top() + (rect.height() - THUMB_BOX) // 2, THUMB_BOX, THUMB_BOX)
+    painter.fillRect(box, QColor("#30333a"))
+    if isinstance(image, QImage) and not image.isNull():
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        size = image.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        if image.width() < 20:  # a veiled picture: fill the box
+            size = box.size()
+        target = QRect(0, 0, size.width(), size.height())
+        target.moveCenter(box.center())
+        painter.drawImage(target, image)
+
+    name = os.path.basename(path)
+    x = box.right() + 8
+    painter.setPen(text_colour)
+    font = QFont(option.font)
+    painter.setFont(font)
+    fm = painter.fontMetrics()
+    name_rect = QRect(x, rect.top() + 4, rect.right() - x - 4, fm.height())
+    painter.drawText(name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, fm.elidedText(name, Qt.TextElideMode.ElideMiddle, name_rect.width()))
+
+    if row is not None:
+        small = QFont(font)
+        small.setPointSizeF(max(6.5, font.pointSizeF() * 0.82))
+        painter.setFont(small)
+        sfm = painter.fontMetrics()
+        y = name_rect.bottom() + 6
+        chips: list[tuple[str, str]] = [(row.status, STATUS_COLOURS.get(row.status, "#888"))]
+        if row.model_label:
+            chips.append((f"model: {'harmful' if row.model_label == 'yes' else 'safe'}", "#555b66"))
+        if row.human_label:
+            who = "people" if row.reviewer_count > 1 else "human"
+            chips.append((f"{who}: {'harmful' if row.human_label == 'yes' else 'safe'}", "#6b4fb3"))
+        if row.disputed:
+            chips.append(("disputed", "#b3261e"))
+        elif row.reviewer_count > 1:
+            chips.append((f"{row.reviewer_count} reviewers", "#3b6ea8"))
+        if row.flags:
+            chips.append(("flagged", "#a33"))
+        cx = x
+        for text, colour in chips:
+            w = sfm.horizontalAdvance(text) + 10
+            if cx + w > rect.right():
+                break
+            chip = QRect(cx, y, w, sfm.height() + 2)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(colour))
+            painter.drawRoundedRect(chip, 4, 4)
+            painter.setPen(QColor("white"))
+            painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
+            cx += w + 4
+    painter.restore()
 
 
 class ItemListView(QListView):

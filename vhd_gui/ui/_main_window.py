@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -45,7 +46,7 @@ from vhd_gui.ui._actions import ACTION_BY_ID, ACTIONS, action_labels, category_l
 from vhd_gui.ui._autosave import AnnotationAutosave
 from vhd_gui.ui._background import Background, Job
 from vhd_gui.ui._batch_panel import SCOPE_FILTERED, SCOPE_SELECTED, BatchPanel
-from vhd_gui.ui._browser import BrowserWidget, ItemListModel, path_index
+from vhd_gui.ui._browser import BrowserWidget, ItemDelegate, ItemListModel, path_index
 from vhd_gui.ui._debate_controller import ENDED_CANCELLED, ENDED_ERROR, DebateController
 from vhd_gui.ui._debate_view import DebateView
 from vhd_gui.ui._figures import CATEGORIES, COUNTS, StoreFigures
@@ -73,6 +74,7 @@ WARM_UP_QUIET_MS = 2000
 WARM_UP_LATEST_MS = 30_000
 LIST_LANE = "list"
 OPEN_LANE = "open"
+BACKUP_LANE = "backup"  # the daily check and backup of a store
 
 
 class _EnterOpens(QObject):
@@ -108,7 +110,7 @@ class MainWindow(QMainWindow):
         self.qsettings = qsettings or QSettings()
         self._owns_cache = cache is None
         self.cache = cache if cache is not None else self._open_cache()
-        self.review: ReviewPanel | None = None
+        self._review: ReviewPanel | None = None  # built when first looked at (see review)
         self._review_stale = False
         self.walk = ReviewWalk()
         self.store: Store | None = None
@@ -121,6 +123,7 @@ class MainWindow(QMainWindow):
         self.bg.add_lane(SCAN_LANE, 1)
         self.bg.add_lane(LIST_LANE, 1)  # one list read at a time; a superseded one never starts
         self.bg.add_lane(OPEN_LANE, 1)  # stores open one after another; the last asked for wins
+        self.bg.add_lane(BACKUP_LANE, 1)
         self._open_generation = 0
         self._opening: Path | None = None
         self._list_job: Job[Any] | None = None
@@ -188,7 +191,9 @@ class MainWindow(QMainWindow):
         self.side_tabs.setDocumentMode(True)
         self.side_tabs.addTab(self.debate, "Debate")
         self.side_tabs.addTab(self.batch_panel, "Batch")
-        self.side_tabs.addTab(self.review_placeholder, "Review")
+        self.review_holder = QStackedWidget()  # the placeholder, or the open store's Review panel
+        self.review_holder.addWidget(self.review_placeholder)
+        self.side_tabs.addTab(self.review_holder, "Review")
         self.side_tabs.currentChanged.connect(self._side_tab_changed)
 
         self.right = QSplitter(Qt.Orientation.Vertical)
@@ -251,6 +256,8 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         restore_layout(self.qsettings, self, self.main, self.right)
         self._set_debate_actions()
+        ItemDelegate.warm_up(self.browser.view.font(), self.browser.view.palette())
+        self.bg.start_workers()  # every lane's threads, before a folder scan competes with their start
 
     @property
     def export_delay_ms(self) -> int:
@@ -327,8 +334,8 @@ class MainWindow(QMainWindow):
         chosen = chosen_copies(self.qsettings)
 
         def work() -> tuple[Store, str, Store | None, bool]:
-            # The Review panel comes with every store; its module (the metrics) takes ≈40 ms to
-            # import, so that happens here rather than on the GUI thread when the panel is built.
+            # Each store may show a Review panel; its module (the metrics) takes ≈40 ms to import,
+            # so that happens here rather than on the GUI thread when the panel is first built.
             importlib.import_module("vhd_gui.ui._review_panel")
             store, banner = open_for_window(target, chosen, root=p if url else None)
             try:
@@ -398,7 +405,10 @@ class MainWindow(QMainWindow):
         self.status_store.setText(where)
         self.status_store.setToolTip(where)
         self.store_banner.show_text(banner, can_move=not store.read_only)
-        self._make_review_panel(store)
+        self._drop_review_panel()
+        self._review_stale = True  # its panel is built when first looked at
+        if self.side_tabs.currentIndex() == TAB_REVIEW:
+            self._refresh_review()
         self.watch.watch(store)
         self.team.use(store, self.reader)
         self.figures.use(self.reader or store)
@@ -411,7 +421,7 @@ class MainWindow(QMainWindow):
         self._scan_task = asyncio.ensure_future(self._scan(store))
         self._say_store_warnings(store)
         if backup_due:  # once a day: the whole file checked, then backed up, off the GUI thread
-            self.bg.run(store.daily_backup, what="the daily check and backup of the store", lane="backup",
+            self.bg.run(store.daily_backup, what="the daily check and backup of the store", lane=BACKUP_LANE,
                         done=lambda _: self._say_store_warnings(store), failed=self._daily_backup_failed)
 
     def _say_store_warnings(self, store: Store) -> None:
@@ -1281,8 +1291,8 @@ class MainWindow(QMainWindow):
         self.debates.use_settings(settings)
         if self.team.set_reviewer(settings.resolved_reviewer()):
             self.model.viewer = self.figures.viewer = self.verdict.me = self.team.reviewer
-            if self.review is not None:
-                self.review.viewer = self.team.reviewer
+            if self._review is not None:
+                self._review.viewer = self.team.reviewer
             if self.store is not None:
                 self.records.use(self.reader or self.store, self.team.reviewer)  # records as the new name may see them
                 if self.current is not None:
@@ -1412,49 +1422,52 @@ class MainWindow(QMainWindow):
         return answer != QMessageBox.StandardButton.Cancel
 
     # ================================================================ review panel and walks
-    def _make_review_panel(self, store: Store) -> None:
-        from vhd_gui.ui._review_panel import ReviewPanel
+    @property
+    def review(self) -> ReviewPanel | None:
+        """The open store's Review panel (None without a store).
 
-        self._drop_review_panel()
-        panel = ReviewPanel(self.reader or store, background=self.bg)
-        panel.viewer = self.team.reviewer
-        panel.item_activated.connect(self.open_item)
-        panel.audit_sample_drawn.connect(self._audit_drawn)
-        panel.did_refresh.connect(self._review_refreshed)
-        for view in (panel.queue_view, panel.sample_view):
-            view.installEventFilter(self._enter_opens)
-        current = self.side_tabs.currentIndex()
-        self.side_tabs.blockSignals(True)
-        self.side_tabs.removeTab(TAB_REVIEW)
-        self.side_tabs.insertTab(TAB_REVIEW, panel, "Review")
-        self.side_tabs.setCurrentIndex(current)
-        self.side_tabs.blockSignals(False)
-        self.review = panel
-        self._review_stale = True
+        It is built the first time it is needed (its tab shown, the queue walked): building its
+        tables and laying them out took 20-40 ms of the GUI thread, which opening a store paid
+        while the folder's first rows were arriving, for a panel most people open later if at all.
+        """
+        if self._review is None and self.store is not None and not self._closing:
+            from vhd_gui.ui._review_panel import ReviewPanel
+
+            panel = ReviewPanel(self.reader or self.store, background=self.bg)
+            panel.viewer = self.team.reviewer
+            panel.item_activated.connect(self.open_item)
+            panel.audit_sample_drawn.connect(self._audit_drawn)
+            panel.did_refresh.connect(self._review_refreshed)
+            for view in (panel.queue_view, panel.sample_view):
+                view.installEventFilter(self._enter_opens)
+            self.review_holder.addWidget(panel)
+            self.review_holder.setCurrentWidget(panel)
+            self._review = panel
+        return self._review
 
     def _drop_review_panel(self) -> None:
-        panel, self.review = self.review, None
+        panel, self._review = self._review, None
         if panel is None:
             return
-        panel.wait()  # its worker reads the store: let it finish before the store closes
+        # Its worker reads the store: dropped and let finish before the store closes. Dropped,
+        # not only waited for: figures already on their way back would reach a deleted panel.
+        panel.stop()
         self.set_walk_mode("")
         self.walk.reset()
-        current = self.side_tabs.currentIndex()
-        self.side_tabs.blockSignals(True)
-        self.side_tabs.removeTab(TAB_REVIEW)
-        self.side_tabs.insertTab(TAB_REVIEW, self.review_placeholder, "Review")
-        self.side_tabs.setCurrentIndex(current)
-        self.side_tabs.blockSignals(False)
+        self.review_holder.setCurrentWidget(self.review_placeholder)
+        self.review_holder.removeWidget(panel)
         panel.deleteLater()
 
     def _refresh_review(self, _rel: str = "") -> None:
         """Recompute the Review panel's figures now if anyone looks at them (the panel is shown
         or next/previous walk its queue), else when it is next shown."""
-        if self.review is None or self._closing:
+        if self.store is None or self._closing:
             return
         if self.side_tabs.currentIndex() == TAB_REVIEW or self.walk.mode == WALK_QUEUE:
+            panel = self.review
+            assert panel is not None
             self._review_stale = False
-            self.review.refresh()
+            panel.refresh()
         else:
             self._review_stale = True
 
@@ -1465,9 +1478,9 @@ class MainWindow(QMainWindow):
             self.batch_panel.refresh_cache_info()
 
     def _review_refreshed(self) -> None:
-        if self.review is None or self.walk.mode != WALK_QUEUE:
+        if self._review is None or self.walk.mode != WALK_QUEUE:
             return
-        self.walk.queue_arrived(self.review.queue_paths(), self.current)
+        self.walk.queue_arrived(self._review.queue_paths(), self.current)
         if self.walk.jump:
             self.walk.jump = False
             if self.walk.paths:
@@ -1485,14 +1498,15 @@ class MainWindow(QMainWindow):
     def set_walk_mode(self, mode: str) -> None:
         """Make next/previous follow the review queue or the audit sample ("" for the list);
         choosing the mode already on turns it off."""
-        mode, message = self.walk.choose(mode, have_review=self.review is not None)
+        mode, message = self.walk.choose(mode, have_review=self.store is not None)
         if message:
             self._say(message)
         self.actions_by_id["walk_queue"].setChecked(mode == WALK_QUEUE)
         self.actions_by_id["walk_audit"].setChecked(mode == WALK_AUDIT)
         if mode == WALK_QUEUE:
-            assert self.review is not None
-            self.review.refresh()  # the walk starts when the fresh queue arrives
+            panel = self.review
+            assert panel is not None
+            panel.refresh()  # the walk starts when the fresh queue arrives
             self._review_stale = False
         elif mode == WALK_AUDIT:
             self.open_item(self.walk.paths[0])
