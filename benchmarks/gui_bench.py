@@ -279,6 +279,8 @@ async def gui_figures(folder: Path, items: int, results: dict[str, Any], scroll_
             await until(lambda: w.debates.warming, 60)
             await w._warm
             results["warm_up"] = "loaded while the list was still"
+        elif w.debates.warming:  # the window found its quiet moment (or its 30 s limit) already
+            results["warm_up"] = "already loading before R, so this does not measure R at once"
         else:
             results["warm_up"] = "not loaded before R"
 
