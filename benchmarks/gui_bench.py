@@ -182,6 +182,8 @@ def time_collections() -> None:
             GC_PAUSES.append((info["generation"], time.perf_counter() - started.pop("t")))
 
     gc.callbacks.append(note)
+
+
 WATCHDOG = 0.0  # seconds: --watchdog
 R_AT_ONCE = False  # --r-at-once
 

@@ -80,9 +80,7 @@ needs no decoding beyond the keyframes themselves: much faster on long keyframe 
 
 
 # --------------------------------------------------------------------------------------------
-# errors and small helpers
-
-
+# small helpers
 
 
 def kind_of(path: str | os.PathLike[str]) -> str | None:

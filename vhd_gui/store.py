@@ -2173,13 +2173,10 @@ class Store:
         reached both verdicts.
         """
         source = self._source(viewer)
-
-        def col(name: str) -> str:  # the viewer's expression, else the items column (debates has a status too)
-            return source.columns.get(name, f"items.{name}")
-
+        status, label, category = (source.col(c, "items") for c in ("status", "human_label", "human_category"))  # debates has a status too
         sql = (
-            f"SELECT items.id, items.path_key, items.path, items.kind, {col('status')}, items.model_label, items.model_category,"
-            f" {col('human_label')}, {col('human_category')}, items.flags, d.judge_yes_prob, d.endpoints, d.preset_name,"
+            f"SELECT items.id, items.path_key, items.path, items.kind, {status}, items.model_label, items.model_category,"
+            f" {label}, {category}, items.flags, d.judge_yes_prob, d.endpoints, d.preset_name,"
             " (SELECT t.text FROM turns t WHERE t.debate_id = items.debate_id AND t.role = 'critic'"
             "  ORDER BY t.id DESC LIMIT 1)"
             f" FROM {source.from_sql} LEFT JOIN debates d ON d.id = items.debate_id ORDER BY items.id"
@@ -2350,8 +2347,10 @@ class _Source:
     params: tuple[Any, ...]
     columns: Mapping[str, str]
 
-    def col(self, name: str) -> str:
-        return self.columns.get(name, name)
+    def col(self, name: str, table: str = "") -> str:
+        """The SQL for column ``name``; a plain column is named after ``table`` when given (for a
+        query that joins another table with a column of the same name)."""
+        return self.columns.get(name, f"{table}.{name}" if table else name)
 
 
 _PLAIN = _Source("items", (), {})

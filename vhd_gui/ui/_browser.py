@@ -284,8 +284,10 @@ class ItemDelegate(QStyledItemDelegate):
         path = model.path_at(index.row()) or ""
         paint_row(painter, option, path, model.thumbnail(path), model.cached_row(path))
 
-    @staticmethod
-    def warm_up(font: QFont, palette: QPalette) -> None:
+    _warmed = False  # the types PySide builds are the process's: one warm-up serves every window
+
+    @classmethod
+    def warm_up(cls, font: QFont, palette: QPalette) -> None:
         """Paint a made-up row, selected and with every chip, into an image nobody sees.
 
         The first paint of a row makes PySide build the Python types of the enums and overloads
@@ -293,6 +295,9 @@ class ItemDelegate(QStyledItemDelegate):
         list's first rows paid while a folder was being scanned. Done once while the window is
         quiet, every later row paints in well under a millisecond.
         """
+        if cls._warmed:
+            return
+        cls._warmed = True
         canvas = QImage(400, ROW_HEIGHT, QImage.Format.Format_RGB32)
         painter = QPainter(canvas)
         try:

@@ -108,8 +108,7 @@ class DebateController:
         """Start importing the agent libraries in the background (the window is already up)."""
         if self._warm is None:
             # A failure is met (and said) by the debate that awaits this job.
-            self._warm = self._bg.run(_warm_imports, what="loading the agent libraries",
-                                      failed=lambda _: None)
+            self._warm = self._bg.submit(_warm_imports, what="loading the agent libraries")
 
     async def ready(self) -> None:
         self.warm_up()

@@ -405,8 +405,7 @@ class MainWindow(QMainWindow):
         self.status_store.setText(where)
         self.status_store.setToolTip(where)
         self.store_banner.show_text(banner, can_move=not store.read_only)
-        self._drop_review_panel()
-        self._review_stale = True  # its panel is built when first looked at
+        self._review_stale = True  # its panel (the last store's went with it) is built when first looked at
         if self.side_tabs.currentIndex() == TAB_REVIEW:
             self._refresh_review()
         self.watch.watch(store)
